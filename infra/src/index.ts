@@ -1,0 +1,3 @@
+export * from './databases.js';
+export * from './postgres.js';
+export * from './test-nodes.js';

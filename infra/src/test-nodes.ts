@@ -1,0 +1,64 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+
+/** One Docker test node started by infra/test-nodes/start.sh. */
+export interface TestNode {
+  name: string;
+  host: string;
+  port: number;
+  tls: boolean;
+  socketPath: string;
+  gpuCount: number;
+  /** PEM contents, for TLS nodes. */
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+export interface TestNodes {
+  nodes: TestNode[];
+  /** Local test images: `sh` has only busybox, `bash` has bash too. */
+  images: { sh: string; bash: string };
+}
+
+export function testNodesDir(): string {
+  return process.env.TIANQI_NODES_DIR ?? '/tmp/tianqi-test-nodes';
+}
+
+/** The running test nodes with their addresses and certificates. */
+export function loadTestNodes(): TestNodes {
+  const file = join(testNodesDir(), 'nodes.json');
+  if (!existsSync(file)) {
+    throw new Error(
+      `no Docker test nodes at ${file}: start them with \`sudo bash infra/test-nodes/start.sh\` (npm test does this)`,
+    );
+  }
+  const raw = JSON.parse(readFileSync(file, 'utf8')) as {
+    nodes: (Omit<TestNode, 'ca' | 'cert' | 'key'> & { ca?: string; cert?: string; key?: string })[];
+    images: TestNodes['images'];
+  };
+  return {
+    images: raw.images,
+    nodes: raw.nodes.map((n) => ({
+      ...n,
+      ca: n.ca ? readFileSync(n.ca, 'utf8') : undefined,
+      cert: n.cert ? readFileSync(n.cert, 'utf8') : undefined,
+      key: n.key ? readFileSync(n.key, 'utf8') : undefined,
+    })),
+  };
+}
+
+/** A Docker client that reaches the node over TCP, as the platform will (mutual TLS when the node has it). */
+export function dockerOverTcp(node: TestNode): Docker {
+  return node.tls
+    ? new Docker({
+        protocol: 'https',
+        host: node.host,
+        port: node.port,
+        ca: node.ca,
+        cert: node.cert,
+        key: node.key,
+      })
+    : new Docker({ protocol: 'http', host: node.host, port: node.port });
+}

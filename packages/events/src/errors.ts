@@ -1,0 +1,60 @@
+/**
+ * The event store's typed errors. `code` is the shared error vocabulary the API maps to tRPC codes
+ * (validation → BAD_REQUEST, conflict → CONFLICT, …), so callers branch on `code`, not on messages.
+ */
+export type ErrorCode =
+  | 'validation'
+  | 'not_found'
+  | 'forbidden'
+  | 'unauthorized'
+  | 'conflict'
+  | 'no_capacity'
+  | 'node_unavailable'
+  | 'internal';
+
+export class TianqiError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** An append's expected version did not match the stream; nothing was written. */
+export class ConcurrencyError extends TianqiError {
+  constructor(
+    readonly streamId: string,
+    readonly expected: string,
+    readonly actual: number,
+  ) {
+    super('conflict', `stream ${streamId} is at version ${actual}, not at the expected ${expected}`, {
+      streamId,
+      expected,
+      actual,
+    });
+  }
+}
+
+/** An event type the registry does not know, on write or on read. */
+export class UnknownEventTypeError extends TianqiError {
+  constructor(
+    readonly eventType: string,
+    where: string,
+  ) {
+    super('validation', `unknown event type "${eventType}" ${where}`, { eventType });
+  }
+}
+
+/** An event's data does not match its type's schema, on write or on read. */
+export class EventValidationError extends TianqiError {
+  constructor(
+    readonly eventType: string,
+    where: string,
+    readonly issues: string[],
+  ) {
+    super('validation', `invalid ${eventType} event ${where}: ${issues.join('; ')}`, { eventType, issues });
+  }
+}

@@ -1,0 +1,38 @@
+import { createTestDatabase, type TestDatabase } from '@tianqi/infra';
+import { z } from 'zod';
+import { createPool, defineEvents, EventStore, eventStoreMigrations, migrate } from '../src/index.js';
+
+/** A small event vocabulary for exercising the store: a bank account's deposits and renames. */
+export const testEvents = defineEvents({
+  Deposited: z.object({ amount: z.number().int().positive(), by: z.string().optional() }),
+  Renamed: z.object({ name: z.string().min(1) }),
+});
+
+export interface OpenedStore {
+  db: TestDatabase;
+  store: EventStore<typeof testEvents.schemas>;
+  close(): Promise<void>;
+}
+
+/** A migrated store on a fresh database of its own. */
+export async function openStore(poolSize = 20): Promise<OpenedStore> {
+  const db = await createTestDatabase();
+  const pool = createPool(db.url, { max: poolSize });
+  await migrate(pool, [eventStoreMigrations]);
+  const store = new EventStore({ pool, registry: testEvents });
+  return {
+    db,
+    store,
+    close: async () => {
+      await store.close();
+      await pool.end();
+      await db.drop();
+    },
+  };
+}
+
+export const deposit = (amount: number) => ({ type: 'Deposited' as const, data: { amount } });
+
+/** The amount of a Deposited event (NaN for any other type). */
+export const amountOf = (e: { type: string; data: unknown }): number =>
+  e.type === 'Deposited' ? (e.data as { amount: number }).amount : Number.NaN;

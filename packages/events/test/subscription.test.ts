@@ -1,0 +1,144 @@
+import { createTestDatabase, startThrowawayPostgres } from '@tianqi/infra';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPool, EventStore, eventStoreMigrations, migrate, type StoredEvent } from '../src/index.js';
+import { deposit, type OpenedStore, openStore, testEvents } from './fixtures.js';
+
+type E = StoredEvent<typeof testEvents.schemas>;
+let ctx: OpenedStore;
+beforeAll(async () => {
+  ctx = await openStore();
+});
+afterAll(() => ctx.close());
+
+const amountsOf = (events: E[], prefix: string) =>
+  events.filter((e) => e.streamId.startsWith(prefix)).map((e) => e.type === 'Deposited' && e.data.amount);
+
+describe('subscriptions', () => {
+  it('catch up from a stored checkpoint, then follow live appends', async () => {
+    for (let i = 1; i <= 40; i++) await ctx.store.append(`cp-${i % 4}`, 'any', [deposit(i)]);
+    const first: E[] = [];
+    const sub1 = ctx.store.subscribe({
+      name: 'reporter',
+      batchSize: 7,
+      handle: (ev) => void first.push(...ev),
+    });
+    await sub1.caughtUp;
+    expect(amountsOf(first, 'cp-')).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    const live = await ctx.store.append('cp-live', 'no_stream', [deposit(41)]);
+    await sub1.waitFor({ transactionId: live.transactionId, position: live.streams[0]!.lastPosition });
+    await sub1.stop();
+    expect(amountsOf(first, 'cp-').at(-1)).toBe(41);
+
+    for (let i = 42; i <= 50; i++) await ctx.store.append('cp-later', 'any', [deposit(i)]);
+    const second: E[] = [];
+    const sub2 = ctx.store.subscribe({ name: 'reporter', handle: (ev) => void second.push(...ev) });
+    await sub2.caughtUp;
+    await sub2.stop();
+    expect(amountsOf(second, 'cp-')).toEqual([42, 43, 44, 45, 46, 47, 48, 49, 50]);
+  });
+
+  it('are woken across processes by LISTEN/NOTIFY, not by polling', async () => {
+    const otherPool = createPool(ctx.db.url);
+    const other = new EventStore({ pool: otherPool, registry: testEvents });
+    const got: E[] = [];
+    const sub = other.subscribe({
+      from: await ctx.store.head(),
+      pollIntervalMs: 600_000,
+      handle: (ev) => void got.push(...ev),
+    });
+    try {
+      await sub.caughtUp;
+      const r = await ctx.store.append('notify-1', 'no_stream', [deposit(7)]);
+      await sub.waitFor({ transactionId: r.transactionId, position: r.streams[0]!.lastPosition });
+      expect(amountsOf(got, 'notify-')).toEqual([7]);
+    } finally {
+      await sub.stop();
+      await other.close();
+      await otherPool.end();
+    }
+  });
+
+  it('find events that came with no notification by polling', async () => {
+    const got: E[] = [];
+    const sub = ctx.store.subscribe({
+      from: await ctx.store.head(),
+      pollIntervalMs: 100,
+      handle: (ev) => void got.push(...ev),
+    });
+    await sub.caughtUp;
+    const { sql, params } = ctx.store.prepareAppend([
+      { streamId: 'silent-1', expectedVersion: 'any', events: [deposit(3)] },
+    ]);
+    await ctx.store.pool.query(sql, params); // bypasses the notifier on purpose
+    await ctx.store.pool.query(sql, params);
+    const head = await ctx.store.head();
+    await sub.waitFor(head);
+    await sub.stop();
+    expect(amountsOf(got, 'silent-')).toEqual([3, 3]);
+  });
+
+  it('retry a batch whose handler failed, without skipping or repeating what succeeded', async () => {
+    const start = await ctx.store.head();
+    for (let i = 1; i <= 6; i++) await ctx.store.append('retry-1', 'any', [deposit(i)]);
+    const got: number[] = [];
+    const errors: Error[] = [];
+    let failOnce = true;
+    const sub = ctx.store.subscribe({
+      from: start,
+      batchSize: 2,
+      onError: (e) => errors.push(e),
+      handle: (events) => {
+        if (failOnce && events.some((e) => e.type === 'Deposited' && e.data.amount === 3)) {
+          failOnce = false;
+          throw new Error('handler hiccup');
+        }
+        for (const e of events) if (e.type === 'Deposited') got.push(e.data.amount);
+      },
+    });
+    await sub.waitFor(await ctx.store.head());
+    await sub.stop();
+    expect(got).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(errors.map((e) => e.message)).toEqual(['handler hiccup']);
+  });
+
+  it('keep going across a PostgreSQL restart', async () => {
+    const server = await startThrowawayPostgres();
+    const db = await createTestDatabase(server.url);
+    const pool = createPool(db.url);
+    const store = new EventStore({ pool, registry: testEvents });
+    const got: E[] = [];
+    const errors: Error[] = [];
+    try {
+      await migrate(pool, [eventStoreMigrations]);
+      const sub = store.subscribe({
+        name: 'survivor',
+        pollIntervalMs: 500,
+        onError: (e) => errors.push(e),
+        handle: (ev) => void got.push(...ev),
+      });
+      for (let i = 1; i <= 10; i++) await store.append('restart-1', 'any', [deposit(i)]);
+      await sub.waitFor(await store.head());
+
+      await server.restart();
+
+      for (let i = 11; i <= 20; i++) {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await store.append('restart-1', 'any', [deposit(i)], { commandId: `restart-${i}` });
+            break;
+          } catch (err) {
+            if (attempt > 50) throw err; // pooled connections cut by the restart fail once each
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+      }
+      await sub.waitFor(await store.head());
+      await sub.stop();
+      expect(amountsOf(got, 'restart-')).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    } finally {
+      await store.close();
+      await pool.end();
+      await server.stop();
+    }
+  });
+});
