@@ -99,10 +99,16 @@ export class EventStore<S extends EventSchemas> {
    */
   async appendMany(batches: readonly AppendBatch<S>[], options: AppendOptions = {}): Promise<AppendResult> {
     const { sql, params } = this.prepareAppend(batches, options);
+    // Not pool.query: it discards the connection after any error, and a concurrency conflict is an
+    // ordinary outcome here, so a busy stream would pay for a new connection on every retry.
+    const client = await this.pool.connect();
     try {
-      const { rows } = await this.pool.query<{ result: RawAppendResult }>(sql, params);
+      const { rows } = await client.query<{ result: RawAppendResult }>({ name: 'tianqi_append', text: sql, values: params });
+      client.release();
       return toAppendResult(rows[0]!.result);
     } catch (err) {
+      // A statement the server refused leaves the connection usable; anything else may not.
+      client.release(isServerError(err) ? undefined : (err as Error));
       throw translateAppendError(err);
     } finally {
       this.notifier.appended();
@@ -295,6 +301,11 @@ function toAppendResult(raw: RawAppendResult): AppendResult {
       lastPosition: BigInt(s.lastPosition),
     })),
   };
+}
+
+function isServerError(err: unknown): boolean {
+  const e = err as { code?: unknown; severity?: unknown };
+  return typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) && e.severity === 'ERROR';
 }
 
 /** Maps the append function's SQLSTATEs to typed errors. */

@@ -35,6 +35,17 @@ describe('append with expected versions', () => {
     expect(await count('acct-2')).toBe(1);
   });
 
+  it('keeps its pooled connections through conflicts, so a busy stream retries cheaply', async () => {
+    await ctx.store.append('acct-busy', 'no_stream', [deposit(1)]);
+    await ctx.store.append('acct-busy', 1, [deposit(1)]);
+    const before = ctx.store.pool.totalCount;
+    for (let i = 0; i < 20; i++) {
+      await expect(ctx.store.append('acct-busy', 1, [deposit(1)])).rejects.toBeInstanceOf(ConcurrencyError);
+    }
+    expect(ctx.store.pool.totalCount).toBe(before);
+    expect(await count('acct-busy')).toBe(2);
+  });
+
   it('appends at any version without a check', async () => {
     await ctx.store.append('acct-3', 'any', [deposit(1)]);
     await ctx.store.append('acct-3', 'any', [deposit(2)]);

@@ -1,0 +1,75 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, configKeys, loadConfig } from '../config/load.js';
+import { startPlatform } from '../platform.js';
+
+const HELP = `tianqi: the Tianqi GPU container platform
+
+Usage:
+  tianqi start [--config FILE]    start the platform (embedded PostgreSQL unless DATABASE_URL is set)
+  tianqi migrate [--config FILE]  apply database migrations and exit
+  tianqi config [--config FILE]   check the configuration and print it (as JSON)
+  tianqi config keys              list every key with its environment variable and default
+  tianqi help                     this text
+
+The configuration is read from --config, else $TIANQI_CONFIG, else ./tianqi.yaml when present; every
+key can be overridden by an environment variable (see \`tianqi config keys\`).`;
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+  });
+  const [command = 'help', sub] = positionals;
+  if (values.help || command === 'help') {
+    console.log(HELP);
+    return 0;
+  }
+  if (command === 'config' && sub === 'keys') {
+    for (const k of configKeys()) console.log(`${k.key.padEnd(26)} ${k.env.padEnd(34)} ${JSON.stringify(k.default)}`);
+    return 0;
+  }
+  const { config, file } = loadConfig({ file: values.config });
+  switch (command) {
+    case 'config': {
+      const shown = { ...config, database: { ...config.database, url: config.database.url.replace(/:[^:@/]*@/, ':***@') } };
+      console.log(JSON.stringify({ file, config: shown }, null, 2));
+      return 0;
+    }
+    case 'migrate': {
+      const platform = await startPlatform({ ...config, server: { ...config.server, port: 0 } });
+      await platform.stop();
+      return 0;
+    }
+    case 'start': {
+      const platform = await startPlatform(config);
+      const where = platform.database.embedded ? `embedded PostgreSQL in ${config['data-dir']}/postgres` : 'DATABASE_URL';
+      console.error(`Tianqi is running at ${platform.url} (database: ${where}). Press Ctrl-C to stop.`);
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          platform.logger.info({ signal }, 'shutting down');
+          platform.stop().then(resolve, (err: unknown) => {
+            platform.logger.error({ err }, 'shutdown failed');
+            resolve();
+          });
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      return 0;
+    }
+    default:
+      console.error(`tianqi: unknown command "${command}"\n\n${HELP}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(err instanceof ConfigError ? err.message : `tianqi: ${(err as Error).stack ?? String(err)}`);
+    process.exitCode = 1;
+  },
+);

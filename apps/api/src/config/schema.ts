@@ -1,0 +1,50 @@
+import { z } from 'zod';
+
+const port = z.number().int().min(1).max(65_535);
+
+/**
+ * The whole configuration, with its defaults. Keys follow the seed's `server/config.yaml` style
+ * (kebab-case); every key can be overridden by an environment variable (see load.ts).
+ */
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      host: z.string().min(1).default('0.0.0.0'),
+      port: port.default(8888),
+    })
+    .prefault({}),
+  /** Where the platform keeps its state between runs: the embedded database, the SSH host key, … */
+  'data-dir': z.string().min(1).default('./data'),
+  database: z
+    .strictObject({
+      /** A PostgreSQL URL. Empty: an embedded PostgreSQL is started with its data under data-dir. */
+      url: z.string().default(''),
+      'embedded-port': port.default(54329),
+      'pool-size': z.number().int().min(2).max(500).default(20),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+  jumpbox: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      port: port.default(2026),
+      /** Path of an ed25519 host key; empty: one is generated once and kept in data-dir. */
+      'host-key': z.string().default(''),
+      banner: z.string().max(4096).default('欢迎使用SSH跳板机服务\r\n'),
+    })
+    .prefault({}),
+  sync: z
+    .strictObject({
+      'interval-seconds': z.number().int().min(5).max(3600).default(30),
+    })
+    .prefault({}),
+});
+
+export type Config = z.output<typeof configSchema>;
+
+/** The defaults, as a plain object: also the list of keys that environment variables may set. */
+export const defaultConfig: Config = configSchema.parse({});

@@ -1,0 +1,39 @@
+import { createPool, eventStoreMigrations, migrate } from '@tianqi/events';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { startEmbeddedPostgres } from './embedded.js';
+
+export interface Database {
+  pool: pg.Pool;
+  url: string;
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+/** Connects to DATABASE_URL, or starts the embedded PostgreSQL, and applies every migration. */
+export async function openDatabase(config: Config, log: Logger): Promise<Database> {
+  const embedded = config.database.url === '' ? await startEmbeddedPostgres(config['data-dir'], config.database['embedded-port'], log) : null;
+  const url = embedded?.url ?? config.database.url;
+  const pool = createPool(url, {
+    max: config.database['pool-size'],
+    onError: (err) => log.warn({ err }, 'a pooled database connection failed'),
+  });
+  try {
+    const applied = await migrate(pool, [eventStoreMigrations]);
+    for (const m of applied) log.info({ migration: `${m.component}/${m.version}_${m.name}` }, 'migration applied');
+  } catch (err) {
+    await pool.end();
+    await embedded?.stop();
+    throw err;
+  }
+  return {
+    pool,
+    url,
+    embedded: embedded !== null,
+    close: async () => {
+      await pool.end();
+      await embedded?.stop();
+    },
+  };
+}

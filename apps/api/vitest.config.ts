@@ -1,0 +1,10 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['../../infra/src/vitest/global-setup.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 60_000,
+  },
+});

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: installs what the tests need (Debian packages as root, npm
+# packages), then checks formatting and types and runs every test against real PostgreSQL and real
+# Docker test nodes. This is the README's test command and what .ci/run runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(docker.io containerd runc busybox-static bash-static postgresql openssh-client sshpass openssl procps)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing: ${missing[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "The tests need these Debian packages: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-fund --no-audit
+fi
+
+export TURBO_TELEMETRY_DISABLED=1
+npm run lint
+npm run typecheck
+npm test
