@@ -21,8 +21,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# `npm install`, not `npm ci`: this npm keeps no download addresses in the lock file and so leaves out
+# other platforms' optional packages (turbo's, biome's), which `npm ci` then reports as missing. The lock
+# file still pins every version installed here, and install leaves it unchanged.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-fund --no-audit
+  npm install --no-fund --no-audit
 fi
 
 export TURBO_TELEMETRY_DISABLED=1

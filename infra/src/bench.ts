@@ -34,7 +34,9 @@ export class BenchReport {
 
   add(row: BenchRow): BenchRow {
     this.rows.push(row);
-    const peer = row.peer ? `  (${row.peer.name}: ${fmt(row.peer.value)}, ratio ${row.peer.ratio.toFixed(2)})` : '';
+    const peer = row.peer
+      ? `  (${row.peer.name}: ${fmt(row.peer.value)}, ratio ${row.peer.ratio.toFixed(2)})`
+      : '';
     console.error(`  ${row.name}: ${fmt(row.value)} ${row.unit}${peer}`);
     return row;
   }
@@ -51,7 +53,11 @@ export class BenchReport {
       met(r),
     ]);
     const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-    const show = (cols: string[]) => cols.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+    const show = (cols: string[]) =>
+      cols
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd();
     console.log(`\n${this.name}`);
     console.log(show(header));
     console.log(show(widths.map((w) => '-'.repeat(w))));

@@ -11,7 +11,12 @@ const run = promisify(execFile);
 const { nodes, images } = loadTestNodes();
 
 /** Runs a throwaway container to completion and returns what it printed. */
-async function runOnce(docker: Docker, image: string, cmd: string[], extra: Docker.HostConfig = {}): Promise<string> {
+async function runOnce(
+  docker: Docker,
+  image: string,
+  cmd: string[],
+  extra: Docker.HostConfig = {},
+): Promise<string> {
   const container = await docker.createContainer({
     Image: image,
     Cmd: cmd,
@@ -49,8 +54,12 @@ describe('Docker test nodes', () => {
       const docker = dockerOverTcp(node);
       const info = await docker.info();
       expect(info.Name).toBeTruthy();
-      expect(await runOnce(docker, images.sh, ['sh', '-c', 'echo hello from $(hostname)'])).toMatch(/^hello from \w+/);
-      expect(await runOnce(docker, images.bash, ['bash', '-c', 'echo "bash $BASH_VERSINFO"'])).toMatch(/^bash \d/);
+      expect(await runOnce(docker, images.sh, ['sh', '-c', 'echo hello from $(hostname)'])).toMatch(
+        /^hello from \w+/,
+      );
+      expect(await runOnce(docker, images.bash, ['bash', '-c', 'echo "bash $BASH_VERSINFO"'])).toMatch(
+        /^bash \d/,
+      );
       const left = await docker.listContainers({ all: true, filters: { label: ['tianqi.test=smoke'] } });
       expect(left).toEqual([]);
     },
@@ -58,9 +67,14 @@ describe('Docker test nodes', () => {
 
   it('gives a container exactly the GPU indices of its device request', async () => {
     for (const node of nodes) {
-      const out = await runOnce(dockerOverTcp(node), images.sh, ['sh', '-c', 'echo "$NVIDIA_VISIBLE_DEVICES"'], {
-        DeviceRequests: [{ Driver: 'nvidia', DeviceIDs: ['1', '3'], Capabilities: [['gpu']] }],
-      });
+      const out = await runOnce(
+        dockerOverTcp(node),
+        images.sh,
+        ['sh', '-c', 'echo "$NVIDIA_VISIBLE_DEVICES"'],
+        {
+          DeviceRequests: [{ Driver: 'nvidia', DeviceIDs: ['1', '3'], Capabilities: [['gpu']] }],
+        },
+      );
       expect(out.trim()).toBe('1,3');
     }
   });
@@ -93,13 +107,20 @@ describe('stop.sh', () => {
     await run('bash', [start, '1'], { env });
     const pid = readFileSync(join(dir, 'node1', 'docker.pid'), 'utf8').trim();
     const docker = new Docker({ socketPath: join(dir, 'node1', 'docker.sock') });
-    await docker.createContainer({ Image: images.sh, Cmd: ['sleep', '600'], HostConfig: { NetworkMode: 'none' } }).then((c) => c.start());
-    const otherPids = nodes.map((n) => readFileSync(join(testNodesDir(), n.name, 'docker.pid'), 'utf8').trim());
+    await docker
+      .createContainer({ Image: images.sh, Cmd: ['sleep', '600'], HostConfig: { NetworkMode: 'none' } })
+      .then((c) => c.start());
+    const otherPids = nodes.map((n) =>
+      readFileSync(join(testNodesDir(), n.name, 'docker.pid'), 'utf8').trim(),
+    );
 
     await run('bash', [stop], { env });
 
     expect(() => process.kill(Number(pid), 0)).toThrow(); // the daemon is gone
-    const { stdout } = await run('sh', ['-c', `ls -d ${dir} 2>/dev/null; grep -c '${dir}' /proc/mounts || true`]);
+    const { stdout } = await run('sh', [
+      '-c',
+      `ls -d ${dir} 2>/dev/null; grep -c '${dir}' /proc/mounts || true`,
+    ]);
     expect(stdout.trim()).toBe('0'); // no folder, no mount left
     for (const p of otherPids) expect(() => process.kill(Number(p), 0)).not.toThrow(); // other nodes untouched
   });

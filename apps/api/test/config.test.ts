@@ -17,7 +17,12 @@ describe('configuration', () => {
     expect(file).toBeNull();
     expect(config.server.port).toBe(8888);
     expect(config.database.url).toBe('');
-    expect(config.jumpbox).toEqual({ enabled: true, port: 2026, 'host-key': '', banner: '欢迎使用SSH跳板机服务\r\n' });
+    expect(config.jumpbox).toEqual({
+      enabled: true,
+      port: 2026,
+      'host-key': '',
+      banner: '欢迎使用SSH跳板机服务\r\n',
+    });
     expect(config.sync['interval-seconds']).toBe(30);
   });
 
@@ -26,7 +31,12 @@ describe('configuration', () => {
       'jumpbox:\n  enabled: false\n  port: 2222\n  host-key: /etc/tianqi/host_ed25519\n  banner: "hello\\r\\n"\nserver:\n  port: 9000\n',
     );
     const { config } = loadConfig({ file, env: {} });
-    expect(config.jumpbox).toEqual({ enabled: false, port: 2222, 'host-key': '/etc/tianqi/host_ed25519', banner: 'hello\r\n' });
+    expect(config.jumpbox).toEqual({
+      enabled: false,
+      port: 2222,
+      'host-key': '/etc/tianqi/host_ed25519',
+      banner: 'hello\r\n',
+    });
     expect(config.server.port).toBe(9000);
   });
 
@@ -57,7 +67,9 @@ describe('configuration', () => {
     expect(() => loadConfig({ env: { TIANQI_JUMPBOX_PORT: '70000' } })).toThrow(
       /jumpbox\.port \(environment variable TIANQI_JUMPBOX_PORT\): Too big/,
     );
-    expect(() => loadConfig({ env: { PORT: 'eighty' } })).toThrow(/server\.port \(environment variable PORT\)/);
+    expect(() => loadConfig({ env: { PORT: 'eighty' } })).toThrow(
+      /server\.port \(environment variable PORT\)/,
+    );
     expect(() => loadConfig({ env: { TIANQI_JUMPBOX_ENABLED: 'maybe' } })).toThrow(/jumpbox\.enabled/);
     const file = await yamlFile('jumpbox:\n  prot: 2026\nlog:\n  level: loud\n');
     const err = (() => {

@@ -50,7 +50,11 @@ describe('`tianqi start`', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'tianqi-data-'));
     await chmod(dataDir, 0o755); // as root, the embedded server runs as `postgres` and must reach it
     const port = await freePort();
-    const env = { PORT: String(port), TIANQI_DATA_DIR: dataDir, TIANQI_DATABASE_EMBEDDED_PORT: String(await freePort()) };
+    const env = {
+      PORT: String(port),
+      TIANQI_DATA_DIR: dataDir,
+      TIANQI_DATABASE_EMBEDDED_PORT: String(await freePort()),
+    };
     try {
       const first = startTianqi(env);
       expect(await waitForHealth(port, first)).toEqual({ status: 'ok' });
@@ -61,13 +65,17 @@ describe('`tianqi start`', () => {
       const url = `postgres://${creds.user}:${encodeURIComponent(creds.password)}@127.0.0.1:${env.TIANQI_DATABASE_EMBEDDED_PORT}/postgres`;
       const client = new pg.Client({ connectionString: url });
       await client.connect();
-      const { rows } = await client.query('SELECT component, version FROM schema_migrations ORDER BY version');
+      const { rows } = await client.query(
+        'SELECT component, version FROM schema_migrations ORDER BY version',
+      );
       expect(rows).toEqual([
         { component: 'events', version: 1 },
         { component: 'events', version: 2 },
         { component: 'events', version: 3 },
       ]);
-      await client.query(`SELECT tianqi_append('[{"streamId":"kept","expectedVersion":"no_stream","events":[{"type":"T","data":{},"metadata":{}}]}]', null)`);
+      await client.query(
+        `SELECT tianqi_append('[{"streamId":"kept","expectedVersion":"no_stream","events":[{"type":"T","data":{},"metadata":{}}]}]', null)`,
+      );
       await client.end();
 
       first.child.kill('SIGTERM');

@@ -54,7 +54,9 @@ async function appendManyStreams(store: Store, writers: number, tag: string): Pr
   return timed(writers, async (w, i) => {
     const stream = `${tag}-w${w}-s${i % 50}`;
     const v = versions.get(stream) ?? 0;
-    await store.append(stream, v === 0 ? 'no_stream' : v, [{ type: 'InstanceStarted', data: payload(i) }], { metadata });
+    await store.append(stream, v === 0 ? 'no_stream' : v, [{ type: 'InstanceStarted', data: payload(i) }], {
+      metadata,
+    });
     versions.set(stream, v + 1);
     return true;
   });
@@ -64,9 +66,14 @@ async function appendHotStream(store: Store, writers: number, tag: string): Prom
   let known = 0;
   return timed(writers, async (_w, i) => {
     try {
-      const r = await store.append(tag, known === 0 ? 'no_stream' : known, [{ type: 'InstanceStarted', data: payload(i) }], {
-        metadata,
-      });
+      const r = await store.append(
+        tag,
+        known === 0 ? 'no_stream' : known,
+        [{ type: 'InstanceStarted', data: payload(i) }],
+        {
+          metadata,
+        },
+      );
       known = Math.max(known, r.streams[0]!.toVersion);
       return true;
     } catch (err) {
@@ -91,9 +98,14 @@ async function fillForRead(store: Store, total: number): Promise<void> {
   const have = Number((await store.pool.query('SELECT count(*) AS n FROM events')).rows[0].n);
   for (let done = have, b = 0; done < total; b++) {
     const n = Math.min(1000, total - done);
-    await store.append(`fill-${b}`, 'no_stream', Array.from({ length: n }, (_, i) => ({ type: 'InstanceStarted' as const, data: payload(i) })), {
-      metadata,
-    });
+    await store.append(
+      `fill-${b}`,
+      'no_stream',
+      Array.from({ length: n }, (_, i) => ({ type: 'InstanceStarted' as const, data: payload(i) })),
+      {
+        metadata,
+      },
+    );
     done += n;
   }
 }
@@ -119,7 +131,9 @@ async function measureLag(writer: Store, follower: Store, count: number): Promis
   await sub.caughtUp;
   for (let i = 0; i < count; i++) {
     sent.set(i, performance.now());
-    await writer.append(`lag-${i % 20}`, 'any', [{ type: 'InstanceStarted', data: payload(i) }], { metadata });
+    await writer.append(`lag-${i % 20}`, 'any', [{ type: 'InstanceStarted', data: payload(i) }], {
+      metadata,
+    });
     await new Promise((r) => setTimeout(r, 2)); // a steady stream, not a burst
   }
   await done;
@@ -145,7 +159,9 @@ async function main(): Promise<void> {
     await pool.query(`CREATE TABLE bench_plain (
       id bigserial PRIMARY KEY, stream_id text NOT NULL, stream_version int NOT NULL, type text NOT NULL,
       data jsonb NOT NULL, metadata jsonb NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now())`);
-    console.error(`event-store benchmark: ${SECONDS}s per figure, PostgreSQL ${(await pool.query('SHOW server_version')).rows[0].server_version}`);
+    console.error(
+      `event-store benchmark: ${SECONDS}s per figure, PostgreSQL ${(await pool.query('SHOW server_version')).rows[0].server_version}`,
+    );
 
     for (const writers of [1, 8, 32]) {
       const plain = await plainInserts(pool, writers);

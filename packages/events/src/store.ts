@@ -103,7 +103,11 @@ export class EventStore<S extends EventSchemas> {
     // ordinary outcome here, so a busy stream would pay for a new connection on every retry.
     const client = await this.pool.connect();
     try {
-      const { rows } = await client.query<{ result: RawAppendResult }>({ name: 'tianqi_append', text: sql, values: params });
+      const { rows } = await client.query<{ result: RawAppendResult }>({
+        name: 'tianqi_append',
+        text: sql,
+        values: params,
+      });
       client.release();
       return toAppendResult(rows[0]!.result);
     } catch (err) {

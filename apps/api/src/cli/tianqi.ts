@@ -26,13 +26,17 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'config' && sub === 'keys') {
-    for (const k of configKeys()) console.log(`${k.key.padEnd(26)} ${k.env.padEnd(34)} ${JSON.stringify(k.default)}`);
+    for (const k of configKeys())
+      console.log(`${k.key.padEnd(26)} ${k.env.padEnd(34)} ${JSON.stringify(k.default)}`);
     return 0;
   }
   const { config, file } = loadConfig({ file: values.config });
   switch (command) {
     case 'config': {
-      const shown = { ...config, database: { ...config.database, url: config.database.url.replace(/:[^:@/]*@/, ':***@') } };
+      const shown = {
+        ...config,
+        database: { ...config.database, url: config.database.url.replace(/:[^:@/]*@/, ':***@') },
+      };
       console.log(JSON.stringify({ file, config: shown }, null, 2));
       return 0;
     }
@@ -43,7 +47,9 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'start': {
       const platform = await startPlatform(config);
-      const where = platform.database.embedded ? `embedded PostgreSQL in ${config['data-dir']}/postgres` : 'DATABASE_URL';
+      const where = platform.database.embedded
+        ? `embedded PostgreSQL in ${config['data-dir']}/postgres`
+        : 'DATABASE_URL';
       console.error(`Tianqi is running at ${platform.url} (database: ${where}). Press Ctrl-C to stop.`);
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
@@ -69,7 +75,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    console.error(err instanceof ConfigError ? err.message : `tianqi: ${(err as Error).stack ?? String(err)}`);
+    console.error(
+      err instanceof ConfigError ? err.message : `tianqi: ${(err as Error).stack ?? String(err)}`,
+    );
     process.exitCode = 1;
   },
 );

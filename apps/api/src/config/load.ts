@@ -21,7 +21,9 @@ export function envNameFor(path: string): string {
 
 function leafPaths(obj: Record<string, unknown>, prefix = ''): [string, unknown][] {
   return Object.entries(obj).flatMap(([k, v]) =>
-    v !== null && typeof v === 'object' ? leafPaths(v as Record<string, unknown>, `${prefix}${k}.`) : [[`${prefix}${k}`, v]],
+    v !== null && typeof v === 'object'
+      ? leafPaths(v as Record<string, unknown>, `${prefix}${k}.`)
+      : [[`${prefix}${k}`, v]],
   );
 }
 

@@ -13,7 +13,10 @@ export interface Database {
 
 /** Connects to DATABASE_URL, or starts the embedded PostgreSQL, and applies every migration. */
 export async function openDatabase(config: Config, log: Logger): Promise<Database> {
-  const embedded = config.database.url === '' ? await startEmbeddedPostgres(config['data-dir'], config.database['embedded-port'], log) : null;
+  const embedded =
+    config.database.url === ''
+      ? await startEmbeddedPostgres(config['data-dir'], config.database['embedded-port'], log)
+      : null;
   const url = embedded?.url ?? config.database.url;
   const pool = createPool(url, {
     max: config.database['pool-size'],
@@ -21,7 +24,8 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
   });
   try {
     const applied = await migrate(pool, [eventStoreMigrations]);
-    for (const m of applied) log.info({ migration: `${m.component}/${m.version}_${m.name}` }, 'migration applied');
+    for (const m of applied)
+      log.info({ migration: `${m.component}/${m.version}_${m.name}` }, 'migration applied');
   } catch (err) {
     await pool.end();
     await embedded?.stop();
