@@ -31,4 +31,14 @@ fi
 export TURBO_TELEMETRY_DISABLED=1
 npm run lint
 npm run typecheck
-npm test
+
+# The suite, with one closing line that adds up every package's vitest summary.
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+npm test 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+summary() { sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^\S*:?test: +Tests ' | grep -oE "[0-9]+ $1" | awk '{s += $1} END {print s + 0}'; }
+echo "tests: $(summary passed) passed, $(summary failed) failed"
+exit "$status"

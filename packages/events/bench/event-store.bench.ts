@@ -23,6 +23,7 @@ import {
   EventStore,
   eventStoreMigrations,
   migrate,
+  retryOnConflict,
   START,
   type StoredEvent,
 } from '../src/index.js';
@@ -62,26 +63,39 @@ async function appendManyStreams(store: Store, writers: number, tag: string): Pr
   });
 }
 
-async function appendHotStream(store: Store, writers: number, tag: string): Promise<number> {
+async function appendHotStream(
+  store: Store,
+  writers: number,
+  tag: string,
+): Promise<{ rate: number; conflicts: number }> {
   let known = 0;
-  return timed(writers, async (_w, i) => {
-    try {
-      const r = await store.append(
-        tag,
-        known === 0 ? 'no_stream' : known,
-        [{ type: 'InstanceStarted', data: payload(i) }],
-        {
-          metadata,
-        },
-      );
-      known = Math.max(known, r.streams[0]!.toVersion);
-      return true;
-    } catch (err) {
-      if (!(err instanceof ConcurrencyError)) throw err;
-      known = Math.max(known, err.actual); // retry with what the store said
-      return false;
-    }
+  let conflicts = 0;
+  const rate = await timed(writers, async (_w, i) => {
+    // A command handler's loop: append at the version it knows, and after a conflict learn the
+    // stream's version from the error and try again after a jittered backoff.
+    await retryOnConflict(
+      async (attempt) => {
+        if (attempt > 1) conflicts++;
+        try {
+          const r = await store.append(
+            tag,
+            known === 0 ? 'no_stream' : known,
+            [{ type: 'InstanceStarted', data: payload(i) }],
+            {
+              metadata,
+            },
+          );
+          known = Math.max(known, r.streams[0]!.toVersion);
+        } catch (err) {
+          if (err instanceof ConcurrencyError) known = Math.max(known, err.actual);
+          throw err;
+        }
+      },
+      { attempts: 1000 },
+    );
+    return true;
   });
+  return { rate, conflicts };
 }
 
 async function plainInserts(pool: pg.Pool, writers: number): Promise<number> {
@@ -189,8 +203,14 @@ async function main(): Promise<void> {
       report.add({
         name: `append, one hot stream, ${writers} writer${writers > 1 ? 's' : ''}, with retries`,
         unit: 'successes/s',
-        value: hot,
-        params: { writers, eventsPerAppend: 1, seconds: SECONDS },
+        value: hot.rate,
+        params: {
+          writers,
+          eventsPerAppend: 1,
+          seconds: SECONDS,
+          conflictsRetried: hot.conflicts,
+          retry: 'full jitter, 2 ms doubling to 100 ms',
+        },
         ...(writers === 32 ? { target: { op: '>=' as const, value: 300 } } : {}),
       });
     }

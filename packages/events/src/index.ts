@@ -4,6 +4,7 @@ export * from './notifier.js';
 export * from './pool.js';
 export * from './positions.js';
 export * from './registry.js';
+export * from './retry.js';
 export * from './store.js';
 export * from './subscription.js';
 export * from './types.js';

@@ -1,0 +1,3 @@
+export * from './gpu-allocation.js';
+export * from './match-nodes.js';
+export * from './types.js';

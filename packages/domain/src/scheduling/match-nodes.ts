@@ -1,0 +1,97 @@
+import { allocateGpus, cardUse } from './gpu-allocation.js';
+import type { Candidate, NodeCapacity, Rejection, SpecDemand } from './types.js';
+
+/** Free CPU, memory and disks on a node after what is allocated there. */
+export function freeResources(node: NodeCapacity) {
+  let cpu = node.cpuCores;
+  let mem = node.memoryGb;
+  let sys = node.systemDiskGb;
+  let data = node.dataDiskGb;
+  for (const a of node.allocations) {
+    cpu -= a.cpuCores;
+    mem -= a.memoryGb;
+    sys -= a.systemDiskGb;
+    data -= a.dataDiskGb;
+  }
+  return { cpuCores: cpu, memoryGb: mem, systemDiskGb: sys, dataDiskGb: data };
+}
+
+/**
+ * The nodes that can host a spec now (listed, Docker connected, enough free capacity), each with the
+ * exact allocation it would make, and every other node with the reasons it was passed over.
+ */
+export function matchNodes(
+  nodes: readonly NodeCapacity[],
+  spec: SpecDemand,
+  instanceId: string,
+): { candidates: Candidate[]; rejected: Rejection[] } {
+  const candidates: Candidate[] = [];
+  const rejected: Rejection[] = [];
+  for (const node of nodes) {
+    const reasons: string[] = [];
+    if (!node.listed) reasons.push('not listed');
+    if (node.dockerStatus !== 'connected') reasons.push(`Docker is ${node.dockerStatus}`);
+    const free = freeResources(node);
+    if (free.cpuCores < spec.cpuCores)
+      reasons.push(`${free.cpuCores} CPU core(s) free, the spec needs ${spec.cpuCores}`);
+    if (free.memoryGb < spec.memoryGb)
+      reasons.push(`${free.memoryGb} GB memory free, the spec needs ${spec.memoryGb}`);
+    if (free.systemDiskGb < spec.systemDiskGb) {
+      reasons.push(`${free.systemDiskGb} GB system disk free, the spec needs ${spec.systemDiskGb}`);
+    }
+    if (free.dataDiskGb < spec.dataDiskGb)
+      reasons.push(`${free.dataDiskGb} GB data disk free, the spec needs ${spec.dataDiskGb}`);
+    const gpus = allocateGpus(node, spec);
+    if ('reason' in gpus) reasons.push(gpus.reason);
+    if (reasons.length > 0 || 'reason' in gpus) {
+      rejected.push({ nodeId: node.nodeId, name: node.name, reasons });
+      continue;
+    }
+    candidates.push({
+      nodeId: node.nodeId,
+      name: node.name,
+      region: node.region,
+      gpuModel: node.gpuModel,
+      freeGpus: cardUse(node).filter((c) => !c.whole && c.slicedVramGb === 0).length,
+      allocation: {
+        instanceId,
+        cpuCores: spec.cpuCores,
+        memoryGb: spec.memoryGb,
+        systemDiskGb: spec.systemDiskGb,
+        dataDiskGb: spec.dataDiskGb,
+        gpus: gpus.gpus,
+      },
+    });
+  }
+  return { candidates, rejected };
+}
+
+/**
+ * Best fit, the default policy: the candidate left with the fewest free whole GPUs, then the least free
+ * memory, then the fewest free cores, then by name. Packing keeps whole cards (and whole nodes) free
+ * for the specs that need them; a CPU-only instance lands on the node with the fewest free GPUs.
+ */
+export function chooseBestFit(
+  candidates: readonly Candidate[],
+  nodes: readonly NodeCapacity[],
+): Candidate | null {
+  const byId = new Map(nodes.map((n) => [n.nodeId, n]));
+  const key = (c: Candidate) => {
+    const node = byId.get(c.nodeId)!;
+    const free = freeResources(node);
+    const taken = c.allocation.gpus.kind === 'whole' ? c.allocation.gpus.indices.length : 0;
+    return [
+      c.freeGpus - taken,
+      free.memoryGb - c.allocation.memoryGb,
+      free.cpuCores - c.allocation.cpuCores,
+    ] as const;
+  };
+  return (
+    [...candidates].sort((a, b) => {
+      const ka = key(a);
+      const kb = key(b);
+      for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i]) return ka[i]! - kb[i]!;
+      return a.name.localeCompare(b.name);
+    })[0] ?? null
+  );
+}
