@@ -102,14 +102,14 @@ export class EventStore<S extends EventSchemas> {
     // Not pool.query: it discards the connection after any error, and a concurrency conflict is an
     // ordinary outcome here, so a busy stream would pay for a new connection on every retry.
     const client = await this.pool.connect();
+    let raw: RawAppendResult;
     try {
       const { rows } = await client.query<{ result: RawAppendResult }>({
         name: 'tianqi_append',
         text: sql,
         values: params,
       });
-      client.release();
-      return toAppendResult(rows[0]!.result);
+      raw = rows[0]!.result;
     } catch (err) {
       // A statement the server refused leaves the connection usable; anything else may not.
       client.release(isServerError(err) ? undefined : (err as Error));
@@ -117,6 +117,8 @@ export class EventStore<S extends EventSchemas> {
     } finally {
       this.notifier.appended();
     }
+    client.release();
+    return toAppendResult(raw);
   }
 
   /**

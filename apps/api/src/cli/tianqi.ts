@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, configKeys, loadConfig } from '../config/load.js';
-import { startPlatform } from '../platform.js';
+import { openDatabase } from '../database/connect.js';
+import { createLogger, startPlatform } from '../platform.js';
 
 const HELP = `tianqi: the Tianqi GPU container platform
 
@@ -41,8 +42,9 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'migrate': {
-      const platform = await startPlatform({ ...config, server: { ...config.server, port: 0 } });
-      await platform.stop();
+      const database = await openDatabase(config, createLogger(config));
+      await database.close();
+      console.error('the database is up to date');
       return 0;
     }
     case 'start': {

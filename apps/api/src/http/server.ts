@@ -14,7 +14,6 @@ export function createHttpServer(deps: { pool: pg.Pool; logger: Logger }): Fasti
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w-]{1,64}$/.test(given) ? given : randomUUID();
     },
-    disableRequestLogging: false,
   });
 
   // Alive: the process answers.
