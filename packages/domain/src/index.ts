@@ -1,1 +1,2 @@
+export * from './instances/index.js';
 export * from './scheduling/index.js';
