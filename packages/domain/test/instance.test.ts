@@ -7,19 +7,7 @@ import {
   initialInstanceState,
 } from '../src/index.js';
 
-const created: InstanceEvent = {
-  type: 'InstanceCreated',
-  data: {
-    instanceId: 'i-1',
-    name: 'train_01',
-    imageId: 'img',
-    specId: 'spec',
-    nodeId: 'node',
-    ownerId: 'alice',
-    remark: '',
-  },
-};
-const create: InstanceCommand = {
+const create = {
   type: 'CreateInstance',
   instanceId: 'i-1',
   name: 'train_01',
@@ -27,7 +15,9 @@ const create: InstanceCommand = {
   specId: 'spec',
   nodeId: 'node',
   ownerId: 'alice',
-};
+} as const satisfies InstanceCommand;
+const { type: _create, ...createdData } = create;
+const created: InstanceEvent = { type: 'InstanceCreated', data: { ...createdData, remark: '' } };
 
 /** given events, when command: the events decided (or the refusal thrown). */
 function given(...events: InstanceEvent[]) {

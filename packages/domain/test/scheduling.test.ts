@@ -136,6 +136,7 @@ describe('matching nodes to a spec', () => {
     const { candidates, rejected } = matchNodes(nodes, spec(), 'inst-1');
     expect(candidates.map((c) => c.nodeId)).toEqual(['ok']);
     expect(candidates[0]!.allocation).toEqual(holding('inst-1', { kind: 'whole', indices: [0] }));
+    expect(candidates[0]!.leftAfter).toEqual({ wholeGpus: 7, memoryGb: 480, cpuCores: 56 });
     expect(Object.fromEntries(rejected.map((r) => [r.nodeId, r.reasons]))).toEqual({
       unlisted: ['not listed'],
       down: ['Docker is failed'],
@@ -170,9 +171,9 @@ describe('matching nodes to a spec', () => {
       }),
     ];
     const { candidates } = matchNodes(nodes, spec(), 'i2');
-    expect(chooseBestFit(candidates, nodes)?.nodeId).toBe('busy');
+    expect(chooseBestFit(candidates)?.nodeId).toBe('busy');
     const cpuOnly = matchNodes(nodes, spec({ gpuCount: 0, gpuModel: null }), 'i3');
-    expect(chooseBestFit(cpuOnly.candidates, nodes)?.nodeId).toBe('busy');
-    expect(chooseBestFit([], nodes)).toBeNull();
+    expect(chooseBestFit(cpuOnly.candidates)?.nodeId).toBe('busy');
+    expect(chooseBestFit([])).toBeNull();
   });
 });

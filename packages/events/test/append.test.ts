@@ -1,12 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConcurrencyError, EventValidationError, UnknownEventTypeError } from '../src/index.js';
-import { deposit, type OpenedStore, openStore } from './fixtures.js';
+import { deposit, useStore } from './fixtures.js';
 
-let ctx: OpenedStore;
-beforeAll(async () => {
-  ctx = await openStore();
-});
-afterAll(() => ctx.close());
+const ctx = useStore();
 
 const count = async (streamId: string) => ctx.store.streamVersion(streamId);
 

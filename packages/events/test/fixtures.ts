@@ -1,4 +1,5 @@
 import { createTestDatabase, type TestDatabase } from '@tianqi/infra';
+import { afterAll, beforeAll } from 'vitest';
 import { z } from 'zod';
 import { createPool, defineEvents, EventStore, eventStoreMigrations, migrate } from '../src/index.js';
 
@@ -28,6 +29,28 @@ export async function openStore(poolSize = 20): Promise<OpenedStore> {
       await pool.end();
       await db.drop();
     },
+  };
+}
+
+/** A store opened before the file's tests and closed after them. */
+export function useStore(poolSize = 20): OpenedStore {
+  let opened: OpenedStore | undefined;
+  beforeAll(async () => {
+    opened = await openStore(poolSize);
+  });
+  afterAll(() => opened?.close());
+  const get = () => {
+    if (!opened) throw new Error('the test store opens in beforeAll');
+    return opened;
+  };
+  return {
+    get db() {
+      return get().db;
+    },
+    get store() {
+      return get().store;
+    },
+    close: () => get().close(),
   };
 }
 

@@ -1,12 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type GlobalPosition, START } from '../src/index.js';
-import { deposit, type OpenedStore, openStore } from './fixtures.js';
+import { deposit, useStore } from './fixtures.js';
 
-let ctx: OpenedStore;
-beforeAll(async () => {
-  ctx = await openStore(40);
-});
-afterAll(() => ctx.close());
+const ctx = useStore(40);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

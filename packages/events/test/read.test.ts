@@ -1,12 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { comparePositions, formatPosition, parsePosition, START } from '../src/index.js';
-import { amountOf, deposit, type OpenedStore, openStore } from './fixtures.js';
+import { amountOf, deposit, useStore } from './fixtures.js';
 
-let ctx: OpenedStore;
-beforeAll(async () => {
-  ctx = await openStore();
-});
-afterAll(() => ctx.close());
+const ctx = useStore();
 
 describe('reading', () => {
   it('reads a stream up to a version or up to a moment', async () => {

@@ -1,12 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConcurrencyError, retryOnConflict } from '../src/index.js';
-import { deposit, type OpenedStore, openStore } from './fixtures.js';
+import { deposit, useStore } from './fixtures.js';
 
-let ctx: OpenedStore;
-beforeAll(async () => {
-  ctx = await openStore();
-});
-afterAll(() => ctx.close());
+const ctx = useStore();
 
 describe('retrying a command after a conflict', () => {
   it('lets every one of many racing writers land, each re-reading the stream', async () => {

@@ -1,14 +1,10 @@
 import { createTestDatabase, startThrowawayPostgres } from '@tianqi/infra';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createPool, EventStore, eventStoreMigrations, migrate, type StoredEvent } from '../src/index.js';
-import { deposit, type OpenedStore, openStore, testEvents } from './fixtures.js';
+import { deposit, testEvents, useStore } from './fixtures.js';
 
 type E = StoredEvent<typeof testEvents.schemas>;
-let ctx: OpenedStore;
-beforeAll(async () => {
-  ctx = await openStore();
-});
-afterAll(() => ctx.close());
+const ctx = useStore();
 
 const amountsOf = (events: E[], prefix: string) =>
   events.filter((e) => e.streamId.startsWith(prefix)).map((e) => e.type === 'Deposited' && e.data.amount);

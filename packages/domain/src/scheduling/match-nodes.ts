@@ -47,12 +47,18 @@ export function matchNodes(
       rejected.push({ nodeId: node.nodeId, name: node.name, reasons });
       continue;
     }
+    const freeGpus = cardUse(node).filter((c) => !c.whole && c.slicedVramGb === 0).length;
     candidates.push({
       nodeId: node.nodeId,
       name: node.name,
       region: node.region,
       gpuModel: node.gpuModel,
-      freeGpus: cardUse(node).filter((c) => !c.whole && c.slicedVramGb === 0).length,
+      freeGpus,
+      leftAfter: {
+        wholeGpus: freeGpus - (gpus.gpus.kind === 'whole' ? gpus.gpus.indices.length : 0),
+        memoryGb: free.memoryGb - spec.memoryGb,
+        cpuCores: free.cpuCores - spec.cpuCores,
+      },
       allocation: {
         instanceId,
         cpuCores: spec.cpuCores,
@@ -71,21 +77,8 @@ export function matchNodes(
  * memory, then the fewest free cores, then by name. Packing keeps whole cards (and whole nodes) free
  * for the specs that need them; a CPU-only instance lands on the node with the fewest free GPUs.
  */
-export function chooseBestFit(
-  candidates: readonly Candidate[],
-  nodes: readonly NodeCapacity[],
-): Candidate | null {
-  const byId = new Map(nodes.map((n) => [n.nodeId, n]));
-  const key = (c: Candidate) => {
-    const node = byId.get(c.nodeId)!;
-    const free = freeResources(node);
-    const taken = c.allocation.gpus.kind === 'whole' ? c.allocation.gpus.indices.length : 0;
-    return [
-      c.freeGpus - taken,
-      free.memoryGb - c.allocation.memoryGb,
-      free.cpuCores - c.allocation.cpuCores,
-    ] as const;
-  };
+export function chooseBestFit(candidates: readonly Candidate[]): Candidate | null {
+  const key = (c: Candidate) => [c.leftAfter.wholeGpus, c.leftAfter.memoryGb, c.leftAfter.cpuCores];
   return (
     [...candidates].sort((a, b) => {
       const ka = key(a);

@@ -53,6 +53,8 @@ export interface Candidate {
   gpuModel: string | null;
   /** Whole cards still free before this allocation. */
   freeGpus: number;
+  /** What the node would have left after this allocation: what best fit compares. */
+  leftAfter: { wholeGpus: number; memoryGb: number; cpuCores: number };
   allocation: Allocation;
 }
 
