@@ -6,66 +6,204 @@ import {
   type InstanceEvent,
   initialInstanceState,
 } from '../src/index.js';
+import { givenFor } from './given.js';
 
+const allocation = {
+  instanceId: 'inst000001',
+  cpuCores: 8,
+  memoryGb: 32,
+  systemDiskGb: 50,
+  dataDiskGb: 100,
+  gpus: { kind: 'whole' as const, indices: [3] },
+};
 const create = {
   type: 'CreateInstance',
-  instanceId: 'i-1',
+  instanceId: 'inst000001',
   name: 'train_01',
-  imageId: 'img',
-  specId: 'spec',
-  nodeId: 'node',
-  ownerId: 'alice',
+  ownerId: 'alice00001',
+  image: { imageId: 'image00001', name: 'PyTorch', address: 'pytorch/pytorch:2.3' },
+  spec: {
+    specId: 'spec000001',
+    name: '4090 x1',
+    gpuModel: 'RTX 4090',
+    gpuCount: 1,
+    vramGb: 24,
+    slice: false,
+    cpuCores: 8,
+    memoryGb: 32,
+    systemDiskGb: 50,
+    dataDiskGb: 100,
+    pricePerHour: 2.5,
+  },
+  node: { nodeId: 'node000001', name: 'gpu-a' },
+  allocation,
 } as const satisfies InstanceCommand;
 const { type: _create, ...createdData } = create;
 const created: InstanceEvent = { type: 'InstanceCreated', data: { ...createdData, remark: '' } };
+const stopRequested: InstanceEvent = { type: 'InstanceStopRequested', data: {} };
+const startRequested: InstanceEvent = { type: 'InstanceStartRequested', data: {} };
+const deleteRequested: InstanceEvent = { type: 'InstanceDeleteRequested', data: {} };
+const containerCreated: InstanceEvent = {
+  type: 'ContainerCreated',
+  data: { containerId: 'abcdef0123456789', containerName: 'train_01-inst000001-1760000000' },
+};
+const started: InstanceEvent = { type: 'ContainerStarted', data: {} };
+const removed: InstanceEvent = { type: 'ContainerRemoved', data: {} };
+const released: InstanceEvent = { type: 'AllocationReleased', data: { nodeId: 'node000001' } };
 
-/** given events, when command: the events decided (or the refusal thrown). */
-function given(...events: InstanceEvent[]) {
-  const state = events.reduce(evolveInstance, initialInstanceState);
-  return { when: (command: InstanceCommand) => () => decideInstance(command, state), state };
-}
-const stopped: InstanceEvent = { type: 'InstanceStopRequested', data: {} };
-const deleted: InstanceEvent = { type: 'InstanceDeleteRequested', data: {} };
+const given = givenFor(decideInstance, evolveInstance, initialInstanceState);
 
-describe('instance', () => {
-  it('given nothing, when created, then InstanceCreated, wanted running, seen creating', () => {
-    expect(given().when(create)()).toEqual([created]);
+describe('instance: what users ask for', () => {
+  it('given nothing, when created, then InstanceCreated; wanted running, seen creating, holding its GPUs', () => {
+    given().when(create).then([created]);
     expect(given(created).state).toMatchObject({
       desired: 'running',
       observed: 'creating',
-      ownerId: 'alice',
+      ownerId: 'alice00001',
+      allocationHeld: true,
     });
   });
 
-  it('refuses a bad name with a clear error, and a second create', () => {
-    expect(given().when({ ...create, name: '训练 1' })).toThrow(/an instance name is 1–63 letters, digits/);
-    expect(given().when({ ...create, name: 'x'.repeat(64) })).toThrow(/name/);
-    expect(given(created).when(create)).toThrow(/already exists/);
+  it('refuses a bad name with a clear error, a foreign allocation, and a second create', () => {
+    given()
+      .when({ ...create, name: '训练 1' })
+      .refused('validation', /name: an instance name is 1–63 letters, digits, "-" or "_"/);
+    given()
+      .when({ ...create, name: 'x'.repeat(64) })
+      .refused('validation', /name/);
+    given()
+      .when({ ...create, name: '' })
+      .refused('validation', /name/);
+    given()
+      .when({ ...create, allocation: { ...allocation, instanceId: 'other00001' } })
+      .refused('validation', /another instance/);
+    given(created)
+      .when(create)
+      .refused('conflict', /already exists/);
   });
 
   it('given running, when stopped, then StopRequested; stopping again decides nothing', () => {
-    expect(given(created).when({ type: 'StopInstance' })()).toEqual([stopped]);
-    expect(given(created, stopped).when({ type: 'StopInstance' })()).toEqual([]);
+    given(created).when({ type: 'StopInstance' }).then([stopRequested]);
+    given(created, stopRequested).when({ type: 'StopInstance' }).then([]);
   });
 
-  it('given stopped, when started, then StartRequested; when restarted, it starts', () => {
-    const start = [{ type: 'InstanceStartRequested', data: {} }];
-    expect(given(created, stopped).when({ type: 'StartInstance' })()).toEqual(start);
-    expect(given(created, stopped).when({ type: 'RestartInstance' })()).toEqual(start);
-    expect(given(created).when({ type: 'RestartInstance' })()).toEqual([
-      { type: 'InstanceRestartRequested', data: {} },
-    ]);
+  it('given stopped, when started, then StartRequested; starting a running one decides nothing', () => {
+    given(created, stopRequested).when({ type: 'StartInstance' }).then([startRequested]);
+    given(created).when({ type: 'StartInstance' }).then([]);
+  });
+
+  it('given running, when restarted, then RestartRequested numbered; given stopped, restart starts it', () => {
+    given(created)
+      .when({ type: 'RestartInstance' })
+      .then([{ type: 'InstanceRestartRequested', data: { restart: 1 } }]);
+    given(created, { type: 'InstanceRestartRequested', data: { restart: 1 } })
+      .when({ type: 'RestartInstance' })
+      .then([{ type: 'InstanceRestartRequested', data: { restart: 2 } }]);
+    given(created, stopRequested).when({ type: 'RestartInstance' }).then([startRequested]);
   });
 
   it('given deleted, refuses start, stop, restart and delete', () => {
     for (const type of ['StartInstance', 'StopInstance', 'RestartInstance', 'DeleteInstance'] as const) {
-      expect(given(created, deleted).when({ type })).toThrow(/is deleted/);
+      given(created, deleteRequested)
+        .when({ type })
+        .refused('conflict', /train_01 is deleted/);
     }
   });
 
-  it('deletes from any live state, and refuses commands for an instance that does not exist', () => {
-    expect(given(created).when({ type: 'DeleteInstance' })()).toEqual([deleted]);
-    expect(given(created, stopped).when({ type: 'DeleteInstance' })()).toEqual([deleted]);
-    expect(given().when({ type: 'StartInstance' })).toThrow(/no such instance/);
+  it('deletes from any live state; a stopped instance keeps its GPUs until its container is gone', () => {
+    given(created).when({ type: 'DeleteInstance' }).then([deleteRequested]);
+    given(created, stopRequested).when({ type: 'DeleteInstance' }).then([deleteRequested]);
+    expect(given(created, stopRequested).state.allocationHeld).toBe(true);
+  });
+
+  it('refuses every command for an instance that does not exist', () => {
+    given()
+      .when({ type: 'StartInstance' })
+      .refused('not_found', /no such instance/);
+    given()
+      .when({ type: 'RecordContainerStarted' })
+      .refused('not_found', /no such instance/);
+  });
+});
+
+describe('instance: what the platform observes', () => {
+  it('records the container, then running; the same observation twice records nothing', () => {
+    given(created)
+      .when({
+        type: 'RecordContainerCreated',
+        containerId: 'abcdef0123456789',
+        containerName: 'train_01-inst000001-1760000000',
+      })
+      .then([containerCreated]);
+    given(created, containerCreated).when({ type: 'RecordContainerStarted' }).then([started]);
+    given(created, containerCreated, started).when({ type: 'RecordContainerStarted' }).then([]);
+    expect(given(created, containerCreated, started).state).toMatchObject({
+      observed: 'running',
+      containerId: 'abcdef0123456789',
+    });
+  });
+
+  it('records an exit with its code and OOM flag; the instance keeps its GPUs', () => {
+    given(created, containerCreated, started)
+      .when({ type: 'RecordContainerExited', exitCode: 137, oomKilled: true })
+      .then([{ type: 'ContainerExited', data: { exitCode: 137, oomKilled: true } }]);
+  });
+
+  it('records a restart once per request, and refuses one nobody asked for', () => {
+    const asked: InstanceEvent = { type: 'InstanceRestartRequested', data: { restart: 1 } };
+    given(created, containerCreated, started, asked)
+      .when({ type: 'RecordContainerRestarted', restart: 1 })
+      .then([{ type: 'ContainerRestarted', data: { restart: 1 } }]);
+    given(created, containerCreated, started, asked, { type: 'ContainerRestarted', data: { restart: 1 } })
+      .when({ type: 'RecordContainerRestarted', restart: 1 })
+      .then([]);
+    given(created, started)
+      .when({ type: 'RecordContainerRestarted', restart: 1 })
+      .refused('validation', /no restart 1 was asked for/);
+  });
+
+  it('given deleted, when the container is removed, then Removed and the allocation is released', () => {
+    given(created, containerCreated, started, deleteRequested)
+      .when({ type: 'RecordContainerRemoved' })
+      .then([removed, released]);
+    expect(given(created, containerCreated, deleteRequested, removed, released).state.allocationHeld).toBe(
+      false,
+    );
+  });
+
+  it('given not deleted, a container that vanished keeps the allocation (the reconciler recreates it)', () => {
+    given(created, containerCreated, started).when({ type: 'RecordContainerRemoved' }).then([removed]);
+  });
+
+  it('given a creation that failed before any container, releases the GPUs; start is refused, delete works', () => {
+    const failed: InstanceEvent = {
+      type: 'InstanceFailed',
+      data: { phase: 'create', reason: 'pull access denied for nope/nope' },
+    };
+    given(created)
+      .when({ type: 'RecordInstanceFailed', phase: 'create', reason: 'pull access denied for nope/nope' })
+      .then([failed, released]);
+    given(created, failed, released)
+      .when({ type: 'StartInstance' })
+      .refused('conflict', /could not be created \(pull access denied for nope\/nope\); delete it/);
+    given(created, failed, released).when({ type: 'DeleteInstance' }).then([deleteRequested]);
+    given(created, failed, released, deleteRequested)
+      .when({ type: 'RecordContainerRemoved' })
+      .then([removed]);
+  });
+
+  it('a failed start keeps the allocation: the container exists and may start later', () => {
+    given(created, containerCreated)
+      .when({ type: 'RecordInstanceFailed', phase: 'start', reason: 'exec format error' })
+      .then([{ type: 'InstanceFailed', data: { phase: 'start', reason: 'exec format error' } }]);
+  });
+
+  it('records removed volumes and an unknown state (node unreachable)', () => {
+    given(created, containerCreated, deleteRequested, removed, released)
+      .when({ type: 'RecordVolumesRemoved', volumes: ['tianqi-inst000001-data'] })
+      .then([{ type: 'VolumesRemoved', data: { volumes: ['tianqi-inst000001-data'] } }]);
+    given(created, containerCreated, started)
+      .when({ type: 'RecordObservedUnknown', reason: 'node gpu-a unreachable' })
+      .then([{ type: 'InstanceObservedUnknown', data: { reason: 'node gpu-a unreachable' } }]);
   });
 });

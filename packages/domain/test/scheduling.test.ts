@@ -114,6 +114,9 @@ describe('GPU allocation', () => {
     expect(allocateGpus(full, spec({ slice: true, vramGb: 8 }))).toEqual({
       reason: '0 GPU(s) with 8 GB VRAM free for a slice, the spec needs 1',
     });
+    expect(allocateGpus(node({ hamiCoreDir: '/opt/hami' }), spec({ slice: true, vramGb: 24 }))).toEqual({
+      reason: "a slice must be smaller than the card's 24 GB; use a whole-card spec",
+    });
   });
 
   it('computes the SM share as slice VRAM / card VRAM in percent, rounded up, 1 to 100', () => {

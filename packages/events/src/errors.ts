@@ -1,27 +1,7 @@
-/**
- * The event store's typed errors. `code` is the shared error vocabulary the API maps to tRPC codes
- * (validation → BAD_REQUEST, conflict → CONFLICT, …), so callers branch on `code`, not on messages.
- */
-export type ErrorCode =
-  | 'validation'
-  | 'not_found'
-  | 'forbidden'
-  | 'unauthorized'
-  | 'conflict'
-  | 'no_capacity'
-  | 'node_unavailable'
-  | 'internal';
+import { TianqiError } from '@tianqi/domain';
 
-export class TianqiError extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    readonly details?: Record<string, unknown>,
-  ) {
-    super(message);
-    this.name = new.target.name;
-  }
-}
+/** The error vocabulary lives in the domain package; the store's own errors extend it. */
+export { type ErrorCode, TianqiError } from '@tianqi/domain';
 
 /** An append's expected version did not match the stream; nothing was written. */
 export class ConcurrencyError extends TianqiError {

@@ -1,4 +1,10 @@
 import { z } from 'zod';
+import { allocationSchema, specDemandSchema } from '../scheduling/schemas.js';
+import type { Allocation } from '../scheduling/types.js';
+import { TianqiError } from '../shared/errors.js';
+import type { EventsOf } from '../shared/events.js';
+import { idSchema, remarkSchema } from '../shared/fields.js';
+import { parseOrThrow } from '../shared/parse.js';
 
 /** 实例名称: letters, digits, `-` and `_`, 1–63 characters (it becomes part of the container name). */
 export const instanceNameSchema = z
@@ -10,44 +16,86 @@ export const instanceNameSchema = z
 
 export type DesiredState = 'running' | 'stopped' | 'deleted';
 /** What Docker was last seen to report: kept apart from what was asked for. */
-export type ObservedState = 'creating' | 'running' | 'exited' | 'failed' | 'removed' | 'unknown';
+export const observedStateSchema = z.enum(['creating', 'running', 'exited', 'failed', 'removed', 'unknown']);
+export type ObservedState = z.output<typeof observedStateSchema>;
+
+/**
+ * What an instance was made from, copied at creation: a later edit of the spec, image or node never
+ * changes a running instance, its bill or its history.
+ */
+export const instanceOriginSchema = z.object({
+  image: z.object({ imageId: z.string(), name: z.string(), address: z.string() }),
+  spec: specDemandSchema.extend({ specId: z.string(), name: z.string(), pricePerHour: z.number().min(0) }),
+  node: z.object({ nodeId: z.string(), name: z.string() }),
+});
+
+const failurePhase = z.enum(['create', 'start', 'stop', 'restart', 'delete']);
 
 export const instanceCommandSchema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('CreateInstance'),
-    instanceId: z.string().min(1),
+    instanceId: idSchema,
     name: instanceNameSchema,
-    imageId: z.string().min(1),
-    specId: z.string().min(1),
-    nodeId: z.string().min(1),
     /** Always the caller, set by the server, never taken from the client. */
-    ownerId: z.string().min(1),
-    remark: z.string().max(500).default(''),
+    ownerId: idSchema,
+    remark: remarkSchema,
+    ...instanceOriginSchema.shape,
+    /** What the node's stream granted, in the same append. */
+    allocation: allocationSchema,
   }),
   z.object({ type: z.literal('StartInstance') }),
   z.object({ type: z.literal('StopInstance') }),
   z.object({ type: z.literal('RestartInstance') }),
   z.object({ type: z.literal('DeleteInstance') }),
+  // What the platform observed, recorded by the reconciler and the sync.
+  z.object({
+    type: z.literal('RecordContainerCreated'),
+    containerId: z.string().regex(/^[a-f0-9]{12,64}$/, 'not a container id'),
+    containerName: z.string().min(1).max(255),
+  }),
+  z.object({ type: z.literal('RecordContainerStarted') }),
+  z.object({ type: z.literal('RecordContainerRestarted'), restart: z.number().int().min(1) }),
+  z.object({
+    type: z.literal('RecordContainerExited'),
+    exitCode: z.number().int().nullable(),
+    oomKilled: z.boolean().default(false),
+  }),
+  z.object({
+    type: z.literal('RecordInstanceFailed'),
+    phase: failurePhase,
+    reason: z.string().min(1).max(2000),
+  }),
+  z.object({ type: z.literal('RecordContainerRemoved') }),
+  z.object({ type: z.literal('RecordVolumesRemoved'), volumes: z.array(z.string().max(255)).max(100) }),
+  z.object({ type: z.literal('RecordObservedUnknown'), reason: z.string().max(2000) }),
 ]);
 export type InstanceCommand = z.input<typeof instanceCommandSchema>;
 
 export const instanceEventSchemas = {
-  InstanceCreated: z.object({
+  InstanceCreated: instanceOriginSchema.extend({
     instanceId: z.string(),
     name: z.string(),
-    imageId: z.string(),
-    specId: z.string(),
-    nodeId: z.string(),
     ownerId: z.string(),
     remark: z.string(),
+    allocation: allocationSchema,
   }),
   InstanceStartRequested: z.object({}),
   InstanceStopRequested: z.object({}),
-  InstanceRestartRequested: z.object({}),
+  InstanceRestartRequested: z.object({ restart: z.number().int() }),
   InstanceDeleteRequested: z.object({}),
+  ContainerCreated: z.object({ containerId: z.string(), containerName: z.string() }),
+  ContainerStarted: z.object({}),
+  ContainerRestarted: z.object({ restart: z.number().int() }),
+  ContainerExited: z.object({ exitCode: z.number().int().nullable(), oomKilled: z.boolean() }),
+  InstanceFailed: z.object({ phase: failurePhase, reason: z.string() }),
+  ContainerRemoved: z.object({}),
+  VolumesRemoved: z.object({ volumes: z.array(z.string()) }),
+  InstanceObservedUnknown: z.object({ reason: z.string() }),
+  /** The node's resources went back (the node's stream records the same in the same append). */
+  AllocationReleased: z.object({ nodeId: z.string() }),
 };
-type Schemas = typeof instanceEventSchemas;
-export type InstanceEvent = { [K in keyof Schemas]: { type: K; data: z.output<Schemas[K]> } }[keyof Schemas];
+export type InstanceEvent = EventsOf<typeof instanceEventSchemas>;
+export type InstanceCreatedData = z.output<typeof instanceEventSchemas.InstanceCreated>;
 
 export interface InstanceState {
   exists: boolean;
@@ -57,8 +105,15 @@ export interface InstanceState {
   nodeId: string;
   desired: DesiredState;
   observed: ObservedState;
-  /** Restarts asked for so far: the reconciler acts once per request. */
+  containerId: string | null;
+  /** Restarts asked for, and the last one the platform carried out: it acts once per request. */
   restarts: number;
+  restartsDone: number;
+  failure: { phase: z.output<typeof failurePhase>; reason: string } | null;
+  /** Creation failed for good: nothing to start, only to delete. */
+  creationFailed: boolean;
+  allocation: Allocation | null;
+  allocationHeld: boolean;
 }
 
 export const initialInstanceState: InstanceState = {
@@ -69,53 +124,113 @@ export const initialInstanceState: InstanceState = {
   nodeId: '',
   desired: 'stopped',
   observed: 'unknown',
+  containerId: null,
   restarts: 0,
+  restartsDone: 0,
+  failure: null,
+  creationFailed: false,
+  allocation: null,
+  allocationHeld: false,
 };
-
-/** A command the instance's state refuses; `code` is the shared error vocabulary. */
-export class InstanceRuleError extends Error {
-  constructor(
-    readonly code: 'validation' | 'conflict' | 'not_found',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'InstanceRuleError';
-  }
-}
 
 /** decide(command, state) → events: the rules a user expects, no I/O. */
 export function decideInstance(input: InstanceCommand, state: InstanceState): InstanceEvent[] {
-  const parsed = instanceCommandSchema.safeParse(input);
-  if (!parsed.success) {
-    throw new InstanceRuleError(
-      'validation',
-      parsed.error.issues.map((i) => `${i.path.join('.') || 'command'}: ${i.message}`).join('; '),
-    );
-  }
-  const command = parsed.data;
+  const command = parseOrThrow(instanceCommandSchema, input);
   if (command.type === 'CreateInstance') {
-    if (state.exists)
-      throw new InstanceRuleError('conflict', `instance ${command.instanceId} already exists`);
+    if (state.exists) throw new TianqiError('conflict', `instance ${command.instanceId} already exists`);
+    if (command.allocation.instanceId !== command.instanceId) {
+      throw new TianqiError('validation', 'the allocation belongs to another instance');
+    }
     const { type: _type, ...data } = command;
     return [{ type: 'InstanceCreated', data }];
   }
-  if (!state.exists) throw new InstanceRuleError('not_found', 'no such instance');
-  if (state.desired === 'deleted')
-    throw new InstanceRuleError('conflict', `instance ${state.name} is deleted`);
+  if (!state.exists) throw new TianqiError('not_found', 'no such instance');
+  const events = command.type.startsWith('Record') ? record(command, state) : request(command, state);
+  return withRelease(state, events);
+}
+
+type Command = z.output<typeof instanceCommandSchema>;
+
+/** What a user asks for. */
+function request(command: Command, state: InstanceState): InstanceEvent[] {
+  if (state.desired === 'deleted') throw new TianqiError('conflict', `instance ${state.name} is deleted`);
+  const failedForGood = () =>
+    new TianqiError(
+      'conflict',
+      `instance ${state.name} could not be created (${state.failure?.reason ?? 'unknown reason'}); delete it and create a new one`,
+    );
   switch (command.type) {
     case 'StartInstance':
+      if (state.creationFailed) throw failedForGood();
       return state.desired === 'running' ? [] : [{ type: 'InstanceStartRequested', data: {} }];
     case 'StopInstance':
       return state.desired === 'stopped' ? [] : [{ type: 'InstanceStopRequested', data: {} }];
     case 'RestartInstance':
+      if (state.creationFailed) throw failedForGood();
       // Restarting a stopped instance starts it.
       return state.desired === 'running'
-        ? [{ type: 'InstanceRestartRequested', data: {} }]
+        ? [{ type: 'InstanceRestartRequested', data: { restart: state.restarts + 1 } }]
         : [{ type: 'InstanceStartRequested', data: {} }];
     case 'DeleteInstance':
       // Deleting works in every state, a failed creation included.
       return [{ type: 'InstanceDeleteRequested', data: {} }];
+    default:
+      throw new TianqiError('internal', `${command.type} is not a request`);
   }
+}
+
+/** What the platform saw. Recording the same observation twice records nothing the second time. */
+function record(command: Command, state: InstanceState): InstanceEvent[] {
+  switch (command.type) {
+    case 'RecordContainerCreated':
+      return state.containerId === command.containerId
+        ? []
+        : [
+            {
+              type: 'ContainerCreated',
+              data: { containerId: command.containerId, containerName: command.containerName },
+            },
+          ];
+    case 'RecordContainerStarted':
+      return state.observed === 'running' ? [] : [{ type: 'ContainerStarted', data: {} }];
+    case 'RecordContainerRestarted':
+      if (command.restart > state.restarts)
+        throw new TianqiError('validation', `no restart ${command.restart} was asked for`);
+      return command.restart <= state.restartsDone
+        ? []
+        : [{ type: 'ContainerRestarted', data: { restart: command.restart } }];
+    case 'RecordContainerExited':
+      return state.observed === 'exited'
+        ? []
+        : [{ type: 'ContainerExited', data: { exitCode: command.exitCode, oomKilled: command.oomKilled } }];
+    case 'RecordInstanceFailed':
+      return state.observed === 'failed' && state.failure?.reason === command.reason
+        ? []
+        : [{ type: 'InstanceFailed', data: { phase: command.phase, reason: command.reason } }];
+    case 'RecordContainerRemoved':
+      return state.observed === 'removed' ? [] : [{ type: 'ContainerRemoved', data: {} }];
+    case 'RecordVolumesRemoved':
+      return command.volumes.length === 0
+        ? []
+        : [{ type: 'VolumesRemoved', data: { volumes: command.volumes } }];
+    case 'RecordObservedUnknown':
+      return state.observed === 'unknown'
+        ? []
+        : [{ type: 'InstanceObservedUnknown', data: { reason: command.reason } }];
+    default:
+      throw new TianqiError('internal', `${command.type} is not an observation`);
+  }
+}
+
+/**
+ * The node's resources go back once nothing can use them any more: the container of a deleted
+ * instance is gone, or the creation failed. A stopped instance keeps its GPUs, so it can start again.
+ */
+function withRelease(before: InstanceState, events: InstanceEvent[]): InstanceEvent[] {
+  if (events.length === 0 || !before.allocationHeld) return events;
+  const after = events.reduce(evolveInstance, before);
+  const due = (after.desired === 'deleted' && after.observed === 'removed') || after.creationFailed;
+  return due ? [...events, { type: 'AllocationReleased', data: { nodeId: before.nodeId } }] : events;
 }
 
 /** evolve(state, event) → state. */
@@ -128,17 +243,42 @@ export function evolveInstance(state: InstanceState, event: InstanceEvent): Inst
         instanceId: event.data.instanceId,
         name: event.data.name,
         ownerId: event.data.ownerId,
-        nodeId: event.data.nodeId,
+        nodeId: event.data.node.nodeId,
         desired: 'running',
         observed: 'creating',
+        allocation: event.data.allocation,
+        allocationHeld: true,
       };
     case 'InstanceStartRequested':
       return { ...state, desired: 'running' };
     case 'InstanceStopRequested':
       return { ...state, desired: 'stopped' };
     case 'InstanceRestartRequested':
-      return { ...state, desired: 'running', restarts: state.restarts + 1 };
+      return { ...state, desired: 'running', restarts: event.data.restart };
     case 'InstanceDeleteRequested':
       return { ...state, desired: 'deleted' };
+    case 'ContainerCreated':
+      return { ...state, containerId: event.data.containerId, observed: 'creating' };
+    case 'ContainerStarted':
+      return { ...state, observed: 'running', failure: null };
+    case 'ContainerRestarted':
+      return { ...state, observed: 'running', failure: null, restartsDone: event.data.restart };
+    case 'ContainerExited':
+      return { ...state, observed: 'exited' };
+    case 'InstanceFailed':
+      return {
+        ...state,
+        observed: 'failed',
+        failure: event.data,
+        creationFailed: state.creationFailed || (event.data.phase === 'create' && state.containerId === null),
+      };
+    case 'ContainerRemoved':
+      return { ...state, observed: 'removed' };
+    case 'VolumesRemoved':
+      return state;
+    case 'InstanceObservedUnknown':
+      return { ...state, observed: 'unknown' };
+    case 'AllocationReleased':
+      return { ...state, allocationHeld: false };
   }
 }

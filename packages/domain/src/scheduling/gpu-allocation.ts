@@ -51,6 +51,11 @@ export function allocateGpus(
   if (spec.vramGb > node.vramGbPerGpu) {
     return { reason: `${node.vramGbPerGpu} GB VRAM per GPU, the spec needs ${spec.vramGb} GB` };
   }
+  if (spec.slice && spec.vramGb >= node.vramGbPerGpu) {
+    return {
+      reason: `a slice must be smaller than the card's ${node.vramGbPerGpu} GB; use a whole-card spec`,
+    };
+  }
   const cards = cardUse(node);
   if (!spec.slice) {
     const free = cards.flatMap((c, i) => (!c.whole && c.slicedVramGb === 0 ? [i] : []));

@@ -1,3 +1,4 @@
 export * from './gpu-allocation.js';
 export * from './match-nodes.js';
+export * from './schemas.js';
 export * from './types.js';

@@ -1,0 +1,28 @@
+import { imageEventSchemas } from './images/image.js';
+import { instanceEventSchemas } from './instances/instance.js';
+import { nameClaimEventSchemas } from './names/name-claim.js';
+import { nodeEventSchemas } from './nodes/node.js';
+import { specEventSchemas } from './specs/spec.js';
+import { userEventSchemas } from './users/user.js';
+
+/** Every event type the platform records, with the zod schema of its data. */
+export const eventSchemas = {
+  ...userEventSchemas,
+  ...imageEventSchemas,
+  ...specEventSchemas,
+  ...nodeEventSchemas,
+  ...instanceEventSchemas,
+  ...nameClaimEventSchemas,
+};
+export type EventSchemaMap = typeof eventSchemas;
+
+/** Stream ids: one stream per aggregate. */
+export const streams = {
+  user: (id: string) => `user-${id}`,
+  image: (id: string) => `image-${id}`,
+  spec: (id: string) => `spec-${id}`,
+  node: (id: string) => `node-${id}`,
+  instance: (id: string) => `instance-${id}`,
+  /** `key` is a digest of the normalised name, so any name (Chinese too) makes a valid stream id. */
+  name: (scope: string, key: string) => `name-${scope}-${key}`,
+};

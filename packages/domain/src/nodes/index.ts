@@ -1,0 +1,2 @@
+export * from './docker-address.js';
+export * from './node.js';

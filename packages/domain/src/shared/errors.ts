@@ -1,0 +1,25 @@
+/**
+ * The platform's one error vocabulary. Every layer throws TianqiError with one of these codes and the
+ * API maps each code to a tRPC code (validation → BAD_REQUEST, no_capacity → PRECONDITION_FAILED, …),
+ * so callers branch on `code`, never on messages.
+ */
+export type ErrorCode =
+  | 'validation'
+  | 'not_found'
+  | 'forbidden'
+  | 'unauthorized'
+  | 'conflict'
+  | 'no_capacity'
+  | 'node_unavailable'
+  | 'internal';
+
+export class TianqiError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}

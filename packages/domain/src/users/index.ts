@@ -1,0 +1,2 @@
+export * from './ssh-keys.js';
+export * from './user.js';

@@ -1,0 +1,207 @@
+import { describe, expect, it } from 'vitest';
+import {
+  decideClaim,
+  decideNode,
+  decideRelease,
+  evolveNode,
+  initialNameClaimState,
+  initialNodeState,
+  type NodeCommand,
+  type NodeEvent,
+  type SpecDemand,
+} from '../src/index.js';
+import { givenFor } from './given.js';
+
+const CERT = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----';
+const SEALED = `v1.${'a'.repeat(16)}.${'b'.repeat(22)}.Y2lwaGVydGV4dA`;
+const register = {
+  type: 'RegisterNode',
+  nodeId: 'node000001',
+  name: '北京-A100-01',
+  region: 'cn-north',
+  cpuCores: 64,
+  memoryGb: 512,
+  systemDiskGb: 1000,
+  dataDiskGb: 8000,
+  publicIp: '203.0.113.7',
+  privateIp: '10.0.0.7',
+  sshUsername: 'root',
+  sshPassword: SEALED,
+  gpuModel: 'A100',
+  gpuCount: 8,
+  vramGbPerGpu: 80,
+  dockerAddress: '10.0.0.7:2376',
+  caCert: CERT,
+  clientCert: CERT,
+  clientKey: SEALED,
+  hamiCoreDir: '/opt/hami-core/build',
+} as const satisfies NodeCommand;
+const given = givenFor(decideNode, evolveNode, initialNodeState);
+const registered = given().when(register).events()[0] as NodeEvent;
+const connected: NodeEvent = { type: 'NodeDockerStatusChanged', data: { status: 'connected', reason: '' } };
+const gpu1: SpecDemand = {
+  gpuModel: 'a100',
+  gpuCount: 1,
+  vramGb: 80,
+  slice: false,
+  cpuCores: 8,
+  memoryGb: 64,
+  systemDiskGb: 50,
+  dataDiskGb: 100,
+};
+const allocated = (instanceId: string, indices: number[]): NodeEvent => ({
+  type: 'ResourcesAllocated',
+  data: {
+    allocation: {
+      instanceId,
+      cpuCores: 8,
+      memoryGb: 64,
+      systemDiskGb: 50,
+      dataDiskGb: 100,
+      gpus: { kind: 'whole', indices },
+    },
+  },
+});
+
+describe('node (算力节点)', () => {
+  it('registers with the seed defaults: SSH port 22, TLS on, listed, Docker status unknown, tcp:// address', () => {
+    expect(registered).toMatchObject({
+      type: 'NodeRegistered',
+      data: { sshPort: 22, useTls: true, listed: true, dockerAddress: 'tcp://10.0.0.7:2376' },
+    });
+    expect(given(registered).state.dockerStatus).toBe('unknown');
+  });
+
+  it('takes secrets only sealed: a plaintext password or key is refused before it can reach the log', () => {
+    given()
+      .when({ ...register, sshPassword: 'hunter22' })
+      .refused('validation', /sshPassword: not a sealed secret/);
+    given()
+      .when({ ...register, clientKey: '-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----' })
+      .refused('validation', /clientKey: not a sealed secret/);
+  });
+
+  it('refuses TLS without its certificates, GPUs without a model, bad addresses, IPs and ports', () => {
+    given()
+      .when({ ...register, caCert: null, clientKey: null })
+      .refused('validation', /caCert: TLS needs the CA certificate; clientKey: TLS needs the client key/);
+    given()
+      .when({ ...register, gpuModel: null })
+      .refused('validation', /gpuModel: a node with GPUs needs its GPU model/);
+    given()
+      .when({ ...register, dockerAddress: 'http://10.0.0.7' })
+      .refused('validation', /dockerAddress: a Docker address is "tcp:\/\/host:port"/);
+    given()
+      .when({ ...register, dockerAddress: '10.0.0.7:99999' })
+      .refused('validation', /dockerAddress/);
+    given()
+      .when({ ...register, publicIp: '300.1.1.1' })
+      .refused('validation', /publicIp: not an IP address/);
+    given()
+      .when({ ...register, sshPort: 0 })
+      .refused('validation', /sshPort: SSH port must be at least 1/);
+    given()
+      .when({ ...register, hamiCoreDir: 'relative/dir' })
+      .refused('validation', /hamiCoreDir: the HAMi-core directory is an absolute path/);
+    // Plain TCP without TLS, and a unix socket, need no certificates.
+    given()
+      .when({ ...register, useTls: false, caCert: null, clientCert: null, clientKey: null })
+      .then([expect.objectContaining({ type: 'NodeRegistered' })] as NodeEvent[]);
+    given()
+      .when({ ...register, dockerAddress: 'unix:///var/run/docker.sock', caCert: null, clientKey: null })
+      .then([expect.objectContaining({ type: 'NodeRegistered' })] as NodeEvent[]);
+  });
+
+  it('updates only what changed; clearing a secret is a change; turning TLS on without a CA is refused', () => {
+    given(registered)
+      .when({ type: 'UpdateNode', changes: { listed: false, sshPassword: null, region: 'cn-north' } })
+      .then([{ type: 'NodeUpdated', data: { changes: { listed: false, sshPassword: null } } }]);
+    given(registered)
+      .when({ type: 'UpdateNode', changes: { caCert: null } })
+      .refused('validation', /TLS needs the CA certificate/);
+  });
+
+  it('records the Docker status the platform saw, only when it changes', () => {
+    given(registered).when({ type: 'RecordDockerStatus', status: 'connected' }).then([connected]);
+    given(registered, connected).when({ type: 'RecordDockerStatus', status: 'connected' }).then([]);
+    given(registered, connected)
+      .when({
+        type: 'RecordDockerStatus',
+        status: 'failed',
+        reason: 'x509: certificate signed by unknown authority',
+      })
+      .then([
+        {
+          type: 'NodeDockerStatusChanged',
+          data: { status: 'failed', reason: 'x509: certificate signed by unknown authority' },
+        },
+      ]);
+  });
+
+  it('allocates the lowest free GPU indices, and re-checks: a full node says no capacity, with why', () => {
+    given(registered, connected)
+      .when({ type: 'AllocateResources', instanceId: 'inst000001', spec: gpu1 })
+      .then([allocated('inst000001', [0])]);
+    given(registered, connected, allocated('inst000001', [0]), allocated('inst000002', [1]))
+      .when({ type: 'AllocateResources', instanceId: 'inst000003', spec: gpu1 })
+      .then([allocated('inst000003', [2])]);
+    const full = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => allocated(`inst00001${i}`, [i]));
+    given(registered, connected, ...full)
+      .when({ type: 'AllocateResources', instanceId: 'inst000099', spec: gpu1 })
+      .refused('no_capacity', /cannot host this spec: .*0 of 8 GPU\(s\) free, the spec needs 1/);
+    given(registered, connected, allocated('inst000001', [0]))
+      .when({ type: 'AllocateResources', instanceId: 'inst000001', spec: gpu1 })
+      .refused('conflict', /already holds resources/);
+  });
+
+  it('refuses to allocate on a node whose Docker is not connected, as node unavailable', () => {
+    given(registered)
+      .when({ type: 'AllocateResources', instanceId: 'inst000001', spec: gpu1 })
+      .refused('node_unavailable', /Docker is unknown/);
+  });
+
+  it('releases an allocation once; the GPU is free again', () => {
+    const released: NodeEvent = { type: 'ResourcesReleased', data: { instanceId: 'inst000001' } };
+    given(registered, connected, allocated('inst000001', [0]))
+      .when({ type: 'ReleaseResources', instanceId: 'inst000001' })
+      .then([released]);
+    given(registered, connected, allocated('inst000001', [0]), released)
+      .when({ type: 'ReleaseResources', instanceId: 'inst000001' })
+      .then([]);
+    given(registered, connected, allocated('inst000001', [0]), released)
+      .when({ type: 'AllocateResources', instanceId: 'inst000002', spec: gpu1 })
+      .then([allocated('inst000002', [0])]);
+  });
+
+  it('refuses to delete a node with live instances (unlist it instead); deletes an idle one', () => {
+    given(registered, connected, allocated('inst000001', [0]))
+      .when({ type: 'DeleteNode' })
+      .refused('conflict', /has 1 live instance\(s\); unlist it instead/);
+    given(registered)
+      .when({ type: 'DeleteNode' })
+      .then([{ type: 'NodeDeleted', data: {} }]);
+    given(registered, { type: 'NodeDeleted', data: {} })
+      .when({ type: 'RecordDockerStatus', status: 'connected' })
+      .refused('not_found', /no such node/);
+  });
+});
+
+describe('name claims', () => {
+  const claim = { scope: 'node', name: 'gpu-a', holderId: 'node000001', what: 'a node named' };
+  it('given free, when claimed, then NameClaimed; the same holder again decides nothing', () => {
+    const events = decideClaim(initialNameClaimState, claim);
+    expect(events).toEqual([
+      { type: 'NameClaimed', data: { scope: 'node', name: 'gpu-a', holderId: 'node000001' } },
+    ]);
+    expect(decideClaim({ holderId: 'node000001' }, claim)).toEqual([]);
+  });
+  it('given held by another, refuses with a conflict naming the name; after release it is free', () => {
+    expect(() => decideClaim({ holderId: 'node000002' }, claim)).toThrow(
+      /a node named "gpu-a" is already taken/,
+    );
+    expect(decideRelease({ holderId: 'node000002' }, 'node000002')).toEqual([
+      { type: 'NameReleased', data: { holderId: 'node000002' } },
+    ]);
+    expect(decideRelease({ holderId: 'node000002' }, 'node000001')).toEqual([]);
+  });
+});
