@@ -37,7 +37,7 @@ describe('image (镜像库)', () => {
         address: 'registry.example.com:5000/ai/pytorch:2.3-cuda12.1',
         source: '官方',
       })
-      .then([registered]);
+      .thenEvents([registered]);
   });
 
   it('refuses an address Docker could not pull, and an empty name', () => {
@@ -56,10 +56,10 @@ describe('image (镜像库)', () => {
   it('updates only what changed; unlisting is an update; an update that changes nothing records nothing', () => {
     given(registered)
       .when({ type: 'UpdateImage', changes: { listed: false, name: 'PyTorch 2.3' } })
-      .then([{ type: 'ImageUpdated', data: { changes: { listed: false } } }]);
+      .thenEvents([{ type: 'ImageUpdated', data: { changes: { listed: false } } }]);
     given(registered)
       .when({ type: 'UpdateImage', changes: { source: '官方' } })
-      .then([]);
+      .thenEvents([]);
     given(registered)
       .when({ type: 'UpdateImage', changes: {} })
       .refused('validation', /nothing to change/);
@@ -67,7 +67,7 @@ describe('image (镜像库)', () => {
 
   it('deletes once; a deleted image is gone for every command', () => {
     const deleted: ImageEvent = { type: 'ImageDeleted', data: {} };
-    given(registered).when({ type: 'DeleteImage' }).then([deleted]);
+    given(registered).when({ type: 'DeleteImage' }).thenEvents([deleted]);
     given(registered, deleted)
       .when({ type: 'DeleteImage' })
       .refused('not_found', /no such image/);
@@ -99,7 +99,7 @@ describe('spec (产品规格)', () => {
   };
 
   it('creates a GPU spec and a CPU-only one (no model, no VRAM)', () => {
-    given().when(create).then([created]);
+    given().when(create).thenEvents([created]);
     const cpu = given()
       .when({ ...create, gpuModel: 'ignored', gpuCount: 0, vramGb: 0 })
       .events()[0];
@@ -133,7 +133,7 @@ describe('spec (产品规格)', () => {
   it('updates, re-checking the whole spec: removing the model of a GPU spec is refused', () => {
     given(created)
       .when({ type: 'UpdateSpec', changes: { pricePerHour: 3.2, listed: false } })
-      .then([{ type: 'SpecUpdated', data: { changes: { pricePerHour: 3.2, listed: false } } }]);
+      .thenEvents([{ type: 'SpecUpdated', data: { changes: { pricePerHour: 3.2, listed: false } } }]);
     given(created)
       .when({ type: 'UpdateSpec', changes: { gpuModel: null } })
       .refused('validation', /GPU model is required/);
@@ -142,7 +142,7 @@ describe('spec (产品规格)', () => {
   it('deletes, after which the spec is gone; a second create of the same id is refused', () => {
     given(created)
       .when({ type: 'DeleteSpec' })
-      .then([{ type: 'SpecDeleted', data: {} }]);
+      .thenEvents([{ type: 'SpecDeleted', data: {} }]);
     given(created, { type: 'SpecDeleted', data: {} })
       .when({ type: 'DeleteSpec' })
       .refused('not_found', /no such spec/);

@@ -2,7 +2,7 @@ import { expect } from 'vitest';
 import { type ErrorCode, TianqiError } from '../src/index.js';
 
 /**
- * given(events…).when(command).then(events) / .refused(code, message): the shape every domain test
+ * given(events…).when(command).thenEvents(events) / .refused(code, message): the shape every domain test
  * reads in. The state is folded from the given events with the aggregate's own evolve.
  */
 export function givenFor<S, C, E>(
@@ -15,7 +15,7 @@ export function givenFor<S, C, E>(
     return {
       state,
       when: (command: C) => ({
-        then(expected: E[]) {
+        thenEvents(expected: E[]) {
           expect(decide(command, state)).toEqual(expected);
         },
         refused(code: ErrorCode, message: RegExp) {

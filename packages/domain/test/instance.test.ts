@@ -55,7 +55,7 @@ const given = givenFor(decideInstance, evolveInstance, initialInstanceState);
 
 describe('instance: what users ask for', () => {
   it('given nothing, when created, then InstanceCreated; wanted running, seen creating, holding its GPUs', () => {
-    given().when(create).then([created]);
+    given().when(create).thenEvents([created]);
     expect(given(created).state).toMatchObject({
       desired: 'running',
       observed: 'creating',
@@ -83,23 +83,23 @@ describe('instance: what users ask for', () => {
   });
 
   it('given running, when stopped, then StopRequested; stopping again decides nothing', () => {
-    given(created).when({ type: 'StopInstance' }).then([stopRequested]);
-    given(created, stopRequested).when({ type: 'StopInstance' }).then([]);
+    given(created).when({ type: 'StopInstance' }).thenEvents([stopRequested]);
+    given(created, stopRequested).when({ type: 'StopInstance' }).thenEvents([]);
   });
 
   it('given stopped, when started, then StartRequested; starting a running one decides nothing', () => {
-    given(created, stopRequested).when({ type: 'StartInstance' }).then([startRequested]);
-    given(created).when({ type: 'StartInstance' }).then([]);
+    given(created, stopRequested).when({ type: 'StartInstance' }).thenEvents([startRequested]);
+    given(created).when({ type: 'StartInstance' }).thenEvents([]);
   });
 
   it('given running, when restarted, then RestartRequested numbered; given stopped, restart starts it', () => {
     given(created)
       .when({ type: 'RestartInstance' })
-      .then([{ type: 'InstanceRestartRequested', data: { restart: 1 } }]);
+      .thenEvents([{ type: 'InstanceRestartRequested', data: { restart: 1 } }]);
     given(created, { type: 'InstanceRestartRequested', data: { restart: 1 } })
       .when({ type: 'RestartInstance' })
-      .then([{ type: 'InstanceRestartRequested', data: { restart: 2 } }]);
-    given(created, stopRequested).when({ type: 'RestartInstance' }).then([startRequested]);
+      .thenEvents([{ type: 'InstanceRestartRequested', data: { restart: 2 } }]);
+    given(created, stopRequested).when({ type: 'RestartInstance' }).thenEvents([startRequested]);
   });
 
   it('given deleted, refuses start, stop, restart and delete', () => {
@@ -111,8 +111,8 @@ describe('instance: what users ask for', () => {
   });
 
   it('deletes from any live state; a stopped instance keeps its GPUs until its container is gone', () => {
-    given(created).when({ type: 'DeleteInstance' }).then([deleteRequested]);
-    given(created, stopRequested).when({ type: 'DeleteInstance' }).then([deleteRequested]);
+    given(created).when({ type: 'DeleteInstance' }).thenEvents([deleteRequested]);
+    given(created, stopRequested).when({ type: 'DeleteInstance' }).thenEvents([deleteRequested]);
     expect(given(created, stopRequested).state.allocationHeld).toBe(true);
   });
 
@@ -134,9 +134,9 @@ describe('instance: what the platform observes', () => {
         containerId: 'abcdef0123456789',
         containerName: 'train_01-inst000001-1760000000',
       })
-      .then([containerCreated]);
-    given(created, containerCreated).when({ type: 'RecordContainerStarted' }).then([started]);
-    given(created, containerCreated, started).when({ type: 'RecordContainerStarted' }).then([]);
+      .thenEvents([containerCreated]);
+    given(created, containerCreated).when({ type: 'RecordContainerStarted' }).thenEvents([started]);
+    given(created, containerCreated, started).when({ type: 'RecordContainerStarted' }).thenEvents([]);
     expect(given(created, containerCreated, started).state).toMatchObject({
       observed: 'running',
       containerId: 'abcdef0123456789',
@@ -146,17 +146,17 @@ describe('instance: what the platform observes', () => {
   it('records an exit with its code and OOM flag; the instance keeps its GPUs', () => {
     given(created, containerCreated, started)
       .when({ type: 'RecordContainerExited', exitCode: 137, oomKilled: true })
-      .then([{ type: 'ContainerExited', data: { exitCode: 137, oomKilled: true } }]);
+      .thenEvents([{ type: 'ContainerExited', data: { exitCode: 137, oomKilled: true } }]);
   });
 
   it('records a restart once per request, and refuses one nobody asked for', () => {
     const asked: InstanceEvent = { type: 'InstanceRestartRequested', data: { restart: 1 } };
     given(created, containerCreated, started, asked)
       .when({ type: 'RecordContainerRestarted', restart: 1 })
-      .then([{ type: 'ContainerRestarted', data: { restart: 1 } }]);
+      .thenEvents([{ type: 'ContainerRestarted', data: { restart: 1 } }]);
     given(created, containerCreated, started, asked, { type: 'ContainerRestarted', data: { restart: 1 } })
       .when({ type: 'RecordContainerRestarted', restart: 1 })
-      .then([]);
+      .thenEvents([]);
     given(created, started)
       .when({ type: 'RecordContainerRestarted', restart: 1 })
       .refused('validation', /no restart 1 was asked for/);
@@ -165,14 +165,14 @@ describe('instance: what the platform observes', () => {
   it('given deleted, when the container is removed, then Removed and the allocation is released', () => {
     given(created, containerCreated, started, deleteRequested)
       .when({ type: 'RecordContainerRemoved' })
-      .then([removed, released]);
+      .thenEvents([removed, released]);
     expect(given(created, containerCreated, deleteRequested, removed, released).state.allocationHeld).toBe(
       false,
     );
   });
 
   it('given not deleted, a container that vanished keeps the allocation (the reconciler recreates it)', () => {
-    given(created, containerCreated, started).when({ type: 'RecordContainerRemoved' }).then([removed]);
+    given(created, containerCreated, started).when({ type: 'RecordContainerRemoved' }).thenEvents([removed]);
   });
 
   it('given a creation that failed before any container, releases the GPUs; start is refused, delete works', () => {
@@ -182,28 +182,28 @@ describe('instance: what the platform observes', () => {
     };
     given(created)
       .when({ type: 'RecordInstanceFailed', phase: 'create', reason: 'pull access denied for nope/nope' })
-      .then([failed, released]);
+      .thenEvents([failed, released]);
     given(created, failed, released)
       .when({ type: 'StartInstance' })
       .refused('conflict', /could not be created \(pull access denied for nope\/nope\); delete it/);
-    given(created, failed, released).when({ type: 'DeleteInstance' }).then([deleteRequested]);
+    given(created, failed, released).when({ type: 'DeleteInstance' }).thenEvents([deleteRequested]);
     given(created, failed, released, deleteRequested)
       .when({ type: 'RecordContainerRemoved' })
-      .then([removed]);
+      .thenEvents([removed]);
   });
 
   it('a failed start keeps the allocation: the container exists and may start later', () => {
     given(created, containerCreated)
       .when({ type: 'RecordInstanceFailed', phase: 'start', reason: 'exec format error' })
-      .then([{ type: 'InstanceFailed', data: { phase: 'start', reason: 'exec format error' } }]);
+      .thenEvents([{ type: 'InstanceFailed', data: { phase: 'start', reason: 'exec format error' } }]);
   });
 
   it('records removed volumes and an unknown state (node unreachable)', () => {
     given(created, containerCreated, deleteRequested, removed, released)
       .when({ type: 'RecordVolumesRemoved', volumes: ['tianqi-inst000001-data'] })
-      .then([{ type: 'VolumesRemoved', data: { volumes: ['tianqi-inst000001-data'] } }]);
+      .thenEvents([{ type: 'VolumesRemoved', data: { volumes: ['tianqi-inst000001-data'] } }]);
     given(created, containerCreated, started)
       .when({ type: 'RecordObservedUnknown', reason: 'node gpu-a unreachable' })
-      .then([{ type: 'InstanceObservedUnknown', data: { reason: 'node gpu-a unreachable' } }]);
+      .thenEvents([{ type: 'InstanceObservedUnknown', data: { reason: 'node gpu-a unreachable' } }]);
   });
 });

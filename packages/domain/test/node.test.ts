@@ -106,31 +106,31 @@ describe('node (算力节点)', () => {
     // Plain TCP without TLS, and a unix socket, need no certificates.
     given()
       .when({ ...register, useTls: false, caCert: null, clientCert: null, clientKey: null })
-      .then([expect.objectContaining({ type: 'NodeRegistered' })] as NodeEvent[]);
+      .thenEvents([expect.objectContaining({ type: 'NodeRegistered' })] as NodeEvent[]);
     given()
       .when({ ...register, dockerAddress: 'unix:///var/run/docker.sock', caCert: null, clientKey: null })
-      .then([expect.objectContaining({ type: 'NodeRegistered' })] as NodeEvent[]);
+      .thenEvents([expect.objectContaining({ type: 'NodeRegistered' })] as NodeEvent[]);
   });
 
   it('updates only what changed; clearing a secret is a change; turning TLS on without a CA is refused', () => {
     given(registered)
       .when({ type: 'UpdateNode', changes: { listed: false, sshPassword: null, region: 'cn-north' } })
-      .then([{ type: 'NodeUpdated', data: { changes: { listed: false, sshPassword: null } } }]);
+      .thenEvents([{ type: 'NodeUpdated', data: { changes: { listed: false, sshPassword: null } } }]);
     given(registered)
       .when({ type: 'UpdateNode', changes: { caCert: null } })
       .refused('validation', /TLS needs the CA certificate/);
   });
 
   it('records the Docker status the platform saw, only when it changes', () => {
-    given(registered).when({ type: 'RecordDockerStatus', status: 'connected' }).then([connected]);
-    given(registered, connected).when({ type: 'RecordDockerStatus', status: 'connected' }).then([]);
+    given(registered).when({ type: 'RecordDockerStatus', status: 'connected' }).thenEvents([connected]);
+    given(registered, connected).when({ type: 'RecordDockerStatus', status: 'connected' }).thenEvents([]);
     given(registered, connected)
       .when({
         type: 'RecordDockerStatus',
         status: 'failed',
         reason: 'x509: certificate signed by unknown authority',
       })
-      .then([
+      .thenEvents([
         {
           type: 'NodeDockerStatusChanged',
           data: { status: 'failed', reason: 'x509: certificate signed by unknown authority' },
@@ -141,10 +141,10 @@ describe('node (算力节点)', () => {
   it('allocates the lowest free GPU indices, and re-checks: a full node says no capacity, with why', () => {
     given(registered, connected)
       .when({ type: 'AllocateResources', instanceId: 'inst000001', spec: gpu1 })
-      .then([allocated('inst000001', [0])]);
+      .thenEvents([allocated('inst000001', [0])]);
     given(registered, connected, allocated('inst000001', [0]), allocated('inst000002', [1]))
       .when({ type: 'AllocateResources', instanceId: 'inst000003', spec: gpu1 })
-      .then([allocated('inst000003', [2])]);
+      .thenEvents([allocated('inst000003', [2])]);
     const full = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => allocated(`inst00001${i}`, [i]));
     given(registered, connected, ...full)
       .when({ type: 'AllocateResources', instanceId: 'inst000099', spec: gpu1 })
@@ -164,13 +164,13 @@ describe('node (算力节点)', () => {
     const released: NodeEvent = { type: 'ResourcesReleased', data: { instanceId: 'inst000001' } };
     given(registered, connected, allocated('inst000001', [0]))
       .when({ type: 'ReleaseResources', instanceId: 'inst000001' })
-      .then([released]);
+      .thenEvents([released]);
     given(registered, connected, allocated('inst000001', [0]), released)
       .when({ type: 'ReleaseResources', instanceId: 'inst000001' })
-      .then([]);
+      .thenEvents([]);
     given(registered, connected, allocated('inst000001', [0]), released)
       .when({ type: 'AllocateResources', instanceId: 'inst000002', spec: gpu1 })
-      .then([allocated('inst000002', [0])]);
+      .thenEvents([allocated('inst000002', [0])]);
   });
 
   it('refuses to delete a node with live instances (unlist it instead); deletes an idle one', () => {
@@ -179,7 +179,7 @@ describe('node (算力节点)', () => {
       .refused('conflict', /has 1 live instance\(s\); unlist it instead/);
     given(registered)
       .when({ type: 'DeleteNode' })
-      .then([{ type: 'NodeDeleted', data: {} }]);
+      .thenEvents([{ type: 'NodeDeleted', data: {} }]);
     given(registered, { type: 'NodeDeleted', data: {} })
       .when({ type: 'RecordDockerStatus', status: 'connected' })
       .refused('not_found', /no such node/);

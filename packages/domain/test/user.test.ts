@@ -29,7 +29,7 @@ describe('user', () => {
   it('given nothing, when registered with an argon2id hash, then UserRegistered (role user by default)', () => {
     given()
       .when({ type: 'RegisterUser', userId: 'alice00001', username: 'alice', passwordHash: HASH })
-      .then([registered]);
+      .thenEvents([registered]);
   });
 
   it('refuses a plaintext or non-argon2id password, a bad username, and a second registration', () => {
@@ -51,11 +51,11 @@ describe('user', () => {
   it('changes the password and the role; the same role again records nothing', () => {
     given(registered)
       .when({ type: 'ChangePassword', passwordHash: HASH2 })
-      .then([{ type: 'PasswordChanged', data: { passwordHash: HASH2 } }]);
+      .thenEvents([{ type: 'PasswordChanged', data: { passwordHash: HASH2 } }]);
     given(registered)
       .when({ type: 'ChangeRole', role: 'admin' })
-      .then([{ type: 'RoleChanged', data: { role: 'admin' } }]);
-    given(registered).when({ type: 'ChangeRole', role: 'user' }).then([]);
+      .thenEvents([{ type: 'RoleChanged', data: { role: 'admin' } }]);
+    given(registered).when({ type: 'ChangeRole', role: 'user' }).thenEvents([]);
     given(registered)
       .when({ type: 'ChangeRole', role: 'root' as 'admin' })
       .refused('validation', /role/);
@@ -63,19 +63,19 @@ describe('user', () => {
 
   it('disables and enables, each once', () => {
     const disabled: UserEvent = { type: 'UserDisabled', data: {} };
-    given(registered).when({ type: 'DisableUser' }).then([disabled]);
-    given(registered, disabled).when({ type: 'DisableUser' }).then([]);
+    given(registered).when({ type: 'DisableUser' }).thenEvents([disabled]);
+    given(registered, disabled).when({ type: 'DisableUser' }).thenEvents([]);
     given(registered, disabled)
       .when({ type: 'EnableUser' })
-      .then([{ type: 'UserEnabled', data: {} }]);
-    given(registered).when({ type: 'EnableUser' }).then([]);
+      .thenEvents([{ type: 'UserEnabled', data: {} }]);
+    given(registered).when({ type: 'EnableUser' }).thenEvents([]);
     expect(given(registered, disabled).state.disabled).toBe(true);
   });
 
   it('adds an SSH key with the fingerprint ssh-keygen prints; refuses it twice, and refuses junk', () => {
     given(registered)
       .when({ type: 'AddSshKey', publicKey: ` ${ED25519}\n` })
-      .then([keyAdded]);
+      .thenEvents([keyAdded]);
     given(registered, keyAdded)
       .when({ type: 'AddSshKey', publicKey: ED25519 })
       .refused('conflict', /already registered/);
@@ -98,7 +98,7 @@ describe('user', () => {
   it('removes a key it has, and says so for one it does not', () => {
     given(registered, keyAdded)
       .when({ type: 'RemoveSshKey', fingerprint: keyAdded.data.fingerprint as string })
-      .then([
+      .thenEvents([
         {
           type: 'SshKeyRemoved',
           data: { fingerprint: 'SHA256:F91MDImiSeJtECHSiMcqmU3fcMYaVj6espT2VCSMauQ' },

@@ -19,7 +19,7 @@ export interface NameClaimState {
 
 export const initialNameClaimState: NameClaimState = { holderId: null };
 
-export function evolveNameClaim(state: NameClaimState, event: NameClaimEvent): NameClaimState {
+export function evolveNameClaim(_state: NameClaimState, event: NameClaimEvent): NameClaimState {
   return event.type === 'NameClaimed' ? { holderId: event.data.holderId } : { holderId: null };
 }
 
