@@ -1,11 +1,18 @@
+import { EventStore } from '@tianqi/events';
+import { type PlatformStore, ProjectionRunner, platformEvents } from '@tianqi/projections';
 import pino, { type Logger } from 'pino';
+import { type Commands, createCommands, ensureAdmin } from './commands/index.js';
 import type { Config } from './config/schema.js';
 import { type Database, openDatabase } from './database/connect.js';
 import { createHttpServer } from './http/server.js';
+import { loadSecretKey, SecretBox } from './security/secrets.js';
 
 export interface RunningPlatform {
   url: string;
   database: Database;
+  store: PlatformStore;
+  projections: ProjectionRunner;
+  commands: Commands;
   logger: Logger;
   stop(): Promise<void>;
 }
@@ -14,28 +21,64 @@ export function createLogger(config: Config): Logger {
   return pino({ level: config.log.level, base: { service: 'tianqi' } });
 }
 
-/** Opens the database (embedded or configured), applies migrations and starts serving HTTP. */
+export function openStore(database: Database, logger: Logger): PlatformStore {
+  return new EventStore({
+    pool: database.pool,
+    registry: platformEvents,
+    connectionString: database.url,
+    onError: (err) => logger.warn({ err }, 'event store'),
+  });
+}
+
+/**
+ * Opens the database (embedded or configured), applies migrations, brings the read models up to date,
+ * creates the configured first admin, and starts serving HTTP.
+ */
 export async function startPlatform(config: Config, logger = createLogger(config)): Promise<RunningPlatform> {
   const database = await openDatabase(config, logger);
+  const store = openStore(database, logger);
+  const projections = new ProjectionRunner({
+    store,
+    onError: (err) => logger.error({ err }, 'projection runner'),
+    onRebuild: (r) =>
+      logger.info({ readModels: r.projections, events: r.events, seconds: r.seconds }, 'read models built'),
+  });
   const app = createHttpServer({ pool: database.pool, logger });
   try {
+    await projections.start();
+    const commands = createCommands(
+      store,
+      new SecretBox(await loadSecretKey(config.secrets.key, config['data-dir'])),
+    );
+    if (config.admin.username !== '') {
+      const outcome = await ensureAdmin(commands.users, config.admin);
+      logger.info({ username: config.admin.username, outcome }, 'first admin from configuration');
+    }
     await app.listen({ host: config.server.host, port: config.server.port });
+    const host = config.server.host === '0.0.0.0' ? 'localhost' : config.server.host;
+    let stopping: Promise<void> | undefined;
+    return {
+      url: `http://${host}:${config.server.port}`,
+      database,
+      store,
+      projections,
+      commands,
+      logger,
+      stop: () => {
+        stopping ??= (async () => {
+          await app.close();
+          await projections.stop();
+          await store.close();
+          await database.close();
+        })();
+        return stopping;
+      },
+    };
   } catch (err) {
+    await app.close().catch(() => {});
+    await projections.stop().catch(() => {});
+    await store.close().catch(() => {});
     await database.close();
     throw err;
   }
-  const host = config.server.host === '0.0.0.0' ? 'localhost' : config.server.host;
-  let stopping: Promise<void> | undefined;
-  return {
-    url: `http://${host}:${config.server.port}`,
-    database,
-    logger,
-    stop: () => {
-      stopping ??= (async () => {
-        await app.close();
-        await database.close();
-      })();
-      return stopping;
-    },
-  };
 }

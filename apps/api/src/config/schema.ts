@@ -37,6 +37,19 @@ export const configSchema = z.strictObject({
       banner: z.string().max(4096).default('欢迎使用SSH跳板机服务\r\n'),
     })
     .prefault({}),
+  secrets: z
+    .strictObject({
+      /** base64 of 32 bytes (openssl rand -base64 32) sealing node secrets; empty: data-dir/secret.key. */
+      key: z.string().default(''),
+    })
+    .prefault({}),
+  /** The first admin, created at start when no user has this name. Nothing is created when empty. */
+  admin: z
+    .strictObject({
+      username: z.string().default(''),
+      password: z.string().default(''),
+    })
+    .prefault({}),
   sync: z
     .strictObject({
       'interval-seconds': z.number().int().min(5).max(3600).default(30),

@@ -1,4 +1,5 @@
 import { createPool, eventStoreMigrations, migrate } from '@tianqi/events';
+import { projectionMigrations } from '@tianqi/projections';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
@@ -23,7 +24,7 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
     onError: (err) => log.warn({ err }, 'a pooled database connection failed'),
   });
   try {
-    const applied = await migrate(pool, [eventStoreMigrations]);
+    const applied = await migrate(pool, [eventStoreMigrations, projectionMigrations]);
     for (const m of applied)
       log.info({ migration: `${m.component}/${m.version}_${m.name}` }, 'migration applied');
   } catch (err) {

@@ -19,7 +19,7 @@ export interface CardUse {
 }
 
 /** Per card index: is it held whole, and how much of it is sliced. */
-export function cardUse(node: NodeCapacity): CardUse[] {
+export function cardUse(node: Pick<NodeCapacity, 'gpuCount' | 'allocations'>): CardUse[] {
   const cards: CardUse[] = Array.from({ length: node.gpuCount }, () => ({ whole: false, slicedVramGb: 0 }));
   for (const a of node.allocations) {
     if (a.gpus.kind === 'none') continue;

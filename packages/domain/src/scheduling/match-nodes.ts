@@ -2,7 +2,9 @@ import { allocateGpus, cardUse } from './gpu-allocation.js';
 import type { Candidate, NodeCapacity, Rejection, SpecDemand } from './types.js';
 
 /** Free CPU, memory and disks on a node after what is allocated there. */
-export function freeResources(node: NodeCapacity) {
+export function freeResources(
+  node: Pick<NodeCapacity, 'cpuCores' | 'memoryGb' | 'systemDiskGb' | 'dataDiskGb' | 'allocations'>,
+) {
   let cpu = node.cpuCores;
   let mem = node.memoryGb;
   let sys = node.systemDiskGb;

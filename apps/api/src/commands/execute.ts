@@ -1,0 +1,51 @@
+import type { EventSchemaMap } from '@tianqi/domain';
+import { type AppendBatch, type GlobalPosition, retryOnConflict } from '@tianqi/events';
+import type { PlatformStore } from '@tianqi/projections';
+import { type CommandContext, metadataOf } from './context.js';
+
+export interface CommandResult {
+  /** The id of the aggregate the command was about. */
+  id: string;
+  /** Its stream's version after the command (unchanged when the command changed nothing). */
+  version: number;
+  /** Where the command's last event is in the global order (null when it appended nothing). */
+  position: GlobalPosition | null;
+}
+
+/**
+ * Runs a command: `decide` loads what it needs and returns the appends (each with the version it read);
+ * they are written in one transaction. If any stream moved meanwhile, everything is loaded and decided
+ * again, so a decision is never made on stale state. `streamId` names the command's own stream.
+ */
+export async function execute(
+  store: PlatformStore,
+  ctx: CommandContext,
+  id: string,
+  streamId: string,
+  decide: () => Promise<AppendBatch<EventSchemaMap>[]>,
+  options: { attempts?: number } = {},
+): Promise<CommandResult> {
+  return retryOnConflict(
+    async () => {
+      const batches = (await decide()).filter((b) => b.events.length > 0);
+      const own = batches.find((b) => b.streamId === streamId);
+      if (batches.length === 0) {
+        return { id, version: await store.streamVersion(streamId), position: null };
+      }
+      const result = await store.appendMany(batches, { metadata: metadataOf(ctx), commandId: ctx.commandId });
+      // A retried command id returns the first call's streams: its ids, not the ones made this time.
+      const prefix = streamId.slice(0, streamId.indexOf('-') + 1);
+      const written = result.duplicate
+        ? result.streams.find((s) => s.streamId.startsWith(prefix))
+        : result.streams.find((s) => s.streamId === streamId);
+      const last = result.streams.reduce((max, s) => (s.lastPosition > max ? s.lastPosition : max), 0n);
+      return {
+        id: written ? written.streamId.slice(prefix.length) : id,
+        version:
+          written && (own || result.duplicate) ? written.toVersion : await store.streamVersion(streamId),
+        position: { transactionId: result.transactionId, position: last },
+      };
+    },
+    { attempts: options.attempts ?? 20, maxDelayMs: 200 },
+  );
+}

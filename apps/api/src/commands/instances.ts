@@ -1,0 +1,221 @@
+import {
+  type Allocation,
+  type Candidate,
+  chooseBestFit,
+  type InstanceCommand,
+  type InstanceEvent,
+  type InstanceState,
+  idSchema,
+  instanceNameSchema,
+  matchNodes,
+  nodeCapacity,
+  parseOrThrow,
+  type Rejection,
+  remarkSchema,
+  specDemand,
+  streams,
+  TianqiError,
+} from '@tianqi/domain';
+import type { PlatformStore } from '@tianqi/projections';
+import { z } from 'zod';
+import { type AggregateLoader, aggregates } from './aggregates.js';
+import { type CommandContext, isAdminOrSystem, requireUser } from './context.js';
+import { type CommandResult, execute } from './execute.js';
+import { newId } from './ids.js';
+import { type Batch, claimName, releaseName } from './names.js';
+
+export const createInstanceInputSchema = z.strictObject({
+  name: instanceNameSchema,
+  imageId: idSchema,
+  specId: idSchema,
+  /** A candidate the user picked; without it the scheduler chooses (best fit). Re-checked either way. */
+  nodeId: idSchema.optional(),
+  remark: remarkSchema,
+});
+export type CreateInstanceInput = z.input<typeof createInstanceInputSchema>;
+
+export interface CreatedInstance extends CommandResult {
+  nodeId: string;
+  allocation: Allocation;
+}
+
+type Request = 'StartInstance' | 'StopInstance' | 'RestartInstance' | 'DeleteInstance';
+export type Observation = Exclude<InstanceCommand, { type: Request | 'CreateInstance' }>;
+
+export interface InstanceCommands {
+  create(input: CreateInstanceInput, ctx: CommandContext): Promise<CreatedInstance>;
+  /** The nodes that could host a spec now, and why the others cannot. */
+  candidates(specId: string): Promise<{ candidates: Candidate[]; rejected: Rejection[] }>;
+  request(instanceId: string, type: Request, ctx: CommandContext): Promise<CommandResult>;
+  /** What the platform observed (reconciler, sync). */
+  record(instanceId: string, observation: Observation, ctx: CommandContext): Promise<CommandResult>;
+  get(instanceId: string): Promise<InstanceState | null>;
+}
+
+export interface InstanceDeps {
+  /** The ids of the nodes to consider (the nodes read model); each is re-read from its stream. */
+  nodeIds(): Promise<string[]>;
+}
+
+export function instanceCommands(
+  store: PlatformStore,
+  loader: AggregateLoader,
+  deps: InstanceDeps,
+): InstanceCommands {
+  const loadInstance = (id: string) => loader.load(streams.instance(id), aggregates.instance);
+  const loadNode = (id: string) => loader.load(streams.node(id), aggregates.node);
+
+  async function loadSpec(specId: string, ctx: CommandContext | null) {
+    const { state } = await loader.load(streams.spec(specId), aggregates.spec);
+    if (!state.exists || state.deleted) throw new TianqiError('not_found', `no spec ${specId}`);
+    if (!state.listed && ctx && !isAdminOrSystem(ctx))
+      throw new TianqiError('validation', `spec ${state.name} is not offered now`);
+    return state;
+  }
+
+  async function allNodes() {
+    const loaded = await Promise.all((await deps.nodeIds()).map(loadNode));
+    return loaded.filter((n) => n.state.exists && !n.state.deleted);
+  }
+
+  /** The appends that give a released allocation back to its node. */
+  async function releaseOnNode(state: InstanceState, events: InstanceEvent[]): Promise<Batch[]> {
+    if (!events.some((e) => e.type === 'AllocationReleased')) return [];
+    const node = await loadNode(state.nodeId);
+    const nodeEvents = node.state.exists
+      ? aggregates.node.decide({ type: 'ReleaseResources', instanceId: state.instanceId }, node.state)
+      : [];
+    return [{ streamId: streams.node(state.nodeId), expectedVersion: node.version, events: nodeEvents }];
+  }
+
+  /** Users act on their own instances only; to anyone else another user's instance does not exist. */
+  function visible(state: InstanceState, ctx: CommandContext): boolean {
+    return state.exists && (isAdminOrSystem(ctx) || state.ownerId === requireUser(ctx).userId);
+  }
+
+  return {
+    async create(rawInput, ctx) {
+      const owner = requireUser(ctx);
+      const input = parseOrThrow(createInstanceInputSchema, rawInput, 'instance');
+      const instanceId = newId();
+      let granted: { nodeId: string; allocation: Allocation } | undefined;
+      const result = await execute(
+        store,
+        ctx,
+        instanceId,
+        streams.instance(instanceId),
+        async () => {
+          const { state: image } = await loader.load(streams.image(input.imageId), aggregates.image);
+          if (!image.exists || image.deleted) throw new TianqiError('not_found', `no image ${input.imageId}`);
+          if (!image.listed && !isAdminOrSystem(ctx))
+            throw new TianqiError('validation', `image ${image.name} is not offered now`);
+          const spec = await loadSpec(input.specId, ctx);
+          if (spec.slice && !image.supportsSlicing) {
+            throw new TianqiError(
+              'validation',
+              `image ${image.name} does not support GPU memory slicing, which spec ${spec.name} uses`,
+            );
+          }
+          const demand = specDemand(spec);
+          let node: Awaited<ReturnType<typeof loadNode>>;
+          if (input.nodeId) {
+            node = await loadNode(input.nodeId);
+            if (!node.state.exists || node.state.deleted)
+              throw new TianqiError('not_found', `no node ${input.nodeId}`);
+          } else {
+            const nodes = await allNodes();
+            const { candidates, rejected } = matchNodes(
+              nodes.map((n) => nodeCapacity(n.state)),
+              demand,
+              instanceId,
+            );
+            const best = chooseBestFit(candidates);
+            if (!best) {
+              const why = rejected.map((r) => `${r.name}: ${r.reasons.join(', ')}`).join('; ');
+              throw new TianqiError(
+                'no_capacity',
+                `no node can host spec ${spec.name} now${why ? ` (${why})` : ' (no nodes)'}`,
+                { rejected },
+              );
+            }
+            node = nodes.find((n) => n.state.nodeId === best.nodeId)!;
+          }
+          // The node's own decider re-checks the choice against its current allocations.
+          const nodeEvents = aggregates.node.decide(
+            { type: 'AllocateResources', instanceId, spec: demand },
+            node.state,
+          );
+          const allocation = (
+            nodeEvents[0] as Extract<(typeof nodeEvents)[0], { type: 'ResourcesAllocated' }>
+          ).data.allocation;
+          granted = { nodeId: node.state.nodeId, allocation };
+          const instanceEvents = aggregates.instance.decide(
+            {
+              type: 'CreateInstance',
+              instanceId,
+              name: input.name,
+              ownerId: owner.userId,
+              remark: input.remark,
+              image: { imageId: image.imageId, name: image.name, address: image.address },
+              spec: { ...demand, specId: spec.specId, name: spec.name, pricePerHour: spec.pricePerHour },
+              node: { nodeId: node.state.nodeId, name: node.state.name },
+              allocation,
+            },
+            aggregates.instance.initial,
+          );
+          return [
+            { streamId: streams.instance(instanceId), expectedVersion: 'no_stream', events: instanceEvents },
+            { streamId: streams.node(node.state.nodeId), expectedVersion: node.version, events: nodeEvents },
+            await claimName(loader, `instance.${owner.userId}`, input.name, instanceId),
+          ];
+        },
+        // Many creates racing for one node's cards each lose at most once per card given out.
+        { attempts: 40 },
+      );
+      return { ...result, ...granted! };
+    },
+
+    async candidates(specId) {
+      const spec = await loadSpec(parseOrThrow(idSchema, specId, 'specId'), null);
+      return matchNodes(
+        (await allNodes()).map((n) => nodeCapacity(n.state)),
+        specDemand(spec),
+        'preview',
+      );
+    },
+
+    request(instanceId, type, ctx) {
+      parseOrThrow(idSchema, instanceId, 'instanceId');
+      return execute(store, ctx, instanceId, streams.instance(instanceId), async () => {
+        const { state, version } = await loadInstance(instanceId);
+        if (!visible(state, ctx)) throw new TianqiError('not_found', 'no such instance');
+        const events = aggregates.instance.decide({ type }, state);
+        const nameRelease =
+          type === 'DeleteInstance'
+            ? [await releaseName(loader, `instance.${state.ownerId}`, state.name, instanceId)]
+            : [];
+        return [
+          { streamId: streams.instance(instanceId), expectedVersion: version, events },
+          ...(await releaseOnNode(state, events)),
+          ...nameRelease,
+        ];
+      });
+    },
+
+    record(instanceId, observation, ctx) {
+      return execute(store, ctx, instanceId, streams.instance(instanceId), async () => {
+        const { state, version } = await loadInstance(instanceId);
+        const events = aggregates.instance.decide(observation, state);
+        return [
+          { streamId: streams.instance(instanceId), expectedVersion: version, events },
+          ...(await releaseOnNode(state, events)),
+        ];
+      });
+    },
+
+    async get(instanceId) {
+      const { state } = await loadInstance(instanceId);
+      return state.exists ? state : null;
+    },
+  };
+}

@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto';
+import type { EventSchemaMap } from '@tianqi/domain';
+import { decideClaim, decideRelease, type NameClaimEvent, normalizeName, streams } from '@tianqi/domain';
+import type { AppendBatch } from '@tianqi/events';
+import { type AggregateLoader, aggregates } from './aggregates.js';
+
+export type Batch = AppendBatch<EventSchemaMap>;
+
+/** Which names must be unique, and among what. */
+export type NameScope = 'user' | 'node' | 'image' | 'spec' | `instance.${string}`;
+
+const WHAT: Record<string, string> = {
+  user: 'a user named',
+  node: 'a node named',
+  image: 'an image named',
+  spec: 'a spec named',
+};
+
+function nameStream(scope: NameScope, name: string): string {
+  const key = createHash('sha256')
+    .update(`${scope}\n${normalizeName(name)}`)
+    .digest('hex')
+    .slice(0, 40);
+  return streams.name(scope.split('.')[0]!, key);
+}
+
+/** The append that claims `name` for `holderId` (empty when it already holds it); throws when taken. */
+export async function claimName(
+  loader: AggregateLoader,
+  scope: NameScope,
+  name: string,
+  holderId: string,
+): Promise<Batch> {
+  const streamId = nameStream(scope, name);
+  const { state, version } = await loader.load(streamId, aggregates.name);
+  const what = WHAT[scope] ?? 'you already have an instance named';
+  const events: NameClaimEvent[] = decideClaim(state, { scope, name: name.trim(), holderId, what });
+  return { streamId, expectedVersion: version, events };
+}
+
+export async function releaseName(
+  loader: AggregateLoader,
+  scope: NameScope,
+  name: string,
+  holderId: string,
+): Promise<Batch> {
+  const streamId = nameStream(scope, name);
+  const { state, version } = await loader.load(streamId, aggregates.name);
+  return { streamId, expectedVersion: version, events: decideRelease(state, holderId) };
+}
+
+/** Who holds a name now (null when free): how a username finds its user. */
+export async function nameHolder(
+  loader: AggregateLoader,
+  scope: NameScope,
+  name: string,
+): Promise<string | null> {
+  return (await loader.load(nameStream(scope, name), aggregates.name)).state.holderId;
+}

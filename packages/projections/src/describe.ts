@@ -1,0 +1,94 @@
+import type { GpuAllocation } from '@tianqi/domain';
+import type { PlatformEvent } from './platform-events.js';
+
+function gpus(g: GpuAllocation): string {
+  switch (g.kind) {
+    case 'none':
+      return 'no GPU';
+    case 'whole':
+      return `GPU ${g.indices.join(',')}`;
+    case 'slice':
+      return `${g.vramGb} GB / ${g.smPercent}% SM of GPU ${g.indices.join(',')}`;
+  }
+}
+
+const fields = (changes: Record<string, unknown>) =>
+  Object.keys(changes)
+    .filter((k) => changes[k] !== undefined)
+    .join(', ');
+
+/** One line a person reads in an instance's history or the audit log. Never shows a secret. */
+export function describeEvent(e: PlatformEvent): string {
+  switch (e.type) {
+    case 'UserRegistered':
+      return `registered user ${e.data.username} (${e.data.role})`;
+    case 'PasswordChanged':
+      return 'changed the password';
+    case 'RoleChanged':
+      return `changed the role to ${e.data.role}`;
+    case 'UserDisabled':
+      return 'disabled the user';
+    case 'UserEnabled':
+      return 'enabled the user';
+    case 'SshKeyAdded':
+      return `added SSH key ${e.data.fingerprint}${e.data.comment ? ` (${e.data.comment})` : ''}`;
+    case 'SshKeyRemoved':
+      return `removed SSH key ${e.data.fingerprint}`;
+    case 'ImageRegistered':
+      return `registered image ${e.data.name} (${e.data.address})`;
+    case 'ImageUpdated':
+      return `changed image ${fields(e.data.changes)}`;
+    case 'ImageDeleted':
+      return 'deleted the image';
+    case 'SpecCreated':
+      return `created spec ${e.data.name} (${e.data.gpuCount > 0 ? `${e.data.gpuModel} ×${e.data.gpuCount}` : 'CPU only'}, ${e.data.pricePerHour}/h)`;
+    case 'SpecUpdated':
+      return `changed spec ${fields(e.data.changes)}`;
+    case 'SpecDeleted':
+      return 'deleted the spec';
+    case 'NodeRegistered':
+      return `registered node ${e.data.name} (${e.data.dockerAddress}, ${e.data.gpuCount > 0 ? `${e.data.gpuModel} ×${e.data.gpuCount}` : 'no GPU'})`;
+    case 'NodeUpdated':
+      return `changed node ${fields(e.data.changes)}`;
+    case 'NodeDeleted':
+      return 'deleted the node';
+    case 'NodeDockerStatusChanged':
+      return `Docker ${e.data.status}${e.data.reason ? `: ${e.data.reason}` : ''}`;
+    case 'ResourcesAllocated':
+      return `allocated ${gpus(e.data.allocation.gpus)}, ${e.data.allocation.cpuCores} cores, ${e.data.allocation.memoryGb} GB to instance ${e.data.allocation.instanceId}`;
+    case 'ResourcesReleased':
+      return `released the resources of instance ${e.data.instanceId}`;
+    case 'InstanceCreated':
+      return `created instance ${e.data.name} from ${e.data.image.address}, spec ${e.data.spec.name}, on node ${e.data.node.name} with ${gpus(e.data.allocation.gpus)}`;
+    case 'InstanceStartRequested':
+      return 'asked to start';
+    case 'InstanceStopRequested':
+      return 'asked to stop';
+    case 'InstanceRestartRequested':
+      return `asked to restart (restart ${e.data.restart})`;
+    case 'InstanceDeleteRequested':
+      return 'asked to delete';
+    case 'ContainerCreated':
+      return `container ${e.data.containerName} created (${e.data.containerId.slice(0, 12)})`;
+    case 'ContainerStarted':
+      return 'container running';
+    case 'ContainerRestarted':
+      return `container restarted (restart ${e.data.restart})`;
+    case 'ContainerExited':
+      return `container exited${e.data.exitCode === null ? '' : ` with code ${e.data.exitCode}`}${e.data.oomKilled ? ' (out of memory)' : ''}`;
+    case 'InstanceFailed':
+      return `${e.data.phase} failed: ${e.data.reason}`;
+    case 'ContainerRemoved':
+      return 'container removed';
+    case 'VolumesRemoved':
+      return `volumes removed: ${e.data.volumes.join(', ')}`;
+    case 'InstanceObservedUnknown':
+      return `state unknown: ${e.data.reason}`;
+    case 'AllocationReleased':
+      return 'resources released';
+    case 'NameClaimed':
+      return `name "${e.data.name}" taken (${e.data.scope})`;
+    case 'NameReleased':
+      return 'name released';
+  }
+}

@@ -1,0 +1,71 @@
+import { parseOrThrow } from '@tianqi/domain';
+import type pg from 'pg';
+import { z } from 'zod';
+import { camel, type Page, pageSchema } from './paging.js';
+
+export interface AuditEntry {
+  position: number;
+  transactionId: number;
+  streamId: string;
+  streamVersion: number;
+  type: string;
+  actorUserId: string | null;
+  /** The actor's username when the actor is a user. */
+  actorName: string | null;
+  actorIp: string | null;
+  commandId: string | null;
+  correlationId: string | null;
+  recordedAt: Date;
+  instanceId: string | null;
+  summary: string;
+}
+
+export const auditFilterSchema = z.strictObject({
+  actorUserId: z.string().max(200).optional(),
+  streamId: z.string().max(200).optional(),
+  type: z.string().max(100).optional(),
+  instanceId: z.string().max(64).optional(),
+  from: z.date().optional(),
+  to: z.date().optional(),
+  ...pageSchema,
+});
+export type AuditFilter = z.input<typeof auditFilterSchema>;
+
+/** The audit log in the order things happened, filtered by actor, stream, type, instance and time. */
+export async function auditLog(pool: pg.Pool, rawFilter: AuditFilter = {}): Promise<Page<AuditEntry>> {
+  const f = parseOrThrow(auditFilterSchema, rawFilter, 'filter');
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const add = (sql: string, value: unknown) => {
+    params.push(value);
+    where.push(sql.replace('?', `$${params.length}`));
+  };
+  if (f.actorUserId !== undefined) add('a.actor_user_id = ?', f.actorUserId);
+  if (f.streamId !== undefined) add('a.stream_id = ?', f.streamId);
+  if (f.type !== undefined) add('a.type = ?', f.type);
+  if (f.instanceId !== undefined) add('a.instance_id = ?', f.instanceId);
+  if (f.from !== undefined) add('a.recorded_at >= ?', f.from);
+  if (f.to !== undefined) add('a.recorded_at < ?', f.to);
+  const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+  const { rows: count } = await pool.query<{ n: string }>(
+    `SELECT count(*) AS n FROM rm.audit_log a ${clause}`,
+    params,
+  );
+  params.push(f.limit, f.offset);
+  const { rows } = await pool.query(
+    `SELECT a.*, u.username AS actor_name FROM rm.audit_log a LEFT JOIN rm.users u ON u.user_id = a.actor_user_id
+     ${clause} ORDER BY a.transaction_id, a.position LIMIT $${params.length - 1} OFFSET $${params.length}`,
+    params,
+  );
+  return {
+    items: rows.map((r) => camel<AuditEntry>(r)),
+    total: Number(count[0]!.n),
+    limit: f.limit,
+    offset: f.offset,
+  };
+}
+
+/** An instance's full history: its own events and its allocation and release on the node. */
+export async function instanceHistory(pool: pg.Pool, instanceId: string): Promise<AuditEntry[]> {
+  return (await auditLog(pool, { instanceId, limit: 500 })).items;
+}

@@ -1,0 +1,30 @@
+import type pg from 'pg';
+import { camel } from './paging.js';
+
+/** Nodes with capacity used and free and the per-GPU map. Secrets are not in the table at all. */
+export async function listNodes(pool: pg.Pool, options: { includeDeleted?: boolean } = {}) {
+  const { rows } = await pool.query(
+    `SELECT * FROM rm.nodes ${options.includeDeleted ? '' : 'WHERE NOT deleted'} ORDER BY name`,
+  );
+  return rows.map((r) => camel<Record<string, unknown> & { nodeId: string; name: string }>(r));
+}
+
+export async function listImages(pool: pg.Pool, options: { listedOnly?: boolean } = {}) {
+  const { rows } = await pool.query(
+    `SELECT * FROM rm.images WHERE NOT deleted ${options.listedOnly ? 'AND listed' : ''} ORDER BY name`,
+  );
+  return rows.map((r) => camel<Record<string, unknown> & { imageId: string; name: string }>(r));
+}
+
+export async function listSpecs(pool: pg.Pool, options: { listedOnly?: boolean } = {}) {
+  const { rows } = await pool.query(
+    `SELECT *, price_per_hour::float8 AS price_per_hour FROM rm.specs
+     WHERE NOT deleted ${options.listedOnly ? 'AND listed' : ''} ORDER BY price_per_hour, name`,
+  );
+  return rows.map((r) => camel<Record<string, unknown> & { specId: string; name: string }>(r));
+}
+
+export async function listUsers(pool: pg.Pool) {
+  const { rows } = await pool.query('SELECT * FROM rm.users ORDER BY username');
+  return rows.map((r) => camel<Record<string, unknown> & { userId: string; username: string }>(r));
+}

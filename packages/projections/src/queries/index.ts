@@ -1,0 +1,5 @@
+export * from './audit.js';
+export * from './catalog.js';
+export * from './instances.js';
+export * from './paging.js';
+export * from './usage.js';

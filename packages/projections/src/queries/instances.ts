@@ -1,0 +1,90 @@
+import { observedStateSchema, parseOrThrow } from '@tianqi/domain';
+import type pg from 'pg';
+import { z } from 'zod';
+import { camel, type Page, pageSchema } from './paging.js';
+
+export const instanceFilterSchema = z.strictObject({
+  ownerId: z.string().max(64).optional(),
+  nodeId: z.string().max(64).optional(),
+  desired: z.enum(['running', 'stopped', 'deleted']).optional(),
+  observed: observedStateSchema.optional(),
+  /** Part of the name, any case. */
+  name: z.string().max(63).optional(),
+  /** Deleted instances whose container is gone are left out unless asked for. */
+  includeDeleted: z.boolean().default(false),
+  ...pageSchema,
+});
+export type InstanceFilter = z.input<typeof instanceFilterSchema>;
+
+export interface InstanceRow {
+  instanceId: string;
+  name: string;
+  ownerId: string;
+  nodeId: string;
+  nodeName: string;
+  imageId: string;
+  imageName: string;
+  imageAddress: string;
+  specId: string;
+  specName: string;
+  spec: Record<string, unknown>;
+  allocation: Record<string, unknown>;
+  allocationHeld: boolean;
+  desired: string;
+  observed: string;
+  containerId: string | null;
+  containerName: string | null;
+  exitCode: number | null;
+  oomKilled: boolean;
+  failure: { phase: string; reason: string } | null;
+  remark: string;
+  createdAt: Date;
+  updatedAt: Date;
+  version: number;
+}
+
+export async function listInstances(
+  pool: pg.Pool,
+  rawFilter: InstanceFilter = {},
+): Promise<Page<InstanceRow>> {
+  const f = parseOrThrow(instanceFilterSchema, rawFilter, 'filter');
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const add = (sql: string, value: unknown) => {
+    params.push(value);
+    where.push(sql.replace('?', `$${params.length}`));
+  };
+  if (f.ownerId !== undefined) add('owner_id = ?', f.ownerId);
+  if (f.nodeId !== undefined) add('node_id = ?', f.nodeId);
+  if (f.desired !== undefined) add('desired = ?', f.desired);
+  if (f.observed !== undefined) add('observed = ?', f.observed);
+  if (f.name !== undefined)
+    add(`name ILIKE ? ESCAPE '\\'`, `%${f.name.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+  if (!f.includeDeleted) where.push(`NOT (desired = 'deleted' AND observed = 'removed')`);
+  const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+  params.push(f.limit, f.offset);
+  const { rows } = await pool.query<Record<string, unknown> & { total: string }>(
+    `SELECT *, count(*) OVER () AS total FROM rm.instances ${clause}
+     ORDER BY created_at DESC, instance_id LIMIT $${params.length - 1} OFFSET $${params.length}`,
+    params,
+  );
+  return {
+    items: rows.map(({ total: _t, ...r }) => camel<InstanceRow>(r)),
+    total: rows[0] ? Number(rows[0].total) : await countInstances(pool, clause, params.slice(0, -2)),
+    limit: f.limit,
+    offset: f.offset,
+  };
+}
+
+async function countInstances(pool: pg.Pool, clause: string, params: unknown[]): Promise<number> {
+  const { rows } = await pool.query<{ n: string }>(
+    `SELECT count(*) AS n FROM rm.instances ${clause}`,
+    params,
+  );
+  return Number(rows[0]!.n);
+}
+
+export async function getInstance(pool: pg.Pool, instanceId: string): Promise<InstanceRow | null> {
+  const { rows } = await pool.query('SELECT * FROM rm.instances WHERE instance_id = $1', [instanceId]);
+  return rows[0] ? camel<InstanceRow>(rows[0]) : null;
+}

@@ -1,0 +1,21 @@
+import { z } from 'zod';
+
+export const pageSchema = {
+  limit: z.number().int().min(1).max(500).default(50),
+  offset: z.number().int().min(0).max(1_000_000).default(0),
+};
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+/** snake_case row → camelCase object, for what the API hands out. */
+export function camel<T>(row: Record<string, unknown>): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(row))
+    out[k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())] = v;
+  return out as T;
+}

@@ -1,0 +1,85 @@
+import { comparePositions, type GlobalPosition, START, type Subscription } from '@tianqi/events';
+import { loadCheckpoints, lockCheckpoints, saveCheckpoint } from './checkpoints.js';
+import type { PlatformEvent, PlatformStore } from './platform-events.js';
+import { LIVE_SCHEMA, type Projection } from './projection.js';
+import { allProjections } from './read-models/index.js';
+import { inTransaction, isAfter, type RebuildResult, rebuildProjections } from './rebuild.js';
+
+export interface RunnerOptions {
+  store: PlatformStore;
+  projections?: readonly Projection[];
+  batchSize?: number;
+  onRebuild?: (result: RebuildResult) => void;
+  onError?: (err: Error) => void;
+}
+
+/**
+ * Keeps the read models up to date: at start, builds any read model that is new or whose definition
+ * changed; then follows the log, applying each batch to every read model in one transaction together
+ * with its checkpoint, so a crash can neither apply an event twice nor lose one.
+ */
+export class ProjectionRunner {
+  readonly projections: readonly Projection[];
+  #subscription: Subscription<PlatformEvent> | null = null;
+
+  constructor(private readonly options: RunnerOptions) {
+    this.projections = [...(options.projections ?? allProjections)].sort((a, b) =>
+      a.name.localeCompare(b.name),
+    );
+  }
+
+  async start(): Promise<void> {
+    const { store } = this.options;
+    const names = this.projections.map((p) => p.name);
+    let checkpoints = await loadCheckpoints(store.pool, names);
+    const stale = this.projections.filter((p) => checkpoints.get(p.name)?.version !== p.version);
+    if (stale.length > 0) {
+      // Not onRebuild?.(await …): an optional call skips evaluating its arguments.
+      const rebuilt = await rebuildProjections(store, stale);
+      this.options.onRebuild?.(rebuilt);
+      checkpoints = await loadCheckpoints(store.pool, names);
+    }
+    const from = [...checkpoints.values()]
+      .map((c) => c.position)
+      .reduce((min, p) => (comparePositions(p, min) < 0 ? p : min));
+    this.#subscription = store.subscribe({
+      from,
+      batchSize: this.options.batchSize ?? 1_000,
+      handle: (events, next) => this.#apply(events, next),
+      onError: this.options.onError,
+    });
+    await this.#subscription.caughtUp;
+  }
+
+  async #apply(events: PlatformEvent[], next: GlobalPosition): Promise<void> {
+    await inTransaction(this.options.store.pool, async (client) => {
+      const checkpoints = await lockCheckpoints(
+        client,
+        this.projections.map((p) => p.name),
+      );
+      for (const p of this.projections) {
+        const checkpoint = checkpoints.get(p.name);
+        // Rebuilt meanwhile by another process with another definition: not ours to write.
+        if (!checkpoint || checkpoint.version !== p.version) continue;
+        const fresh = events.filter((e) => isAfter(e, checkpoint.position));
+        if (fresh.length > 0) await p.apply({ client, schema: LIVE_SCHEMA }, fresh);
+        if (isAfter(next, checkpoint.position)) await saveCheckpoint(client, p.name, p.version, next);
+      }
+    });
+  }
+
+  /** Where every read model has got to (the slowest one). */
+  get position(): GlobalPosition {
+    return this.#subscription?.position ?? START;
+  }
+
+  /** Resolves once every read model includes the event at `position`: read-your-writes for callers. */
+  async waitFor(position: GlobalPosition): Promise<void> {
+    await this.#subscription?.waitFor(position);
+  }
+
+  async stop(): Promise<void> {
+    await this.#subscription?.stop();
+    this.#subscription = null;
+  }
+}
