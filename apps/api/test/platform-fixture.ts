@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createPool, EventStore, eventStoreMigrations, migrate } from '@tianqi/events';
+import { createPool, EventStore, eventStoreMigrations, type GlobalPosition, migrate } from '@tianqi/events';
 import { createTestDatabase, type TestDatabase } from '@tianqi/infra';
 import {
   type PlatformStore,
@@ -42,7 +42,7 @@ export async function openPlatform(poolSize = 30): Promise<TestPlatform> {
     runner,
     commands,
     secrets,
-    settle: async () => runner.waitFor(await store.head()),
+    settle: async () => runner.waitFor(await lastCommitted(pool)),
     close: async () => {
       await runner.stop();
       await store.close();
@@ -50,6 +50,19 @@ export async function openPlatform(poolSize = 30): Promise<TestPlatform> {
       await db.drop();
     },
   };
+}
+
+/**
+ * The newest committed event. Not store.head(), which stops before any transaction still running
+ * (the runner's own, say), and so can be older than what a command just wrote.
+ */
+async function lastCommitted(pool: pg.Pool): Promise<GlobalPosition> {
+  const { rows } = await pool.query<{ t: string; p: string }>(
+    'SELECT transaction_id::text AS t, position::text AS p FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1',
+  );
+  return rows[0]
+    ? { transactionId: BigInt(rows[0].t), position: BigInt(rows[0].p) }
+    : { transactionId: 0n, position: 0n };
 }
 
 /** One platform for a test file. */

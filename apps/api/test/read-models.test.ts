@@ -1,0 +1,316 @@
+import { streams } from '@tianqi/domain';
+import {
+  allProjections,
+  auditLog,
+  instanceAt,
+  instanceHistory,
+  LIVE_SCHEMA,
+  listInstances,
+  listNodes,
+  rebuildProjections,
+  usageByInstance,
+  usageByUser,
+} from '@tianqi/projections';
+import { describe, expect, it } from 'vitest';
+import { connectedNode, signUp, system, type TestPlatform, usePlatform } from './platform-fixture.js';
+import { runWorkload } from './workload.js';
+
+const platform = usePlatform(30);
+
+/** Every row of every read model, in key order, as text: what "equal" means for two builds. */
+async function dump(p: TestPlatform): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const projection of allProjections) {
+    for (const table of projection.tables) {
+      const { rows } = await p.pool.query<{ rows: string | null }>(
+        `SELECT json_agg(t ORDER BY ${table.key.join(', ')})::text AS rows FROM ${LIVE_SCHEMA}.${table.name} t`,
+      );
+      out[table.name] = rows[0]!.rows ?? '[]';
+    }
+  }
+  return out;
+}
+
+describe('read models', () => {
+  it('rebuilt from 10,000+ events, every read model equals the live one, row for row', async () => {
+    const p = platform();
+    await runWorkload(p, { instances: 900 });
+    await p.settle();
+    const { rows } = await p.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM events');
+    expect(rows[0]!.n).toBeGreaterThanOrEqual(10_000);
+    const live = await dump(p);
+    expect(JSON.parse(live.instances!)).toHaveLength(900);
+    const result = await rebuildProjections(p.store, allProjections);
+    expect(result.events).toBe(rows[0]!.n);
+    expect(await dump(p)).toEqual(live);
+  }, 120_000);
+
+  it('a rebuild while commands keep coming swaps in without losing or doubling an event', async () => {
+    const p = platform();
+    const [rebuilt] = await Promise.all([
+      rebuildProjections(p.store, allProjections, { batchSize: 200 }),
+      runWorkload(p, { instances: 150, prefix: 'during', workers: 4 }),
+    ]);
+    expect(rebuilt.events).toBeGreaterThan(0);
+    await p.settle(); // the live runner carries on from the swapped checkpoints
+    const live = await dump(p);
+    await rebuildProjections(p.store, allProjections);
+    expect(await dump(p)).toEqual(live);
+    const { rows } = await p.pool.query<{ a: number; e: number }>(
+      'SELECT (SELECT count(*)::int FROM rm.audit_log) AS a, (SELECT count(*)::int FROM events) AS e',
+    );
+    expect(rows[0]!.a).toBe(rows[0]!.e);
+  }, 120_000);
+
+  it('lists instances by owner, node, state and name, a page at a time', async () => {
+    const p = platform();
+    const owner = await signUp(p, 'lister');
+    const nodeId = await connectedNode(p, {
+      name: 'list-node',
+      gpuCount: 0,
+      gpuModel: null,
+      vramGbPerGpu: 0,
+    });
+    const imageId = (await p.commands.catalog.registerImage({ name: 'list-img', address: 'busybox' }, system))
+      .id;
+    const specId = (
+      await p.commands.catalog.createSpec(
+        { name: 'list-cpu', gpuCount: 0, cpuCores: 1, memoryGb: 1, systemDiskGb: 1, pricePerHour: 0 },
+        system,
+      )
+    ).id;
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      ids.push((await p.commands.instances.create({ name: `lst_${i}`, imageId, specId, nodeId }, owner)).id);
+    }
+    await p.commands.instances.request(ids[0]!, 'StopInstance', owner);
+    await p.settle();
+    const mine = await listInstances(p.pool, { ownerId: owner.actor.userId, limit: 3 });
+    expect(mine.total).toBe(7);
+    expect(mine.items.map((i) => i.name)).toEqual(['lst_6', 'lst_5', 'lst_4']);
+    const page3 = await listInstances(p.pool, { ownerId: owner.actor.userId, limit: 3, offset: 6 });
+    expect(page3.items.map((i) => i.name)).toEqual(['lst_0']);
+    expect((await listInstances(p.pool, { nodeId, desired: 'stopped' })).items.map((i) => i.name)).toEqual([
+      'lst_0',
+    ]);
+    expect((await listInstances(p.pool, { name: 'LST_3' })).items.map((i) => i.instanceId)).toEqual([ids[3]]);
+    expect((await listInstances(p.pool, { name: '%' })).total).toBe(0); // a wildcard is a character here
+    await expect(listInstances(p.pool, { limit: 5000 })).rejects.toThrow(/limit/);
+  });
+
+  it("an instance's history names each step, actor and address; the audit log filters by actor, type, stream, time", async () => {
+    const p = platform();
+    const owner = await signUp(p, 'historian');
+    const nodeId = await connectedNode(p, { name: 'hist-node', gpuCount: 2 });
+    const imageId = (
+      await p.commands.catalog.registerImage({ name: 'hist-img', address: 'pytorch/pytorch:2.3' }, system)
+    ).id;
+    const specId = (
+      await p.commands.catalog.createSpec(
+        {
+          name: 'hist-g1',
+          gpuModel: 'RTX 4090',
+          gpuCount: 1,
+          vramGb: 24,
+          cpuCores: 2,
+          memoryGb: 4,
+          systemDiskGb: 10,
+          pricePerHour: 2,
+        },
+        system,
+      )
+    ).id;
+    const before = new Date();
+    const { id } = await p.commands.instances.create(
+      { name: 'hist', imageId, specId, nodeId },
+      { ...owner, ip: '198.51.100.9' },
+    );
+    await p.commands.instances.record(
+      id,
+      { type: 'RecordContainerCreated', containerId: 'abcdef123456', containerName: 'hist-x' },
+      system,
+    );
+    await p.commands.instances.record(id, { type: 'RecordContainerStarted' }, system);
+    await p.commands.instances.request(id, 'DeleteInstance', owner);
+    await p.commands.instances.record(id, { type: 'RecordContainerRemoved' }, system);
+    await p.settle();
+    const history = await instanceHistory(p.pool, id);
+    expect(history.map((h) => h.summary)).toEqual([
+      'created instance hist from pytorch/pytorch:2.3, spec hist-g1, on node hist-node with GPU 0',
+      `allocated GPU 0, 2 cores, 4 GB to instance ${id}`,
+      'container hist-x created (abcdef123456)',
+      'container running',
+      'asked to delete',
+      'container removed',
+      'resources released',
+      `released the resources of instance ${id}`,
+    ]);
+    expect(history[0]).toMatchObject({
+      actorUserId: owner.actor.userId,
+      actorName: 'historian',
+      actorIp: '198.51.100.9',
+    });
+    expect(history[2]).toMatchObject({ actorUserId: 'system:test', actorName: null });
+    const byActor = await auditLog(p.pool, { actorUserId: owner.actor.userId });
+    expect(byActor.items.every((e) => e.actorUserId === owner.actor.userId)).toBe(true);
+    expect(byActor.items.map((e) => e.type)).toContain('InstanceDeleteRequested');
+    const byType = await auditLog(p.pool, { type: 'ContainerRemoved', from: before });
+    expect(byType.items.map((e) => e.streamId)).toEqual([streams.instance(id)]);
+    expect((await auditLog(p.pool, { streamId: streams.node(nodeId) })).items.map((e) => e.type)).toEqual([
+      'NodeRegistered',
+      'NodeDockerStatusChanged',
+      'ResourcesAllocated',
+      'ResourcesReleased',
+    ]);
+    expect((await auditLog(p.pool, { to: before, streamId: streams.instance(id) })).items).toEqual([]);
+  });
+
+  it('instanceAt gives the state at a past moment from the stream', async () => {
+    const p = platform();
+    const owner = await signUp(p, 'traveller');
+    const nodeId = await connectedNode(p, { name: 'tt-node', gpuCount: 0, gpuModel: null, vramGbPerGpu: 0 });
+    const imageId = (await p.commands.catalog.registerImage({ name: 'tt-img', address: 'busybox' }, system))
+      .id;
+    const specId = (
+      await p.commands.catalog.createSpec(
+        { name: 'tt-cpu', gpuCount: 0, cpuCores: 1, memoryGb: 1, systemDiskGb: 1, pricePerHour: 0 },
+        system,
+      )
+    ).id;
+    const beforeCreate = new Date(Date.now() - 1);
+    const { id } = await p.commands.instances.create({ name: 'tt', imageId, specId, nodeId }, owner);
+    await p.commands.instances.record(id, { type: 'RecordContainerStarted' }, system);
+    await new Promise((r) => setTimeout(r, 20));
+    const whileRunning = new Date();
+    await new Promise((r) => setTimeout(r, 20));
+    await p.commands.instances.request(id, 'StopInstance', owner);
+    await p.commands.instances.record(
+      id,
+      { type: 'RecordContainerExited', exitCode: 0, oomKilled: false },
+      system,
+    );
+    const at = await instanceAt(p.store, id, whileRunning);
+    expect(at.state).toMatchObject({ desired: 'running', observed: 'running', name: 'tt' });
+    expect(at.version).toBe(2);
+    expect((await instanceAt(p.store, id, new Date())).state).toMatchObject({
+      desired: 'stopped',
+      observed: 'exited',
+    });
+    await expect(instanceAt(p.store, id, beforeCreate)).rejects.toMatchObject({ code: 'not_found' });
+  });
+
+  it('usage: running time × the price at creation, per instance and per user, over a period', async () => {
+    const p = platform();
+    const owner = await signUp(p, 'payer');
+    const nodeId = await connectedNode(p, {
+      name: 'bill-node',
+      gpuCount: 0,
+      gpuModel: null,
+      vramGbPerGpu: 0,
+    });
+    const imageId = (await p.commands.catalog.registerImage({ name: 'bill-img', address: 'busybox' }, system))
+      .id;
+    const specId = (
+      await p.commands.catalog.createSpec(
+        { name: 'bill-cpu', gpuCount: 0, cpuCores: 1, memoryGb: 1, systemDiskGb: 1, pricePerHour: 3600 },
+        system,
+      )
+    ).id;
+    const { id } = await p.commands.instances.create({ name: 'billed', imageId, specId, nodeId }, owner);
+    await p.commands.catalog.updateSpec(specId, { pricePerHour: 7200 }, system); // later price changes do not apply
+    for (let round = 0; round < 2; round++) {
+      await p.commands.instances.record(id, { type: 'RecordContainerStarted' }, system);
+      await new Promise((r) => setTimeout(r, 50));
+      await p.commands.instances.record(
+        id,
+        { type: 'RecordContainerExited', exitCode: 0, oomKilled: false },
+        system,
+      );
+    }
+    await p.settle();
+    const { rows } = await p.pool.query<{ seconds: number }>(
+      `SELECT sum(extract(epoch FROM stopped_at - started_at))::float8 AS seconds FROM rm.usage_intervals WHERE instance_id = $1`,
+      [id],
+    );
+    const seconds = rows[0]!.seconds;
+    expect(seconds).toBeGreaterThan(0.09);
+    const period = { from: new Date(Date.now() - 60_000), to: new Date(Date.now() + 60_000) };
+    const [usage] = await usageByInstance(p.pool, { ...period, ownerId: owner.actor.userId });
+    expect(usage).toMatchObject({ instanceId: id, pricePerHour: 3600 });
+    expect(usage!.seconds).toBeCloseTo(seconds, 6);
+    expect(usage!.cost).toBe(Math.round(seconds * 100) / 100); // 3600/h = 1 per second, to the fen
+    const [user] = (await usageByUser(p.pool, period)).filter((u) => u.ownerId === owner.actor.userId);
+    expect(user).toMatchObject({ instances: 1 });
+    expect(user!.cost).toBe(Math.round(seconds * 100) / 100);
+    expect(
+      await usageByInstance(p.pool, { from: new Date(0), to: new Date(1000), ownerId: owner.actor.userId }),
+    ).toEqual([]);
+    await expect(usageByUser(p.pool, { from: period.to, to: period.from })).rejects.toThrow(
+      /must end after it starts/,
+    );
+  });
+
+  it('nodes show capacity used and free, and the card map', async () => {
+    const p = platform();
+    const owner = await signUp(p, 'mapper');
+    const nodeId = await connectedNode(p, {
+      name: 'map-node',
+      gpuCount: 2,
+      hamiCoreDir: '/opt/hami',
+      cpuCores: 16,
+      memoryGb: 64,
+    });
+    const imageId = (
+      await p.commands.catalog.registerImage(
+        { name: 'map-img', address: 'busybox', supportsSlicing: true },
+        system,
+      )
+    ).id;
+    const whole = (
+      await p.commands.catalog.createSpec(
+        {
+          name: 'map-g1',
+          gpuModel: 'RTX 4090',
+          gpuCount: 1,
+          vramGb: 24,
+          cpuCores: 4,
+          memoryGb: 16,
+          systemDiskGb: 10,
+          pricePerHour: 1,
+        },
+        system,
+      )
+    ).id;
+    const slice = (
+      await p.commands.catalog.createSpec(
+        {
+          name: 'map-s8',
+          gpuModel: 'RTX 4090',
+          gpuCount: 1,
+          vramGb: 8,
+          slice: true,
+          cpuCores: 2,
+          memoryGb: 8,
+          systemDiskGb: 10,
+          pricePerHour: 1,
+        },
+        system,
+      )
+    ).id;
+    const a = await p.commands.instances.create({ name: 'whole', imageId, specId: whole, nodeId }, owner);
+    const b = await p.commands.instances.create({ name: 'slice', imageId, specId: slice, nodeId }, owner);
+    await p.settle();
+    const node = (await listNodes(p.pool)).find((n) => n.nodeId === nodeId)!;
+    expect(node).toMatchObject({
+      instanceCount: 2,
+      cpuUsed: 6,
+      memoryUsedGb: 24,
+      gpusFree: 0,
+      dockerStatus: 'connected',
+    });
+    expect(node.gpuMap).toEqual([
+      { index: 0, wholeBy: a.id, slices: [], vramFreeGb: 0 },
+      { index: 1, wholeBy: null, slices: [{ instanceId: b.id, vramGb: 8, smPercent: 34 }], vramFreeGb: 16 },
+    ]);
+  });
+});
