@@ -19,10 +19,10 @@ interface Started {
   exited: Promise<number | null>;
 }
 
-function startTianqi(env: Record<string, string>): Started {
+function startTianqi(env: Record<string, string>, args: string[] = ['start']): Started {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, TIANQI_LOG_LEVEL: 'warn', ...env };
   if (!('DATABASE_URL' in env)) delete childEnv.DATABASE_URL;
-  const child = spawn(process.execPath, [BIN, 'start'], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
@@ -54,6 +54,8 @@ describe('`tianqi start`', () => {
       PORT: String(port),
       TIANQI_DATA_DIR: dataDir,
       TIANQI_DATABASE_EMBEDDED_PORT: String(await freePort()),
+      TIANQI_ADMIN_USERNAME: 'root',
+      TIANQI_ADMIN_PASSWORD: 'first-admin-password',
     };
     try {
       const first = startTianqi(env);
@@ -66,16 +68,17 @@ describe('`tianqi start`', () => {
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       const { rows } = await client.query(
-        'SELECT component, version FROM schema_migrations ORDER BY version',
+        'SELECT component, version FROM schema_migrations ORDER BY component, version',
       );
       expect(rows).toEqual([
         { component: 'events', version: 1 },
         { component: 'events', version: 2 },
         { component: 'events', version: 3 },
+        { component: 'projections', version: 1 },
       ]);
-      await client.query(
-        `SELECT tianqi_append('[{"streamId":"kept","expectedVersion":"no_stream","events":[{"type":"T","data":{},"metadata":{}}]}]', null)`,
-      );
+      // The configured first admin was created, and the users read model has them.
+      const users = await client.query('SELECT username, role FROM rm.users');
+      expect(users.rows).toEqual([{ username: 'root', role: 'admin' }]);
       await client.end();
 
       first.child.kill('SIGTERM');
@@ -85,7 +88,8 @@ describe('`tianqi start`', () => {
       await waitForHealth(port, second);
       const again = new pg.Client({ connectionString: url });
       await again.connect();
-      const kept = await again.query(`SELECT count(*)::int AS n FROM events WHERE stream_id = 'kept'`);
+      // Kept across the restart, and not created twice.
+      const kept = await again.query(`SELECT count(*)::int AS n FROM events WHERE type = 'UserRegistered'`);
       await again.end();
       expect(kept.rows[0].n).toBe(1);
       second.child.kill('SIGTERM');
@@ -106,13 +110,46 @@ describe('`tianqi start`', () => {
       await client.connect();
       const { rows } = await client.query('SELECT count(*)::int AS n FROM schema_migrations');
       await client.end();
-      expect(rows[0].n).toBe(3);
+      expect(rows[0].n).toBe(4);
       started.child.kill('SIGTERM');
       expect(await started.exited).toBe(0);
       expect((await import('node:fs')).existsSync(join(dataDir, 'postgres'))).toBe(false);
     } finally {
       await db.drop();
       await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('`tianqi admin create` makes an admin once; `tianqi rebuild-projections` rebuilds with progress', async () => {
+    const db = await createTestDatabase();
+    const env = { DATABASE_URL: db.url, TIANQI_ADMIN_PASSWORD: 'cli-admin-password', TIANQI_DATA_DIR: await mkdtemp(join(tmpdir(), 'tianqi-data-')) };
+    try {
+      const create = startTianqi(env, ['admin', 'create', '--username', 'ops']);
+      expect(await create.exited).toBe(0);
+      expect(create.output()).toMatch(/admin ops created/);
+      const again = startTianqi(env, ['admin', 'create', '--username', 'ops']);
+      expect(await again.exited).toBe(1);
+      expect(again.output()).toMatch(/a user named "ops" is already taken/);
+      const weak = startTianqi({ ...env, TIANQI_ADMIN_PASSWORD: 'short' }, ['admin', 'create', '--username', 'ops2']);
+      expect(await weak.exited).toBe(1);
+      expect(weak.output()).toMatch(/password: a password is at least 8 characters/);
+
+      const rebuild = startTianqi(env, ['rebuild-projections']);
+      expect(await rebuild.exited).toBe(0);
+      expect(rebuild.output()).toMatch(/rebuilding: 100%/);
+      expect(rebuild.output()).toMatch(/rebuilt users, images, specs, nodes, instances, audit_log, usage from 2 events/);
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      const { rows } = await client.query('SELECT username, role FROM rm.users');
+      await client.end();
+      expect(rows).toEqual([{ username: 'ops', role: 'admin' }]);
+
+      const wrong = startTianqi(env, ['rebuild-projections', 'nope']);
+      expect(await wrong.exited).toBe(2);
+      expect(wrong.output()).toMatch(/no read model nope; there are users, images/);
+    } finally {
+      await db.drop();
+      await rm(env.TIANQI_DATA_DIR, { recursive: true, force: true });
     }
   });
 

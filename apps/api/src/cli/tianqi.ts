@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, configKeys, loadConfig } from '../config/load.js';
 import { openDatabase } from '../database/connect.js';
+import { adminCreate, rebuildCommand } from './admin-commands.js';
 import { createLogger, startPlatform } from '../platform.js';
 
 const HELP = `tianqi: the Tianqi GPU container platform
@@ -10,6 +11,10 @@ Usage:
   tianqi migrate [--config FILE]  apply database migrations and exit
   tianqi config [--config FILE]   check the configuration and print it (as JSON)
   tianqi config keys              list every key with its environment variable and default
+  tianqi admin create --username NAME
+                                  create an admin (password from $TIANQI_ADMIN_PASSWORD or stdin)
+  tianqi rebuild-projections [NAME…]
+                                  rebuild read models from the event log (all when none is named)
   tianqi help                     this text
 
 The configuration is read from --config, else $TIANQI_CONFIG, else ./tianqi.yaml when present; every
@@ -19,9 +24,13 @@ async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      config: { type: 'string', short: 'c' },
+      help: { type: 'boolean', short: 'h' },
+      username: { type: 'string', short: 'u' },
+    },
   });
-  const [command = 'help', sub] = positionals;
+  const [command = 'help', sub, ...rest] = positionals;
   if (values.help || command === 'help') {
     console.log(HELP);
     return 0;
@@ -34,13 +43,24 @@ async function main(argv: string[]): Promise<number> {
   const { config, file } = loadConfig({ file: values.config });
   switch (command) {
     case 'config': {
+      const hidden = (v: string) => (v === '' ? '' : '***');
       const shown = {
         ...config,
         database: { ...config.database, url: config.database.url.replace(/:[^:@/]*@/, ':***@') },
+        secrets: { key: hidden(config.secrets.key) },
+        admin: { ...config.admin, password: hidden(config.admin.password) },
       };
       console.log(JSON.stringify({ file, config: shown }, null, 2));
       return 0;
     }
+    case 'admin':
+      if (sub !== 'create') {
+        console.error('tianqi admin: the only subcommand is "create --username NAME"');
+        return 2;
+      }
+      return adminCreate(config, values.username);
+    case 'rebuild-projections':
+      return rebuildCommand(config, [sub, ...rest].filter((n): n is string => n !== undefined));
     case 'migrate': {
       const database = await openDatabase(config, createLogger(config));
       await database.close();
