@@ -39,7 +39,7 @@ describe('users', () => {
     expect(outcomes.sort()).toEqual(['conflict', 'conflict', 'ok']);
     await expect(
       p.commands.users.register({ username: 'erin', password: 'x'.repeat(9) }, system),
-    ).rejects.toThrow(/a user named "erin" is already taken/);
+    ).rejects.toThrow(/the username "erin" is already taken/);
   });
 
   it('a disabled user cannot log in; changing the password takes effect; the read model has no hash', async () => {
@@ -154,7 +154,7 @@ describe('instances', () => {
     // bob may use the same name; alice may not twice
     expect(await code(p.commands.instances.create({ name: 'notebook', imageId, specId }, bob))).toBe('ok');
     await expect(p.commands.instances.create({ name: 'NoteBook', imageId, specId }, alice)).rejects.toThrow(
-      /you already have an instance named "NoteBook"/,
+      /the instance name "NoteBook" is already taken/,
     );
     expect(await code(p.commands.instances.request(mine.id, 'StopInstance', bob))).toBe('not_found');
     expect(await code(p.commands.instances.request(mine.id, 'StopInstance', admin))).toBe('ok');

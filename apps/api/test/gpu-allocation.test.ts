@@ -13,6 +13,11 @@ async function race(count: number, create: (i: number) => Promise<{ id: string; 
   return { ok, refused };
 }
 
+/**
+ * The creates are spread over four "servers" (command sides with their own caches and per-node locks,
+ * as four API processes would have): within one, creates for a node queue; between them, only the
+ * node stream's expected version keeps two creates from taking the same card.
+ */
 describe('GPU allocation under concurrent creates (real PostgreSQL)', () => {
   let alice: Awaited<ReturnType<typeof signUp>>;
   let imageId: string;
@@ -45,8 +50,9 @@ describe('GPU allocation under concurrent creates (real PostgreSQL)', () => {
         system,
       )
     ).id;
+    const servers = [p.commands, p.otherServer(), p.otherServer(), p.otherServer()];
     const { ok, refused } = await race(40, (i) =>
-      p.commands.instances.create({ name: `job-${i}`, imageId, specId, nodeId }, alice),
+      servers[i % 4]!.instances.create({ name: `job-${i}`, imageId, specId, nodeId }, alice),
     );
     expect(ok).toHaveLength(8);
     const indices = ok.flatMap((r) => (r.allocation as { gpus: { indices: number[] } }).gpus.indices);
@@ -117,8 +123,9 @@ describe('GPU allocation under concurrent creates (real PostgreSQL)', () => {
         system,
       )
     ).id;
+    const servers = [p.commands, p.otherServer(), p.otherServer(), p.otherServer()];
     const { ok, refused } = await race(40, (i) =>
-      p.commands.instances.create({ name: `slice-${i}`, imageId, specId, nodeId }, alice),
+      servers[i % 4]!.instances.create({ name: `slice-${i}`, imageId, specId, nodeId }, alice),
     );
     expect(ok).toHaveLength(6);
     for (const r of ok) {

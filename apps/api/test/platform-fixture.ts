@@ -19,6 +19,8 @@ export interface TestPlatform {
   store: PlatformStore;
   runner: ProjectionRunner;
   commands: Commands;
+  /** The command side of another server on the same database: its own caches and locks. */
+  otherServer(): Commands;
   secrets: SecretBox;
   /** Waits until every read model has what the store holds now. */
   settle(): Promise<void>;
@@ -41,6 +43,7 @@ export async function openPlatform(poolSize = 30): Promise<TestPlatform> {
     store,
     runner,
     commands,
+    otherServer: () => createCommands(store, secrets),
     secrets,
     settle: async () => runner.waitFor(await lastCommitted(pool)),
     close: async () => {

@@ -122,22 +122,33 @@ describe('`tianqi start`', () => {
 
   it('`tianqi admin create` makes an admin once; `tianqi rebuild-projections` rebuilds with progress', async () => {
     const db = await createTestDatabase();
-    const env = { DATABASE_URL: db.url, TIANQI_ADMIN_PASSWORD: 'cli-admin-password', TIANQI_DATA_DIR: await mkdtemp(join(tmpdir(), 'tianqi-data-')) };
+    const env = {
+      DATABASE_URL: db.url,
+      TIANQI_ADMIN_PASSWORD: 'cli-admin-password',
+      TIANQI_DATA_DIR: await mkdtemp(join(tmpdir(), 'tianqi-data-')),
+    };
     try {
       const create = startTianqi(env, ['admin', 'create', '--username', 'ops']);
       expect(await create.exited).toBe(0);
       expect(create.output()).toMatch(/admin ops created/);
       const again = startTianqi(env, ['admin', 'create', '--username', 'ops']);
       expect(await again.exited).toBe(1);
-      expect(again.output()).toMatch(/a user named "ops" is already taken/);
-      const weak = startTianqi({ ...env, TIANQI_ADMIN_PASSWORD: 'short' }, ['admin', 'create', '--username', 'ops2']);
+      expect(again.output()).toMatch(/the username "ops" is already taken/);
+      const weak = startTianqi({ ...env, TIANQI_ADMIN_PASSWORD: 'short' }, [
+        'admin',
+        'create',
+        '--username',
+        'ops2',
+      ]);
       expect(await weak.exited).toBe(1);
       expect(weak.output()).toMatch(/password: a password is at least 8 characters/);
 
       const rebuild = startTianqi(env, ['rebuild-projections']);
       expect(await rebuild.exited).toBe(0);
       expect(rebuild.output()).toMatch(/rebuilding: 100%/);
-      expect(rebuild.output()).toMatch(/rebuilt users, images, specs, nodes, instances, audit_log, usage from 2 events/);
+      expect(rebuild.output()).toMatch(
+        /rebuilt users, images, specs, nodes, instances, audit_log, usage from 2 events/,
+      );
       const client = new pg.Client({ connectionString: db.url });
       await client.connect();
       const { rows } = await client.query('SELECT username, role FROM rm.users');

@@ -187,7 +187,7 @@ describe('node (算力节点)', () => {
 });
 
 describe('name claims', () => {
-  const claim = { scope: 'node', name: 'gpu-a', holderId: 'node000001', what: 'a node named' };
+  const claim = { scope: 'node', name: 'gpu-a', holderId: 'node000001', what: 'the node name' };
   it('given free, when claimed, then NameClaimed; the same holder again decides nothing', () => {
     const events = decideClaim(initialNameClaimState, claim);
     expect(events).toEqual([
@@ -197,7 +197,7 @@ describe('name claims', () => {
   });
   it('given held by another, refuses with a conflict naming the name; after release it is free', () => {
     expect(() => decideClaim({ holderId: 'node000002' }, claim)).toThrow(
-      /a node named "gpu-a" is already taken/,
+      /the node name "gpu-a" is already taken/,
     );
     expect(decideRelease({ holderId: 'node000002' }, 'node000002')).toEqual([
       { type: 'NameReleased', data: { holderId: 'node000002' } },

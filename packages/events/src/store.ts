@@ -177,6 +177,19 @@ export class EventStore<S extends EventSchemas> {
     };
   }
 
+  /**
+   * The result of the append made under this command id, if there was one: a handler checks this
+   * before deciding, so a retry is answered with the first call's outcome even when deciding again
+   * would now refuse (the name it claimed is taken — by itself).
+   */
+  async findCommand(commandId: string): Promise<AppendResult | null> {
+    const { rows } = await this.pool.query<{ result: RawAppendResult }>(
+      'SELECT result FROM commands WHERE command_id = $1',
+      [commandId],
+    );
+    return rows[0] ? { ...toAppendResult(rows[0].result), duplicate: true } : null;
+  }
+
   /** A stream's current version: its number of events (0 when it does not exist). */
   async streamVersion(streamId: string): Promise<number> {
     const { rows } = await this.pool.query<{ v: number }>(

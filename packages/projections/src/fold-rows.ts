@@ -19,15 +19,20 @@ export async function foldRows<R extends Row>(
   prefix: string,
   events: readonly PlatformEvent[],
   fold: (row: R | undefined, event: PlatformEvent) => R | undefined,
+  /** Columns derived from the rest, computed once per row when it is written rather than per event. */
+  finish?: (row: R) => R,
 ): Promise<void> {
   const mine = events.filter((e) => e.streamId.startsWith(`${prefix}-`));
   if (mine.length === 0) return;
-  const rows = new RowSet<R>(ctx.client, ctx.schema, table);
+  const rows = new RowSet<R>(ctx, table, finish);
   await rows.load(mine.map((e) => streamKey(e, prefix)));
   for (const event of mine) {
     const key = streamKey(event, prefix);
     const next = fold(rows.get(key), event);
-    if (next) rows.set(key, { ...next, version: event.version, updated_at: event.recordedAt.toISOString() });
+    if (!next) continue;
+    // In place: the row belongs to this RowSet, and a rebuild folds millions of these.
+    Object.assign(next, { version: event.version, updated_at: event.recordedAt.toISOString() });
+    rows.set(key, next);
   }
   await rows.flush();
 }

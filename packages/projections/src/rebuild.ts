@@ -1,8 +1,9 @@
 import { comparePositions, type GlobalPosition, START } from '@tianqi/events';
 import type pg from 'pg';
 import { lockCheckpoints, saveCheckpoint } from './checkpoints.js';
-import type { PlatformStore } from './platform-events.js';
-import { LIVE_SCHEMA, type Projection, tableDdl } from './projection.js';
+import type { PlatformEvent, PlatformStore } from './platform-events.js';
+import { indexDdl, LIVE_SCHEMA, type Projection, tableDdl } from './projection.js';
+import { RebuildCache } from './row-set.js';
 
 export interface RebuildProgress {
   events: number;
@@ -13,6 +14,8 @@ export interface RebuildProgress {
 
 export interface RebuildOptions {
   batchSize?: number;
+  /** Rows held in memory before they are written out (see RebuildCache). */
+  cacheRows?: number;
   onProgress?: (progress: RebuildProgress) => void;
 }
 
@@ -21,6 +24,8 @@ export interface RebuildResult {
   events: number;
   seconds: number;
   position: GlobalPosition;
+  /** Milliseconds spent replaying the log, writing tables and indexes after it, and swapping. */
+  phases: { replayMs: number; writeMs: number; swapMs: number };
 }
 
 // Held for the whole rebuild, so two rebuilds (two servers starting, or the CLI and a server) take turns.
@@ -29,11 +34,13 @@ const REBUILD_LOCK = 0x7471_7265_6275; // "tqrebu"
 export const buildSchema = (p: Projection) => `rm_build_${p.name}`;
 
 /**
- * Rebuilds read models from the whole log without stopping anyone: the new tables are filled in a
- * schema of their own in short transactions (readers and the live runner go on using the old ones),
- * then one short transaction locks the checkpoints, applies what arrived meanwhile and swaps the
- * tables in. Events are read once for all the read models being rebuilt, the next batch read while
- * the current one is written.
+ * Rebuilds read models from the whole log without stopping anyone. The new tables are filled in a
+ * schema of their own (readers and the live runner go on using the old ones): read models that can
+ * fill themselves from the events table in one statement, inside PostgreSQL, while this process
+ * replays the log for the others — each batch read once for all of them, the next read while this one
+ * is folded into rows held in memory, written with COPY at the end (or when memory is full). Indexes
+ * are made once the tables are full. Then one short transaction locks the checkpoints, applies what
+ * arrived meanwhile, and swaps the tables in.
  */
 export async function rebuildProjections(
   store: PlatformStore,
@@ -55,35 +62,89 @@ export async function rebuildProjections(
       'SELECT max(position)::text AS max FROM events',
     );
     const headPosition = BigInt(rows[0]?.max ?? 0);
+    // Each index built on its own connection: they only read the table, so they go side by side.
+    const indexes = (p: Projection) =>
+      Promise.all(p.tables.flatMap((t) => indexDdl(buildSchema(p), t)).map((sql) => pool.query(sql)));
 
-    let position: GlobalPosition = START;
+    // Where each read model has got to.
+    const reached = new Map<string, GlobalPosition>();
+    const filled = projections.filter((p) => p.fillFromLog);
+    const replayed = projections.filter((p) => !p.fillFromLog);
+
+    const head = await store.head();
+    const fill = () =>
+      Promise.all(
+        filled.map(async (p) => {
+          const count = await inTransaction(
+            pool,
+            (client) => p.fillFromLog!({ client, schema: buildSchema(p) }, head),
+            {
+              durable: false,
+            },
+          );
+          await indexes(p);
+          reached.set(p.name, head);
+          return count;
+        }),
+      );
+
     let events = 0;
-    const applyAll = async (client: pg.PoolClient, batch: Awaited<ReturnType<PlatformStore['readAll']>>) => {
-      for (const p of projections) await p.apply({ client, schema: buildSchema(p) }, batch.events);
-      position = batch.next;
+    let position: GlobalPosition = START;
+    const progress = (batch: { events: unknown[]; next: GlobalPosition }) => {
       events += batch.events.length;
+      position = batch.next;
       options.onProgress?.({ events, position: position.position, headPosition });
     };
-
-    // Fill the new tables, reading ahead while writing.
-    let pending = store.readAll(position, batchSize);
-    for (;;) {
-      const batch = await pending;
-      if (batch.events.length === 0) break;
-      pending = store.readAll(batch.next, batchSize);
-      await inTransaction(pool, (client) => applyAll(client, batch));
+    const phaseStart = performance.now();
+    // The bulk fills run in the server while this process replays the log.
+    const filling = fill();
+    let replayMs = 0;
+    if (replayed.length > 0) {
+      const cache = new RebuildCache(options.cacheRows);
+      const spill = () => cache.spill(pool, (pool, fn) => inTransaction(pool, fn, { durable: false }));
+      const client = await pool.connect();
+      try {
+        let pending = store.readAll(START, batchSize);
+        for (;;) {
+          const batch = await pending;
+          if (batch.events.length === 0) break;
+          pending = store.readAll(batch.next, batchSize);
+          for (const p of replayed) await p.apply({ client, schema: buildSchema(p), cache }, batch.events);
+          progress(batch);
+          if (cache.full) await spill();
+        }
+        client.release();
+      } catch (err) {
+        client.release(err as Error);
+        throw err;
+      }
+      replayMs = performance.now() - phaseStart;
+      await spill();
+      await Promise.all(replayed.map(indexes));
+      for (const p of replayed) reached.set(p.name, position);
     }
+    const filledCounts = await filling;
+    if (replayed.length === 0) events = filledCounts[0] ?? 0;
 
+    const writeMs = performance.now() - phaseStart - replayMs;
+    const swapStart = performance.now();
     // Swap them in, with what arrived meanwhile, while the live runner waits on the checkpoints.
-    await inTransaction(pool, async (client) => {
+    const final = await inTransaction(pool, async (client) => {
       await lockCheckpoints(
         client,
         projections.map((p) => p.name),
       );
+      let from = [...reached.values()].reduce((min, p) => (comparePositions(p, min) < 0 ? p : min));
       for (;;) {
-        const batch = await store.readAll(position, batchSize);
+        const batch = await store.readAll(from, batchSize);
         if (batch.events.length === 0) break;
-        await applyAll(client, batch);
+        for (const p of projections) {
+          const since = reached.get(p.name)!;
+          const fresh = batch.events.filter((e: PlatformEvent) => isAfter(e, since));
+          if (fresh.length > 0) await p.apply({ client, schema: buildSchema(p) }, fresh);
+          reached.set(p.name, batch.next);
+        }
+        from = batch.next;
       }
       for (const p of projections) {
         for (const table of p.tables) {
@@ -91,14 +152,16 @@ export async function rebuildProjections(
           await client.query(`ALTER TABLE ${buildSchema(p)}.${table.name} SET SCHEMA ${LIVE_SCHEMA}`);
         }
         await client.query(`DROP SCHEMA ${buildSchema(p)}`);
-        await saveCheckpoint(client, p.name, p.version, position, true);
+        await saveCheckpoint(client, p.name, p.version, reached.get(p.name)!, true);
       }
+      return reached.get(projections[0]!.name)!;
     });
     return {
       projections: projections.map((p) => p.name),
       events,
       seconds: (performance.now() - started) / 1000,
-      position,
+      position: final,
+      phases: { replayMs, writeMs, swapMs: performance.now() - swapStart },
     };
   } finally {
     await lock.query('SELECT pg_advisory_unlock($1)', [REBUILD_LOCK]).catch(() => {});
@@ -106,10 +169,16 @@ export async function rebuildProjections(
   }
 }
 
-export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient) => Promise<T>,
+  options: { durable?: boolean } = {},
+): Promise<T> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
+    // Work that is redone anyway after a crash need not wait for its commit to reach the disk.
+    if (options.durable === false) await client.query('SET LOCAL synchronous_commit = off');
     const result = await fn(client);
     await client.query('COMMIT');
     client.release();

@@ -18,7 +18,9 @@ async function readPassword(): Promise<string> {
     // Hide what is typed.
     (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => {};
   }
-  const line = await new Promise<string>((resolve) => rl.once('line', resolve).once('close', () => resolve('')));
+  const line = await new Promise<string>((resolve) =>
+    rl.once('line', resolve).once('close', () => resolve('')),
+  );
   rl.close();
   if (process.stdin.isTTY) process.stderr.write('\n');
   return line;
@@ -35,7 +37,10 @@ export async function adminCreate(config: Config, username: string | undefined):
   const database = await openDatabase(config, logger);
   const store = openStore(database, logger);
   try {
-    const commands = createCommands(store, new SecretBox(await loadSecretKey(config.secrets.key, config['data-dir'])));
+    const commands = createCommands(
+      store,
+      new SecretBox(await loadSecretKey(config.secrets.key, config['data-dir'])),
+    );
     const { id } = await commands.users.register({ username, password, role: 'admin' }, systemContext('cli'));
     console.error(`admin ${username} created (user id ${id}); sign in with this name and password`);
     return 0;

@@ -28,7 +28,9 @@ export class ProgressBar {
     const width = 30;
     const filled = Math.round(fraction * width);
     const bar = `${'#'.repeat(filled)}${'.'.repeat(width - filled)}`;
-    this.stream.write(`\r${this.label} [${bar}] ${String(Math.round(fraction * 100)).padStart(3)}% ${detail}\x1b[K`);
+    this.stream.write(
+      `\r${this.label} [${bar}] ${String(Math.round(fraction * 100)).padStart(3)}% ${detail}\x1b[K`,
+    );
   }
 
   done(message: string): void {

@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, configKeys, loadConfig } from '../config/load.js';
 import { openDatabase } from '../database/connect.js';
-import { adminCreate, rebuildCommand } from './admin-commands.js';
 import { createLogger, startPlatform } from '../platform.js';
+import { adminCreate, rebuildCommand } from './admin-commands.js';
 
 const HELP = `tianqi: the Tianqi GPU container platform
 
@@ -60,7 +60,10 @@ async function main(argv: string[]): Promise<number> {
       }
       return adminCreate(config, values.username);
     case 'rebuild-projections':
-      return rebuildCommand(config, [sub, ...rest].filter((n): n is string => n !== undefined));
+      return rebuildCommand(
+        config,
+        [sub, ...rest].filter((n): n is string => n !== undefined),
+      );
     case 'migrate': {
       const database = await openDatabase(config, createLogger(config));
       await database.close();

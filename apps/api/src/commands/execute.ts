@@ -1,5 +1,5 @@
 import type { EventSchemaMap } from '@tianqi/domain';
-import { type AppendBatch, type GlobalPosition, retryOnConflict } from '@tianqi/events';
+import { type AppendBatch, type AppendResult, type GlobalPosition, retryOnConflict } from '@tianqi/events';
 import type { PlatformStore } from '@tianqi/projections';
 import { type CommandContext, metadataOf } from './context.js';
 
@@ -15,7 +15,8 @@ export interface CommandResult {
 /**
  * Runs a command: `decide` loads what it needs and returns the appends (each with the version it read);
  * they are written in one transaction. If any stream moved meanwhile, everything is loaded and decided
- * again, so a decision is never made on stale state. `streamId` names the command's own stream.
+ * again, so a decision is never made on stale state. `streamId` names the command's own stream. A
+ * command id seen before is answered with what it did the first time, and nothing is decided again.
  */
 export async function execute(
   store: PlatformStore,
@@ -27,25 +28,42 @@ export async function execute(
 ): Promise<CommandResult> {
   return retryOnConflict(
     async () => {
+      const prior = ctx.commandId ? await store.findCommand(ctx.commandId) : null;
+      if (prior) return resultOf(store, prior, id, streamId, true);
       const batches = (await decide()).filter((b) => b.events.length > 0);
-      const own = batches.find((b) => b.streamId === streamId);
       if (batches.length === 0) {
         return { id, version: await store.streamVersion(streamId), position: null };
       }
       const result = await store.appendMany(batches, { metadata: metadataOf(ctx), commandId: ctx.commandId });
-      // A retried command id returns the first call's streams: its ids, not the ones made this time.
-      const prefix = streamId.slice(0, streamId.indexOf('-') + 1);
-      const written = result.duplicate
-        ? result.streams.find((s) => s.streamId.startsWith(prefix))
-        : result.streams.find((s) => s.streamId === streamId);
-      const last = result.streams.reduce((max, s) => (s.lastPosition > max ? s.lastPosition : max), 0n);
-      return {
-        id: written ? written.streamId.slice(prefix.length) : id,
-        version:
-          written && (own || result.duplicate) ? written.toVersion : await store.streamVersion(streamId),
-        position: { transactionId: result.transactionId, position: last },
-      };
+      return resultOf(
+        store,
+        result,
+        id,
+        streamId,
+        batches.some((b) => b.streamId === streamId),
+      );
     },
     { attempts: options.attempts ?? 20, maxDelayMs: 200 },
   );
+}
+
+async function resultOf(
+  store: PlatformStore,
+  result: AppendResult,
+  id: string,
+  streamId: string,
+  wroteOwn: boolean,
+): Promise<CommandResult> {
+  // A retried command id returns the first call's streams: its ids, not the ones made this time.
+  const prefix = streamId.slice(0, streamId.indexOf('-') + 1);
+  const written = result.duplicate
+    ? result.streams.find((s) => s.streamId.startsWith(prefix))
+    : result.streams.find((s) => s.streamId === streamId);
+  let last = 0n;
+  for (const s of result.streams) if (s.lastPosition > last) last = s.lastPosition;
+  return {
+    id: written ? written.streamId.slice(prefix.length) : id,
+    version: written && wroteOwn ? written.toVersion : await store.streamVersion(streamId),
+    position: { transactionId: result.transactionId, position: last },
+  };
 }

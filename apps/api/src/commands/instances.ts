@@ -22,6 +22,7 @@ import { type AggregateLoader, aggregates } from './aggregates.js';
 import { type CommandContext, isAdminOrSystem, requireUser } from './context.js';
 import { type CommandResult, execute } from './execute.js';
 import { newId } from './ids.js';
+import { KeyedMutex } from './keyed-mutex.js';
 import { type Batch, claimName, releaseName } from './names.js';
 
 export const createInstanceInputSchema = z.strictObject({
@@ -88,6 +89,52 @@ export function instanceCommands(
     return [{ streamId: streams.node(state.nodeId), expectedVersion: node.version, events: nodeEvents }];
   }
 
+  const nodeLocks = new KeyedMutex();
+
+  /**
+   * Runs a command on an existing instance under its node's lock, since it may give resources back
+   * to the node; an instance that does not exist (yet) needs no lock.
+   */
+  async function onNodeOf<T>(instanceId: string, work: () => Promise<T>): Promise<T> {
+    const { state } = await loadInstance(instanceId);
+    return state.exists ? nodeLocks.run(state.nodeId, work) : work();
+  }
+
+  async function imageAndSpec(input: { imageId: string; specId: string }, ctx: CommandContext) {
+    const { state: image } = await loader.load(streams.image(input.imageId), aggregates.image);
+    if (!image.exists || image.deleted) throw new TianqiError('not_found', `no image ${input.imageId}`);
+    if (!image.listed && !isAdminOrSystem(ctx)) {
+      throw new TianqiError('validation', `image ${image.name} is not offered now`);
+    }
+    const spec = await loadSpec(input.specId, ctx);
+    if (spec.slice && !image.supportsSlicing) {
+      throw new TianqiError(
+        'validation',
+        `image ${image.name} does not support GPU memory slicing, which spec ${spec.name} uses`,
+      );
+    }
+    return { image, spec };
+  }
+
+  /** The scheduler's choice (best fit), or a no-capacity error saying why each node was passed over. */
+  async function bestNode(demand: ReturnType<typeof specDemand>, specName: string, instanceId: string) {
+    const { candidates, rejected } = matchNodes(
+      (await allNodes()).map((n) => nodeCapacity(n.state)),
+      demand,
+      instanceId,
+    );
+    const best = chooseBestFit(candidates);
+    if (best) return best.nodeId;
+    const why = rejected.map((r) => `${r.name}: ${r.reasons.join(', ')}`).join('; ');
+    throw new TianqiError(
+      'no_capacity',
+      `no node can host spec ${specName} now${why ? ` (${why})` : ' (no nodes)'}`,
+      {
+        rejected,
+      },
+    );
+  }
+
   /** Users act on their own instances only; to anyone else another user's instance does not exist. */
   function visible(state: InstanceState, ctx: CommandContext): boolean {
     return state.exists && (isAdminOrSystem(ctx) || state.ownerId === requireUser(ctx).userId);
@@ -98,48 +145,26 @@ export function instanceCommands(
       const owner = requireUser(ctx);
       const input = parseOrThrow(createInstanceInputSchema, rawInput, 'instance');
       const instanceId = newId();
-      let granted: { nodeId: string; allocation: Allocation } | undefined;
-      const result = await execute(
-        store,
-        ctx,
-        instanceId,
-        streams.instance(instanceId),
-        async () => {
-          const { state: image } = await loader.load(streams.image(input.imageId), aggregates.image);
-          if (!image.exists || image.deleted) throw new TianqiError('not_found', `no image ${input.imageId}`);
-          if (!image.listed && !isAdminOrSystem(ctx))
-            throw new TianqiError('validation', `image ${image.name} is not offered now`);
-          const spec = await loadSpec(input.specId, ctx);
-          if (spec.slice && !image.supportsSlicing) {
-            throw new TianqiError(
-              'validation',
-              `image ${image.name} does not support GPU memory slicing, which spec ${spec.name} uses`,
-            );
-          }
-          const demand = specDemand(spec);
-          let node: Awaited<ReturnType<typeof loadNode>>;
-          if (input.nodeId) {
-            node = await loadNode(input.nodeId);
-            if (!node.state.exists || node.state.deleted)
-              throw new TianqiError('not_found', `no node ${input.nodeId}`);
-          } else {
-            const nodes = await allNodes();
-            const { candidates, rejected } = matchNodes(
-              nodes.map((n) => nodeCapacity(n.state)),
-              demand,
-              instanceId,
-            );
-            const best = chooseBestFit(candidates);
-            if (!best) {
-              const why = rejected.map((r) => `${r.name}: ${r.reasons.join(', ')}`).join('; ');
-              throw new TianqiError(
-                'no_capacity',
-                `no node can host spec ${spec.name} now${why ? ` (${why})` : ' (no nodes)'}`,
-                { rejected },
-              );
-            }
-            node = nodes.find((n) => n.state.nodeId === best.nodeId)!;
-          }
+      const { image, spec } = await imageAndSpec(input, ctx);
+      const demand = specDemand(spec);
+      for (let attempt = 1; ; attempt++) {
+        const nodeId = input.nodeId ?? (await bestNode(demand, spec.name, instanceId));
+        try {
+          // One create at a time per node in this process: they queue instead of racing on its stream.
+          return await nodeLocks.run(nodeId, () => allocate(nodeId));
+        } catch (err) {
+          // The node the scheduler picked filled up meanwhile: pick again, another may fit.
+          const refilled = err instanceof TianqiError && err.code === 'no_capacity';
+          if (!refilled || input.nodeId || attempt >= 5) throw err;
+        }
+      }
+
+      async function allocate(nodeId: string): Promise<CreatedInstance> {
+        let granted: { nodeId: string; allocation: Allocation } | undefined;
+        const result = await execute(store, ctx, instanceId, streams.instance(instanceId), async () => {
+          const node = await loadNode(nodeId);
+          if (!node.state.exists || node.state.deleted)
+            throw new TianqiError('not_found', `no node ${nodeId}`);
           // The node's own decider re-checks the choice against its current allocations.
           const nodeEvents = aggregates.node.decide(
             { type: 'AllocateResources', instanceId, spec: demand },
@@ -148,7 +173,7 @@ export function instanceCommands(
           const allocation = (
             nodeEvents[0] as Extract<(typeof nodeEvents)[0], { type: 'ResourcesAllocated' }>
           ).data.allocation;
-          granted = { nodeId: node.state.nodeId, allocation };
+          granted = { nodeId, allocation };
           const instanceEvents = aggregates.instance.decide(
             {
               type: 'CreateInstance',
@@ -158,21 +183,19 @@ export function instanceCommands(
               remark: input.remark,
               image: { imageId: image.imageId, name: image.name, address: image.address },
               spec: { ...demand, specId: spec.specId, name: spec.name, pricePerHour: spec.pricePerHour },
-              node: { nodeId: node.state.nodeId, name: node.state.name },
+              node: { nodeId, name: node.state.name },
               allocation,
             },
             aggregates.instance.initial,
           );
           return [
             { streamId: streams.instance(instanceId), expectedVersion: 'no_stream', events: instanceEvents },
-            { streamId: streams.node(node.state.nodeId), expectedVersion: node.version, events: nodeEvents },
+            { streamId: streams.node(nodeId), expectedVersion: node.version, events: nodeEvents },
             await claimName(loader, `instance.${owner.userId}`, input.name, instanceId),
           ];
-        },
-        // Many creates racing for one node's cards each lose at most once per card given out.
-        { attempts: 40 },
-      );
-      return { ...result, ...granted! };
+        });
+        return { ...result, ...granted! };
+      }
     },
 
     async candidates(specId) {
@@ -184,33 +207,37 @@ export function instanceCommands(
       );
     },
 
-    request(instanceId, type, ctx) {
+    async request(instanceId, type, ctx) {
       parseOrThrow(idSchema, instanceId, 'instanceId');
-      return execute(store, ctx, instanceId, streams.instance(instanceId), async () => {
-        const { state, version } = await loadInstance(instanceId);
-        if (!visible(state, ctx)) throw new TianqiError('not_found', 'no such instance');
-        const events = aggregates.instance.decide({ type }, state);
-        const nameRelease =
-          type === 'DeleteInstance'
-            ? [await releaseName(loader, `instance.${state.ownerId}`, state.name, instanceId)]
-            : [];
-        return [
-          { streamId: streams.instance(instanceId), expectedVersion: version, events },
-          ...(await releaseOnNode(state, events)),
-          ...nameRelease,
-        ];
-      });
+      return onNodeOf(instanceId, () =>
+        execute(store, ctx, instanceId, streams.instance(instanceId), async () => {
+          const { state, version } = await loadInstance(instanceId);
+          if (!visible(state, ctx)) throw new TianqiError('not_found', 'no such instance');
+          const events = aggregates.instance.decide({ type }, state);
+          const nameRelease =
+            type === 'DeleteInstance'
+              ? [await releaseName(loader, `instance.${state.ownerId}`, state.name, instanceId)]
+              : [];
+          return [
+            { streamId: streams.instance(instanceId), expectedVersion: version, events },
+            ...(await releaseOnNode(state, events)),
+            ...nameRelease,
+          ];
+        }),
+      );
     },
 
     record(instanceId, observation, ctx) {
-      return execute(store, ctx, instanceId, streams.instance(instanceId), async () => {
-        const { state, version } = await loadInstance(instanceId);
-        const events = aggregates.instance.decide(observation, state);
-        return [
-          { streamId: streams.instance(instanceId), expectedVersion: version, events },
-          ...(await releaseOnNode(state, events)),
-        ];
-      });
+      return onNodeOf(instanceId, () =>
+        execute(store, ctx, instanceId, streams.instance(instanceId), async () => {
+          const { state, version } = await loadInstance(instanceId);
+          const events = aggregates.instance.decide(observation, state);
+          return [
+            { streamId: streams.instance(instanceId), expectedVersion: version, events },
+            ...(await releaseOnNode(state, events)),
+          ];
+        }),
+      );
     },
 
     async get(instanceId) {

@@ -10,10 +10,10 @@ export type Batch = AppendBatch<EventSchemaMap>;
 export type NameScope = 'user' | 'node' | 'image' | 'spec' | `instance.${string}`;
 
 const WHAT: Record<string, string> = {
-  user: 'a user named',
-  node: 'a node named',
-  image: 'an image named',
-  spec: 'a spec named',
+  user: 'the username',
+  node: 'the node name',
+  image: 'the image name',
+  spec: 'the spec name',
 };
 
 function nameStream(scope: NameScope, name: string): string {
@@ -33,7 +33,7 @@ export async function claimName(
 ): Promise<Batch> {
   const streamId = nameStream(scope, name);
   const { state, version } = await loader.load(streamId, aggregates.name);
-  const what = WHAT[scope] ?? 'you already have an instance named';
+  const what = WHAT[scope] ?? 'the instance name';
   const events: NameClaimEvent[] = decideClaim(state, { scope, name: name.trim(), holderId, what });
   return { streamId, expectedVersion: version, events };
 }

@@ -1,6 +1,8 @@
 import { parseOrThrow } from '@tianqi/domain';
 import type pg from 'pg';
 import { z } from 'zod';
+import { describeEvent } from '../describe.js';
+import { type PlatformEvent, platformEvents } from '../platform-events.js';
 import { camel, type Page, pageSchema } from './paging.js';
 
 export interface AuditEntry {
@@ -31,7 +33,7 @@ export const auditFilterSchema = z.strictObject({
 });
 export type AuditFilter = z.input<typeof auditFilterSchema>;
 
-/** The audit log in the order things happened, filtered by actor, stream, type, instance and time. */
+/** The audit log in the order events were written, filtered by actor, stream, type, instance and time. */
 export async function auditLog(pool: pg.Pool, rawFilter: AuditFilter = {}): Promise<Page<AuditEntry>> {
   const f = parseOrThrow(auditFilterSchema, rawFilter, 'filter');
   const where: string[] = [];
@@ -41,7 +43,8 @@ export async function auditLog(pool: pg.Pool, rawFilter: AuditFilter = {}): Prom
     where.push(sql.replace('?', `$${params.length}`));
   };
   if (f.actorUserId !== undefined) add('a.actor_user_id = ?', f.actorUserId);
-  if (f.streamId !== undefined) add('a.stream_id = ?', f.streamId);
+  if (f.streamId !== undefined)
+    add('a.position IN (SELECT position FROM events WHERE stream_id = ?)', f.streamId);
   if (f.type !== undefined) add('a.type = ?', f.type);
   if (f.instanceId !== undefined) add('a.instance_id = ?', f.instanceId);
   if (f.from !== undefined) add('a.recorded_at >= ?', f.from);
@@ -52,18 +55,28 @@ export async function auditLog(pool: pg.Pool, rawFilter: AuditFilter = {}): Prom
     params,
   );
   params.push(f.limit, f.offset);
-  const { rows } = await pool.query(
-    `SELECT a.*, u.username AS actor_name FROM rm.audit_log a LEFT JOIN rm.users u ON u.user_id = a.actor_user_id
-     ${clause} ORDER BY a.transaction_id, a.position LIMIT $${params.length - 1} OFFSET $${params.length}`,
+  const { rows } = await pool.query<AuditRow>(
+    `SELECT a.position, e.transaction_id::text::bigint AS transaction_id, e.stream_id, e.stream_version, e.type, a.actor_user_id,
+            u.username AS actor_name, e.metadata->>'actorIp' AS actor_ip, e.metadata->>'commandId' AS command_id,
+            e.metadata->>'correlationId' AS correlation_id, e.recorded_at, a.instance_id, e.data
+     FROM rm.audit_log a
+     JOIN events e ON e.position = a.position
+     LEFT JOIN rm.users u ON u.user_id = a.actor_user_id
+     ${clause} ORDER BY a.position LIMIT $${params.length - 1} OFFSET $${params.length}`,
     params,
   );
   return {
-    items: rows.map((r) => camel<AuditEntry>(r)),
+    items: rows.map(({ data, ...r }) => {
+      const event = { type: r.type, data: platformEvents.parse(r.type, data, `at position ${r.position}`) };
+      return { ...camel<Omit<AuditEntry, 'summary'>>(r), summary: describeEvent(event as PlatformEvent) };
+    }),
     total: Number(count[0]!.n),
     limit: f.limit,
     offset: f.offset,
   };
 }
+
+type AuditRow = Record<string, unknown> & { type: string; data: unknown; position: string };
 
 /** An instance's full history: its own events and its allocation and release on the node. */
 export async function instanceHistory(pool: pg.Pool, instanceId: string): Promise<AuditEntry[]> {

@@ -112,43 +112,49 @@ export const nodesProjection: Projection = {
   version: 1,
   tables: [nodesTable],
   apply: (ctx, events) =>
-    foldRows<NodeRow>(ctx, nodesTable, 'node', events, (row, e) => {
-      switch (e.type) {
-        case 'NodeRegistered':
-          return withCapacity({
-            ...(nodeColumns(e.data) as NodeRow),
-            deleted: false,
-            docker_status: 'unknown',
-            docker_status_reason: '',
-            docker_status_at: null,
-            allocations: [],
-            created_at: e.recordedAt.toISOString(),
-          });
-        case 'NodeUpdated':
-          return row && withCapacity({ ...row, ...nodeColumns(e.data.changes) });
-        case 'NodeDeleted':
-          return row && { ...row, deleted: true, listed: false };
-        case 'NodeDockerStatusChanged':
-          return (
-            row && {
-              ...row,
-              docker_status: e.data.status,
-              docker_status_reason: e.data.reason,
-              docker_status_at: e.recordedAt.toISOString(),
-            }
-          );
-        case 'ResourcesAllocated':
-          return row && withCapacity({ ...row, allocations: [...row.allocations, e.data.allocation] });
-        case 'ResourcesReleased':
-          return (
-            row &&
-            withCapacity({
-              ...row,
-              allocations: row.allocations.filter((a) => a.instanceId !== e.data.instanceId),
-            })
-          );
-        default:
-          return row;
-      }
-    }),
+    foldRows<NodeRow>(
+      ctx,
+      nodesTable,
+      'node',
+      events,
+      (row, e) => {
+        switch (e.type) {
+          case 'NodeRegistered':
+            return {
+              ...(nodeColumns(e.data) as NodeRow),
+              deleted: false,
+              docker_status: 'unknown',
+              docker_status_reason: '',
+              docker_status_at: null,
+              allocations: [],
+              created_at: e.recordedAt.toISOString(),
+            };
+          case 'NodeUpdated':
+            return row && { ...row, ...nodeColumns(e.data.changes) };
+          case 'NodeDeleted':
+            return row && { ...row, deleted: true, listed: false };
+          case 'NodeDockerStatusChanged':
+            return (
+              row && {
+                ...row,
+                docker_status: e.data.status,
+                docker_status_reason: e.data.reason,
+                docker_status_at: e.recordedAt.toISOString(),
+              }
+            );
+          case 'ResourcesAllocated':
+            return row && { ...row, allocations: [...row.allocations, e.data.allocation] };
+          case 'ResourcesReleased':
+            return (
+              row && {
+                ...row,
+                allocations: row.allocations.filter((a) => a.instanceId !== e.data.instanceId),
+              }
+            );
+          default:
+            return row;
+        }
+      },
+      withCapacity,
+    ),
 };

@@ -55,7 +55,7 @@ export const usageProjection: Projection = {
       (e: PlatformEvent) => e.type === 'InstanceCreated' || OPENS.has(e.type) || CLOSES.has(e.type),
     );
     if (mine.length === 0) return;
-    const instances = new RowSet<UsageInstance>(ctx.client, ctx.schema, usageInstancesTable);
+    const instances = new RowSet<UsageInstance>(ctx, usageInstancesTable);
     await instances.load(mine.map((e) => streamKey(e, 'instance')));
     const closed: Row[] = [];
     for (const e of mine) {
@@ -87,7 +87,7 @@ export const usageProjection: Projection = {
         instances.set(id, { ...row, intervals: row.intervals + 1, open_since: null });
       }
     }
-    await insertRows(ctx.client, ctx.schema, usageIntervalsTable, closed);
+    await insertRows(ctx, usageIntervalsTable, closed);
     await instances.flush();
   },
 };
