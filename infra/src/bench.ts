@@ -1,5 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createTestDatabase } from './databases.js';
+import { startThrowawayPostgres } from './postgres.js';
 
 /** One benchmark figure, as written to bench/results/<name>.json. */
 export interface BenchRow {
@@ -11,6 +13,26 @@ export interface BenchRow {
   peer?: { name: string; value: number; ratio: number };
   /** The goal from the issue, when there is one. */
   target?: { op: '>=' | '<='; value: number; of?: 'value' | 'ratio' };
+}
+
+/**
+ * Runs `workers` loops of `op` for `seconds` and returns successes per second (an op counts unless it
+ * resolves to false).
+ */
+export async function timed(
+  workers: number,
+  seconds: number,
+  op: (worker: number, i: number) => Promise<unknown>,
+): Promise<number> {
+  const deadline = performance.now() + seconds * 1000;
+  const started = performance.now();
+  let ok = 0;
+  await Promise.all(
+    Array.from({ length: workers }, async (_, w) => {
+      for (let i = 0; performance.now() < deadline; i++) if ((await op(w, i)) !== false) ok++;
+    }),
+  );
+  return ok / ((performance.now() - started) / 1000);
 }
 
 export function percentile(sorted: number[], p: number): number {
@@ -70,4 +92,20 @@ export class BenchReport {
       console.log(`\nwrote ${file}`);
     }
   }
+}
+
+/**
+ * A fresh database for a benchmark: on TIANQI_BENCH_DATABASE_URL's server when set, else on a private
+ * stock PostgreSQL (durable commits) started here. `drop` removes the database and stops that server.
+ */
+export async function openBenchDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const server = process.env.TIANQI_BENCH_DATABASE_URL ? undefined : await startThrowawayPostgres();
+  const db = await createTestDatabase(process.env.TIANQI_BENCH_DATABASE_URL ?? server!.url);
+  return {
+    url: db.url,
+    drop: async () => {
+      await db.drop();
+      await server?.stop();
+    },
+  };
 }

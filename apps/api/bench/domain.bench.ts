@@ -18,12 +18,7 @@ import {
   migrate,
   START,
 } from '@tianqi/events';
-import {
-  BenchReport,
-  createTestDatabase,
-  startThrowawayPostgres,
-  type ThrowawayPostgres,
-} from '@tianqi/infra';
+import { BenchReport, openBenchDatabase, timed as timedFor } from '@tianqi/infra';
 import {
   allProjections,
   type PlatformStore,
@@ -40,21 +35,7 @@ const SECONDS = Number(process.env.TIANQI_BENCH_SECONDS ?? 4);
 const REBUILD_EVENTS = Number(process.env.TIANQI_BENCH_REBUILD_EVENTS ?? 100_000);
 const system = systemContext('bench');
 
-/** Runs `workers` loops for SECONDS; returns successes per second. */
-async function timed(workers: number, op: (worker: number, i: number) => Promise<void>): Promise<number> {
-  const deadline = performance.now() + SECONDS * 1000;
-  const started = performance.now();
-  let ok = 0;
-  await Promise.all(
-    Array.from({ length: workers }, async (_, w) => {
-      for (let i = 0; performance.now() < deadline; i++) {
-        await op(w, i);
-        ok++;
-      }
-    }),
-  );
-  return ok / ((performance.now() - started) / 1000);
-}
+const timed = (workers: number, op: Parameters<typeof timedFor>[2]) => timedFor(workers, SECONDS, op);
 
 /**
  * Whole instance lifecycles appended straight to the store (as the commands would write them, 12
@@ -166,13 +147,7 @@ async function readAllRate(
 
 async function main(): Promise<void> {
   const report = new BenchReport('domain');
-  let server: ThrowawayPostgres | undefined;
-  let serverUrl = process.env.TIANQI_BENCH_DATABASE_URL;
-  if (!serverUrl) {
-    server = await startThrowawayPostgres();
-    serverUrl = server.url;
-  }
-  const db = await createTestDatabase(serverUrl);
+  const db = await openBenchDatabase();
   const pool = createPool(db.url, { max: 40 });
   const store = new EventStore({ pool, registry: platformEvents, connectionString: db.url });
   let runner: ProjectionRunner | undefined;
@@ -321,7 +296,6 @@ async function main(): Promise<void> {
     await store.close();
     await pool.end();
     await db.drop();
-    await server?.stop();
   }
   report.finish(process.argv.slice(2), fileURLToPath(new URL('../../../', import.meta.url)));
 }

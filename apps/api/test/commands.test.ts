@@ -1,7 +1,7 @@
 import { TianqiError } from '@tianqi/domain';
 import { getInstance, listNodes, listUsers } from '@tianqi/projections';
 import { describe, expect, it } from 'vitest';
-import { connectedNode, gpuNode, signUp, system, usePlatform } from './platform-fixture.js';
+import { connectedNode, gpuNode, image, signUp, spec, system, usePlatform } from './platform-fixture.js';
 
 const platform = usePlatform();
 const code = (promise: Promise<unknown>) =>
@@ -100,23 +100,17 @@ describe('nodes', () => {
     await p.commands.nodes.update(a, { name: 'rack-b' }, system);
     expect(await code(p.commands.nodes.register(gpuNode({ name: 'Rack-A' }), system))).toBe('ok');
     const alice = await signUp(p, 'nalice');
-    const imageId = (await p.commands.catalog.registerImage({ name: 'img-n', address: 'busybox' }, system))
-      .id;
-    const specId = (
-      await p.commands.catalog.createSpec(
-        {
-          name: 'n-spec',
-          gpuModel: 'RTX 4090',
-          gpuCount: 1,
-          vramGb: 24,
-          cpuCores: 1,
-          memoryGb: 1,
-          systemDiskGb: 1,
-          pricePerHour: 1,
-        },
-        system,
-      )
-    ).id;
+    const imageId = await image(p, { name: 'img-n', address: 'busybox' });
+    const specId = await spec(p, {
+      name: 'n-spec',
+      gpuModel: 'RTX 4090',
+      gpuCount: 1,
+      vramGb: 24,
+      cpuCores: 1,
+      memoryGb: 1,
+      systemDiskGb: 1,
+      pricePerHour: 1,
+    });
     await p.commands.instances.create({ name: 'pin', imageId, specId, nodeId: a }, alice);
     await expect(p.commands.nodes.delete(a, system)).rejects.toThrow(
       /has 1 live instance\(s\); unlist it instead/,
@@ -139,15 +133,15 @@ describe('instances', () => {
       await signUp(p, 'iadmin', 'admin'),
     ];
     await connectedNode(p, { name: 'inst-node' });
-    const imageId = (
-      await p.commands.catalog.registerImage({ name: 'img-i', address: 'busybox:1.36' }, system)
-    ).id;
-    const specId = (
-      await p.commands.catalog.createSpec(
-        { name: 'i-cpu', gpuCount: 0, cpuCores: 1, memoryGb: 1, systemDiskGb: 1, pricePerHour: 0.2 },
-        system,
-      )
-    ).id;
+    const imageId = await image(p, { name: 'img-i', address: 'busybox:1.36' });
+    const specId = await spec(p, {
+      name: 'i-cpu',
+      gpuCount: 0,
+      cpuCores: 1,
+      memoryGb: 1,
+      systemDiskGb: 1,
+      pricePerHour: 0.2,
+    });
     await p.settle();
     const mine = await p.commands.instances.create({ name: 'notebook', imageId, specId }, alice);
     expect((await p.commands.instances.get(mine.id))!.ownerId).toBe(alice.actor.userId);
@@ -169,24 +163,18 @@ describe('instances', () => {
   it('refuses bad input with the field named, unknown images and specs, and a slice on an image without slicing', async () => {
     const p = platform();
     const alice = await signUp(p, 'valice');
-    const imageId = (await p.commands.catalog.registerImage({ name: 'img-v', address: 'busybox' }, system))
-      .id;
-    const sliceSpec = (
-      await p.commands.catalog.createSpec(
-        {
-          name: 'v-slice',
-          gpuModel: 'RTX 4090',
-          gpuCount: 1,
-          vramGb: 8,
-          slice: true,
-          cpuCores: 1,
-          memoryGb: 1,
-          systemDiskGb: 1,
-          pricePerHour: 1,
-        },
-        system,
-      )
-    ).id;
+    const imageId = await image(p, { name: 'img-v', address: 'busybox' });
+    const sliceSpec = await spec(p, {
+      name: 'v-slice',
+      gpuModel: 'RTX 4090',
+      gpuCount: 1,
+      vramGb: 8,
+      slice: true,
+      cpuCores: 1,
+      memoryGb: 1,
+      systemDiskGb: 1,
+      pricePerHour: 1,
+    });
     await expect(
       p.commands.instances.create({ name: 'a b', imageId, specId: sliceSpec }, alice),
     ).rejects.toThrow(/name: an instance name is 1–63 letters/);
@@ -210,14 +198,15 @@ describe('instances', () => {
     const p = platform();
     const alice = await signUp(p, 'ralice');
     await connectedNode(p, { name: 'retry-node' });
-    const imageId = (await p.commands.catalog.registerImage({ name: 'img-r', address: 'busybox' }, system))
-      .id;
-    const specId = (
-      await p.commands.catalog.createSpec(
-        { name: 'r-cpu', gpuCount: 0, cpuCores: 1, memoryGb: 1, systemDiskGb: 1, pricePerHour: 0 },
-        system,
-      )
-    ).id;
+    const imageId = await image(p, { name: 'img-r', address: 'busybox' });
+    const specId = await spec(p, {
+      name: 'r-cpu',
+      gpuCount: 0,
+      cpuCores: 1,
+      memoryGb: 1,
+      systemDiskGb: 1,
+      pricePerHour: 0,
+    });
     await p.settle();
     const ctx = { ...alice, commandId: 'create-once-42' };
     const [a, b] = await Promise.all([
@@ -248,21 +237,16 @@ describe('instances', () => {
       memoryGb: 8,
     });
     await p.commands.nodes.register(gpuNode({ name: 'cand-down', gpuModel: 'L40S' }), system);
-    const specId = (
-      await p.commands.catalog.createSpec(
-        {
-          name: 'L40S ×2',
-          gpuModel: 'l40s',
-          gpuCount: 2,
-          vramGb: 48,
-          cpuCores: 8,
-          memoryGb: 64,
-          systemDiskGb: 50,
-          pricePerHour: 6,
-        },
-        system,
-      )
-    ).id;
+    const specId = await spec(p, {
+      name: 'L40S ×2',
+      gpuModel: 'l40s',
+      gpuCount: 2,
+      vramGb: 48,
+      cpuCores: 8,
+      memoryGb: 64,
+      systemDiskGb: 50,
+      pricePerHour: 6,
+    });
     await p.settle();
     const { candidates, rejected } = await p.commands.instances.candidates(specId);
     expect(candidates.map((c) => c.name)).toEqual(['cand-ok']);

@@ -1,7 +1,7 @@
 import { TianqiError } from '@tianqi/domain';
 import { getInstance, listNodes } from '@tianqi/projections';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { connectedNode, signUp, system, usePlatform } from './platform-fixture.js';
+import { connectedNode, image, signUp, spec, system, usePlatform } from './platform-fixture.js';
 
 const platform = usePlatform(40);
 
@@ -24,32 +24,22 @@ describe('GPU allocation under concurrent creates (real PostgreSQL)', () => {
   beforeAll(async () => {
     const p = platform();
     alice = await signUp(p, 'alice');
-    imageId = (
-      await p.commands.catalog.registerImage(
-        { name: 'CUDA', address: 'nvidia/cuda:12.4', supportsSlicing: true },
-        system,
-      )
-    ).id;
+    imageId = await image(p, { name: 'CUDA', address: 'nvidia/cuda:12.4', supportsSlicing: true });
   });
 
   it('40 creates at a node with 8 whole GPUs: exactly 8 succeed, no index twice, 32 get "no capacity"', async () => {
     const p = platform();
     const nodeId = await connectedNode(p, { name: 'eight-cards', gpuCount: 8 });
-    const specId = (
-      await p.commands.catalog.createSpec(
-        {
-          name: '4090 ×1',
-          gpuModel: 'rtx4090',
-          gpuCount: 1,
-          vramGb: 24,
-          cpuCores: 2,
-          memoryGb: 8,
-          systemDiskGb: 20,
-          pricePerHour: 1.5,
-        },
-        system,
-      )
-    ).id;
+    const specId = await spec(p, {
+      name: '4090 ×1',
+      gpuModel: 'rtx4090',
+      gpuCount: 1,
+      vramGb: 24,
+      cpuCores: 2,
+      memoryGb: 8,
+      systemDiskGb: 20,
+      pricePerHour: 1.5,
+    });
     const servers = [p.commands, p.otherServer(), p.otherServer(), p.otherServer()];
     const { ok, refused } = await race(40, (i) =>
       servers[i % 4]!.instances.create({ name: `job-${i}`, imageId, specId, nodeId }, alice),
@@ -78,21 +68,16 @@ describe('GPU allocation under concurrent creates (real PostgreSQL)', () => {
   it('the same without naming a node: the scheduler places all 8 and refuses the rest', async () => {
     const p = platform();
     await connectedNode(p, { name: 'h100-box', gpuModel: 'H100', gpuCount: 8, vramGbPerGpu: 80 });
-    const specId = (
-      await p.commands.catalog.createSpec(
-        {
-          name: 'H100 ×1',
-          gpuModel: 'h100',
-          gpuCount: 1,
-          vramGb: 80,
-          cpuCores: 2,
-          memoryGb: 8,
-          systemDiskGb: 20,
-          pricePerHour: 9,
-        },
-        system,
-      )
-    ).id;
+    const specId = await spec(p, {
+      name: 'H100 ×1',
+      gpuModel: 'h100',
+      gpuCount: 1,
+      vramGb: 80,
+      cpuCores: 2,
+      memoryGb: 8,
+      systemDiskGb: 20,
+      pricePerHour: 9,
+    });
     await p.settle(); // the scheduler lists nodes from the read model
     const { ok, refused } = await race(40, (i) =>
       p.commands.instances.create({ name: `h-${i}`, imageId, specId }, alice),
@@ -107,22 +92,17 @@ describe('GPU allocation under concurrent creates (real PostgreSQL)', () => {
   it('40 creates of 4 GB slices of one 24 GB card: exactly 6 fit, by VRAM, each 17% SM', async () => {
     const p = platform();
     const nodeId = await connectedNode(p, { name: 'one-card', gpuCount: 1, hamiCoreDir: '/opt/hami-core' });
-    const specId = (
-      await p.commands.catalog.createSpec(
-        {
-          name: '4090 4G slice',
-          gpuModel: 'RTX 4090',
-          gpuCount: 1,
-          vramGb: 4,
-          slice: true,
-          cpuCores: 1,
-          memoryGb: 4,
-          systemDiskGb: 10,
-          pricePerHour: 0.3,
-        },
-        system,
-      )
-    ).id;
+    const specId = await spec(p, {
+      name: '4090 4G slice',
+      gpuModel: 'RTX 4090',
+      gpuCount: 1,
+      vramGb: 4,
+      slice: true,
+      cpuCores: 1,
+      memoryGb: 4,
+      systemDiskGb: 10,
+      pricePerHour: 0.3,
+    });
     const servers = [p.commands, p.otherServer(), p.otherServer(), p.otherServer()];
     const { ok, refused } = await race(40, (i) =>
       servers[i % 4]!.instances.create({ name: `slice-${i}`, imageId, specId, nodeId }, alice),
@@ -145,21 +125,16 @@ describe('GPU allocation under concurrent creates (real PostgreSQL)', () => {
   it('a deleted instance gives its card back once its container is gone; a stopped one keeps it', async () => {
     const p = platform();
     const nodeId = await connectedNode(p, { name: 'two-cards', gpuCount: 2 });
-    const specId = (
-      await p.commands.catalog.createSpec(
-        {
-          name: '4090 ×2',
-          gpuModel: 'RTX 4090',
-          gpuCount: 2,
-          vramGb: 24,
-          cpuCores: 2,
-          memoryGb: 8,
-          systemDiskGb: 20,
-          pricePerHour: 3,
-        },
-        system,
-      )
-    ).id;
+    const specId = await spec(p, {
+      name: '4090 ×2',
+      gpuModel: 'RTX 4090',
+      gpuCount: 2,
+      vramGb: 24,
+      cpuCores: 2,
+      memoryGb: 8,
+      systemDiskGb: 20,
+      pricePerHour: 3,
+    });
     const first = await p.commands.instances.create({ name: 'first', imageId, specId, nodeId }, alice);
     await p.commands.instances.request(first.id, 'StopInstance', alice);
     await expect(
@@ -188,21 +163,16 @@ describe('GPU allocation under concurrent creates (real PostgreSQL)', () => {
   it('a failed creation gives its cards back at once', async () => {
     const p = platform();
     const nodeId = await connectedNode(p, { name: 'fail-node', gpuCount: 1 });
-    const specId = (
-      await p.commands.catalog.createSpec(
-        {
-          name: '4090 solo',
-          gpuModel: 'RTX 4090',
-          gpuCount: 1,
-          vramGb: 24,
-          cpuCores: 2,
-          memoryGb: 8,
-          systemDiskGb: 20,
-          pricePerHour: 1,
-        },
-        system,
-      )
-    ).id;
+    const specId = await spec(p, {
+      name: '4090 solo',
+      gpuModel: 'RTX 4090',
+      gpuCount: 1,
+      vramGb: 24,
+      cpuCores: 2,
+      memoryGb: 8,
+      systemDiskGb: 20,
+      pricePerHour: 1,
+    });
     const doomed = await p.commands.instances.create({ name: 'doomed', imageId, specId, nodeId }, alice);
     await p.commands.instances.record(
       doomed.id,
@@ -224,12 +194,14 @@ describe('GPU allocation under concurrent creates (real PostgreSQL)', () => {
       vramGbPerGpu: 0,
       memoryGb: 16,
     });
-    const specId = (
-      await p.commands.catalog.createSpec(
-        { name: 'CPU 2c', gpuCount: 0, cpuCores: 2, memoryGb: 4, systemDiskGb: 10, pricePerHour: 0.1 },
-        system,
-      )
-    ).id;
+    const specId = await spec(p, {
+      name: 'CPU 2c',
+      gpuCount: 0,
+      cpuCores: 2,
+      memoryGb: 4,
+      systemDiskGb: 10,
+      pricePerHour: 0.1,
+    });
     await p.settle();
     const created = await p.commands.instances.create({ name: 'cpu-job', imageId, specId }, alice);
     expect(created.allocation).toMatchObject({ gpus: { kind: 'none' } });

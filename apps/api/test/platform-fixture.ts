@@ -116,3 +116,19 @@ export async function connectedNode(p: TestPlatform, over: Partial<NodeInput> = 
   await p.commands.nodes.recordDockerStatus(id, 'connected', '', system);
   return id;
 }
+
+/** A spec made by an admin; its id. */
+export async function spec(
+  p: TestPlatform,
+  fields: Parameters<Commands['catalog']['createSpec']>[0],
+): Promise<string> {
+  return (await p.commands.catalog.createSpec(fields, system)).id;
+}
+
+/** An image registered by an admin; its id. */
+export async function image(
+  p: TestPlatform,
+  fields: Parameters<Commands['catalog']['registerImage']>[0],
+): Promise<string> {
+  return (await p.commands.catalog.registerImage(fields, system)).id;
+}

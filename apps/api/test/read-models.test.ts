@@ -13,7 +13,15 @@ import {
   usageByUser,
 } from '@tianqi/projections';
 import { describe, expect, it } from 'vitest';
-import { connectedNode, signUp, system, type TestPlatform, usePlatform } from './platform-fixture.js';
+import {
+  connectedNode,
+  image,
+  signUp,
+  spec,
+  system,
+  type TestPlatform,
+  usePlatform,
+} from './platform-fixture.js';
 import { runWorkload } from './workload.js';
 
 const platform = usePlatform(30);
@@ -124,14 +132,15 @@ describe('read models', () => {
       gpuModel: null,
       vramGbPerGpu: 0,
     });
-    const imageId = (await p.commands.catalog.registerImage({ name: 'list-img', address: 'busybox' }, system))
-      .id;
-    const specId = (
-      await p.commands.catalog.createSpec(
-        { name: 'list-cpu', gpuCount: 0, cpuCores: 1, memoryGb: 1, systemDiskGb: 1, pricePerHour: 0 },
-        system,
-      )
-    ).id;
+    const imageId = await image(p, { name: 'list-img', address: 'busybox' });
+    const specId = await spec(p, {
+      name: 'list-cpu',
+      gpuCount: 0,
+      cpuCores: 1,
+      memoryGb: 1,
+      systemDiskGb: 1,
+      pricePerHour: 0,
+    });
     const ids: string[] = [];
     for (let i = 0; i < 7; i++) {
       ids.push((await p.commands.instances.create({ name: `lst_${i}`, imageId, specId, nodeId }, owner)).id);
@@ -155,24 +164,17 @@ describe('read models', () => {
     const p = platform();
     const owner = await signUp(p, 'historian');
     const nodeId = await connectedNode(p, { name: 'hist-node', gpuCount: 2 });
-    const imageId = (
-      await p.commands.catalog.registerImage({ name: 'hist-img', address: 'pytorch/pytorch:2.3' }, system)
-    ).id;
-    const specId = (
-      await p.commands.catalog.createSpec(
-        {
-          name: 'hist-g1',
-          gpuModel: 'RTX 4090',
-          gpuCount: 1,
-          vramGb: 24,
-          cpuCores: 2,
-          memoryGb: 4,
-          systemDiskGb: 10,
-          pricePerHour: 2,
-        },
-        system,
-      )
-    ).id;
+    const imageId = await image(p, { name: 'hist-img', address: 'pytorch/pytorch:2.3' });
+    const specId = await spec(p, {
+      name: 'hist-g1',
+      gpuModel: 'RTX 4090',
+      gpuCount: 1,
+      vramGb: 24,
+      cpuCores: 2,
+      memoryGb: 4,
+      systemDiskGb: 10,
+      pricePerHour: 2,
+    });
     const before = new Date();
     const { id } = await p.commands.instances.create(
       { name: 'hist', imageId, specId, nodeId },
@@ -222,14 +224,15 @@ describe('read models', () => {
     const p = platform();
     const owner = await signUp(p, 'traveller');
     const nodeId = await connectedNode(p, { name: 'tt-node', gpuCount: 0, gpuModel: null, vramGbPerGpu: 0 });
-    const imageId = (await p.commands.catalog.registerImage({ name: 'tt-img', address: 'busybox' }, system))
-      .id;
-    const specId = (
-      await p.commands.catalog.createSpec(
-        { name: 'tt-cpu', gpuCount: 0, cpuCores: 1, memoryGb: 1, systemDiskGb: 1, pricePerHour: 0 },
-        system,
-      )
-    ).id;
+    const imageId = await image(p, { name: 'tt-img', address: 'busybox' });
+    const specId = await spec(p, {
+      name: 'tt-cpu',
+      gpuCount: 0,
+      cpuCores: 1,
+      memoryGb: 1,
+      systemDiskGb: 1,
+      pricePerHour: 0,
+    });
     const beforeCreate = new Date(Date.now() - 1);
     const { id } = await p.commands.instances.create({ name: 'tt', imageId, specId, nodeId }, owner);
     await p.commands.instances.record(id, { type: 'RecordContainerStarted' }, system);
@@ -261,14 +264,15 @@ describe('read models', () => {
       gpuModel: null,
       vramGbPerGpu: 0,
     });
-    const imageId = (await p.commands.catalog.registerImage({ name: 'bill-img', address: 'busybox' }, system))
-      .id;
-    const specId = (
-      await p.commands.catalog.createSpec(
-        { name: 'bill-cpu', gpuCount: 0, cpuCores: 1, memoryGb: 1, systemDiskGb: 1, pricePerHour: 3600 },
-        system,
-      )
-    ).id;
+    const imageId = await image(p, { name: 'bill-img', address: 'busybox' });
+    const specId = await spec(p, {
+      name: 'bill-cpu',
+      gpuCount: 0,
+      cpuCores: 1,
+      memoryGb: 1,
+      systemDiskGb: 1,
+      pricePerHour: 3600,
+    });
     const { id } = await p.commands.instances.create({ name: 'billed', imageId, specId, nodeId }, owner);
     await p.commands.catalog.updateSpec(specId, { pricePerHour: 7200 }, system); // later price changes do not apply
     for (let round = 0; round < 2; round++) {
@@ -313,43 +317,28 @@ describe('read models', () => {
       cpuCores: 16,
       memoryGb: 64,
     });
-    const imageId = (
-      await p.commands.catalog.registerImage(
-        { name: 'map-img', address: 'busybox', supportsSlicing: true },
-        system,
-      )
-    ).id;
-    const whole = (
-      await p.commands.catalog.createSpec(
-        {
-          name: 'map-g1',
-          gpuModel: 'RTX 4090',
-          gpuCount: 1,
-          vramGb: 24,
-          cpuCores: 4,
-          memoryGb: 16,
-          systemDiskGb: 10,
-          pricePerHour: 1,
-        },
-        system,
-      )
-    ).id;
-    const slice = (
-      await p.commands.catalog.createSpec(
-        {
-          name: 'map-s8',
-          gpuModel: 'RTX 4090',
-          gpuCount: 1,
-          vramGb: 8,
-          slice: true,
-          cpuCores: 2,
-          memoryGb: 8,
-          systemDiskGb: 10,
-          pricePerHour: 1,
-        },
-        system,
-      )
-    ).id;
+    const imageId = await image(p, { name: 'map-img', address: 'busybox', supportsSlicing: true });
+    const whole = await spec(p, {
+      name: 'map-g1',
+      gpuModel: 'RTX 4090',
+      gpuCount: 1,
+      vramGb: 24,
+      cpuCores: 4,
+      memoryGb: 16,
+      systemDiskGb: 10,
+      pricePerHour: 1,
+    });
+    const slice = await spec(p, {
+      name: 'map-s8',
+      gpuModel: 'RTX 4090',
+      gpuCount: 1,
+      vramGb: 8,
+      slice: true,
+      cpuCores: 2,
+      memoryGb: 8,
+      systemDiskGb: 10,
+      pricePerHour: 1,
+    });
     const a = await p.commands.instances.create({ name: 'whole', imageId, specId: whole, nodeId }, owner);
     const b = await p.commands.instances.create({ name: 'slice', imageId, specId: slice, nodeId }, owner);
     await p.settle();

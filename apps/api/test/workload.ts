@@ -1,5 +1,5 @@
 import type { CommandContext } from '../src/commands/index.js';
-import { connectedNode, signUp, system, type TestPlatform } from './platform-fixture.js';
+import { connectedNode, image, signUp, spec, system, type TestPlatform } from './platform-fixture.js';
 
 /**
  * A platform's life in miniature, through the real commands: users, nodes, images and specs, then
@@ -18,40 +18,27 @@ export async function runWorkload(
     await connectedNode(p, { name: `${prefix}-b`, gpuCount: 8, hamiCoreDir: '/opt/hami' }),
     await connectedNode(p, { name: `${prefix}-c`, gpuCount: 0, gpuModel: null, vramGbPerGpu: 0 }),
   ];
-  const image = (
-    await p.commands.catalog.registerImage(
-      { name: `${prefix}-img`, address: 'busybox', supportsSlicing: true },
-      system,
-    )
-  ).id;
+  const imageId = await image(p, { name: `${prefix}-img`, address: 'busybox', supportsSlicing: true });
   const base = { cpuCores: 1, memoryGb: 2, systemDiskGb: 10 };
   const specs = [
-    (
-      await p.commands.catalog.createSpec(
-        { name: `${prefix}-g1`, gpuModel: 'RTX 4090', gpuCount: 1, vramGb: 24, pricePerHour: 2, ...base },
-        system,
-      )
-    ).id,
-    (
-      await p.commands.catalog.createSpec(
-        {
-          name: `${prefix}-s6`,
-          gpuModel: 'RTX 4090',
-          gpuCount: 1,
-          vramGb: 6,
-          slice: true,
-          pricePerHour: 0.6,
-          ...base,
-        },
-        system,
-      )
-    ).id,
-    (
-      await p.commands.catalog.createSpec(
-        { name: `${prefix}-cpu`, gpuCount: 0, pricePerHour: 0.1, ...base },
-        system,
-      )
-    ).id,
+    await spec(p, {
+      name: `${prefix}-g1`,
+      gpuModel: 'RTX 4090',
+      gpuCount: 1,
+      vramGb: 24,
+      pricePerHour: 2,
+      ...base,
+    }),
+    await spec(p, {
+      name: `${prefix}-s6`,
+      gpuModel: 'RTX 4090',
+      gpuCount: 1,
+      vramGb: 6,
+      slice: true,
+      pricePerHour: 0.6,
+      ...base,
+    }),
+    await spec(p, { name: `${prefix}-cpu`, gpuCount: 0, pricePerHour: 0.1, ...base }),
   ];
   await p.commands.catalog.updateSpec(specs[2]!, { pricePerHour: 0.15 }, system);
   await p.commands.nodes.update(nodes[2]!, { remark: 'cpu only' }, system);
@@ -63,7 +50,7 @@ export async function runWorkload(
     for (let n = next++; n < options.instances && !failed; n = next++) {
       const owner = users[n % users.length]!;
       const created = await p.commands.instances.create(
-        { name: `${prefix}-${n}`, imageId: image, specId: specs[n % specs.length]!, remark: `worker ${w}` },
+        { name: `${prefix}-${n}`, imageId, specId: specs[n % specs.length]!, remark: `worker ${w}` },
         owner,
       );
       const id = created.id;
@@ -108,5 +95,5 @@ export async function runWorkload(
     ),
   );
   for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
-  return { users, nodes, specs, image };
+  return { users, nodes, specs, imageId };
 }

@@ -7,13 +7,7 @@
  * Uses TIANQI_BENCH_DATABASE_URL when set, else a private stock PostgreSQL (durable commits).
  */
 import { fileURLToPath } from 'node:url';
-import {
-  BenchReport,
-  createTestDatabase,
-  percentile,
-  startThrowawayPostgres,
-  type ThrowawayPostgres,
-} from '@tianqi/infra';
+import { BenchReport, openBenchDatabase, percentile, timed as timedFor } from '@tianqi/infra';
 import type pg from 'pg';
 import { z } from 'zod';
 import {
@@ -37,18 +31,7 @@ type Store = EventStore<typeof registry.schemas>;
 const payload = (seq: number) => ({ instanceId: `inst-${seq % 997}`, nodeId: 'node-1', seq, at: Date.now() });
 const metadata = { actorUserId: 'user-1', actorIp: '127.0.0.1', correlationId: 'bench' };
 
-/** Runs `writers` loops for SECONDS; each call of `op` that resolves true counts as one success. */
-async function timed(writers: number, op: (writer: number, i: number) => Promise<boolean>): Promise<number> {
-  const deadline = performance.now() + SECONDS * 1000;
-  const started = performance.now();
-  let ok = 0;
-  await Promise.all(
-    Array.from({ length: writers }, async (_, w) => {
-      for (let i = 0; performance.now() < deadline; i++) if (await op(w, i)) ok++;
-    }),
-  );
-  return ok / ((performance.now() - started) / 1000);
-}
+const timed = (workers: number, op: Parameters<typeof timedFor>[2]) => timedFor(workers, SECONDS, op);
 
 async function appendManyStreams(store: Store, writers: number, tag: string): Promise<number> {
   const versions = new Map<string, number>();
@@ -157,13 +140,7 @@ async function measureLag(writer: Store, follower: Store, count: number): Promis
 
 async function main(): Promise<void> {
   const report = new BenchReport('event-store');
-  let server: ThrowawayPostgres | undefined;
-  let serverUrl = process.env.TIANQI_BENCH_DATABASE_URL;
-  if (!serverUrl) {
-    server = await startThrowawayPostgres();
-    serverUrl = server.url;
-  }
-  const db = await createTestDatabase(serverUrl);
+  const db = await openBenchDatabase();
   const pool = createPool(db.url, { max: 40 });
   const store = new EventStore({ pool, registry });
   const otherPool = createPool(db.url, { max: 4 });
@@ -272,7 +249,6 @@ async function main(): Promise<void> {
     await pool.end();
     await otherPool.end();
     await db.drop();
-    await server?.stop();
   }
   report.finish(process.argv.slice(2), fileURLToPath(new URL('../../../', import.meta.url)));
 }

@@ -165,34 +165,6 @@ async function upsert(
   );
 }
 
-/**
- * Plain inserts go column by column as arrays (`unnest`): cheaper for the server than one JSON
- * document to take apart, which matters for the bulk writes at the end of a rebuild.
- */
-async function insert(
-  client: pg.PoolClient,
-  qualified: string,
-  table: TableDef,
-  rows: readonly Row[],
-): Promise<void> {
-  if (rows.length === 0) return;
-  const columns = Object.entries(table.columns).map(([name, sql]) => ({
-    name,
-    type: sql.replace(/ NOT NULL$/, ''),
-  }));
-  const arrays = columns.map(({ name, type }) =>
-    rows.map((r) => {
-      const v = r[name];
-      return v === null || v === undefined ? null : type === 'jsonb' ? JSON.stringify(v) : v;
-    }),
-  );
-  await client.query(
-    `INSERT INTO ${qualified} (${columns.map((c) => c.name).join(', ')})
-     SELECT * FROM unnest(${columns.map((c, i) => `$${i + 1}::${c.type}[]`).join(', ')})`,
-    arrays,
-  );
-}
-
 /** COPY's text format: tab between columns, \N for null, and backslash escapes inside values. */
 function copyValue(value: unknown, type: string): string {
   if (value === null || value === undefined) return '\\N';
@@ -210,8 +182,8 @@ function copyValue(value: unknown, type: string): string {
 }
 
 /**
- * Bulk insert with COPY: the fastest way into PostgreSQL, for the rows a rebuild writes at the end
- * (an order of magnitude less work for the server than taking a JSON document apart).
+ * Inserts with COPY: the cheapest way into PostgreSQL, for the rows a rebuild writes at the end (far
+ * less work for the server than taking a JSON document apart) and for append-only rows.
  */
 async function copyRows(
   client: pg.PoolClient,
@@ -253,5 +225,5 @@ export async function insertRows(ctx: ApplyContext, table: TableDef, rows: reado
     ctx.cache.counted(rows.length);
     return;
   }
-  await insert(ctx.client, qualified, table, rows);
+  await copyRows(ctx.client, qualified, table, rows);
 }

@@ -24,6 +24,11 @@ function nameStream(scope: NameScope, name: string): string {
   return streams.name(scope.split('.')[0]!, key);
 }
 
+async function loadClaim(loader: AggregateLoader, scope: NameScope, name: string) {
+  const streamId = nameStream(scope, name);
+  return { streamId, ...(await loader.load(streamId, aggregates.name)) };
+}
+
 /** The append that claims `name` for `holderId` (empty when it already holds it); throws when taken. */
 export async function claimName(
   loader: AggregateLoader,
@@ -31,8 +36,7 @@ export async function claimName(
   name: string,
   holderId: string,
 ): Promise<Batch> {
-  const streamId = nameStream(scope, name);
-  const { state, version } = await loader.load(streamId, aggregates.name);
+  const { streamId, state, version } = await loadClaim(loader, scope, name);
   const what = WHAT[scope] ?? 'the instance name';
   const events: NameClaimEvent[] = decideClaim(state, { scope, name: name.trim(), holderId, what });
   return { streamId, expectedVersion: version, events };
@@ -44,8 +48,7 @@ export async function releaseName(
   name: string,
   holderId: string,
 ): Promise<Batch> {
-  const streamId = nameStream(scope, name);
-  const { state, version } = await loader.load(streamId, aggregates.name);
+  const { streamId, state, version } = await loadClaim(loader, scope, name);
   return { streamId, expectedVersion: version, events: decideRelease(state, holderId) };
 }
 
@@ -55,5 +58,5 @@ export async function nameHolder(
   scope: NameScope,
   name: string,
 ): Promise<string | null> {
-  return (await loader.load(nameStream(scope, name), aggregates.name)).state.holderId;
+  return (await loadClaim(loader, scope, name)).state.holderId;
 }

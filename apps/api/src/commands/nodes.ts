@@ -2,11 +2,9 @@ import { type DockerStatus, type NodeCommand, type NodeState, streams } from '@t
 import type { PlatformStore } from '@tianqi/projections';
 import type { SecretBox } from '../security/secrets.js';
 import { type AggregateLoader, aggregates } from './aggregates.js';
-import { renameBatches } from './catalog.js';
 import type { CommandContext } from './context.js';
 import { type CommandResult, execute } from './execute.js';
-import { newId } from './ids.js';
-import { claimName, releaseName } from './names.js';
+import { namedAggregateCommands } from './named-aggregate.js';
 
 type Fields = Omit<Extract<NodeCommand, { type: 'RegisterNode' }>, 'type' | 'nodeId'>;
 
@@ -50,42 +48,18 @@ export function nodeCommands(
       clientKey?: string | null;
     };
   };
+  const named = namedAggregateCommands(store, loader, {
+    scope: 'node',
+    stream: streams.node,
+    aggregate: aggregates.node,
+    create: (nodeId, fields) => ({ type: 'RegisterNode', nodeId, ...fields }) as NodeCommand,
+    update: (changes) => ({ type: 'UpdateNode', changes }) as NodeCommand,
+    remove: { type: 'DeleteNode' },
+  });
   return {
-    register(input, ctx) {
-      const nodeId = newId();
-      const fields = sealed(input);
-      return execute(store, ctx, nodeId, streams.node(nodeId), async () => {
-        const events = aggregates.node.decide(
-          { type: 'RegisterNode', nodeId, ...fields },
-          aggregates.node.initial,
-        );
-        return [
-          { streamId: streams.node(nodeId), expectedVersion: 'no_stream', events },
-          await claimName(loader, 'node', input.name, nodeId),
-        ];
-      });
-    },
-    update(nodeId, changes, ctx) {
-      const fields = sealed(changes);
-      return execute(store, ctx, nodeId, streams.node(nodeId), async () => {
-        const { state, version } = await load(nodeId);
-        const events = aggregates.node.decide({ type: 'UpdateNode', changes: fields }, state);
-        return [
-          { streamId: streams.node(nodeId), expectedVersion: version, events },
-          ...(events.length > 0 ? await renameBatches(loader, 'node', nodeId, state.name, changes.name) : []),
-        ];
-      });
-    },
-    delete(nodeId, ctx) {
-      return execute(store, ctx, nodeId, streams.node(nodeId), async () => {
-        const { state, version } = await load(nodeId);
-        const events = aggregates.node.decide({ type: 'DeleteNode' }, state);
-        return [
-          { streamId: streams.node(nodeId), expectedVersion: version, events },
-          await releaseName(loader, 'node', state.name, nodeId),
-        ];
-      });
-    },
+    register: (input, ctx) => named.create(sealed(input), ctx),
+    update: (nodeId, changes, ctx) => named.update(nodeId, sealed(changes), ctx),
+    delete: named.remove,
     recordDockerStatus(nodeId, status, reason, ctx) {
       return execute(store, ctx, nodeId, streams.node(nodeId), async () => {
         const { state, version } = await load(nodeId);

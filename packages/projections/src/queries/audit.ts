@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { z } from 'zod';
 import { describeEvent } from '../describe.js';
 import { type PlatformEvent, platformEvents } from '../platform-events.js';
-import { camel, type Page, pageSchema } from './paging.js';
+import { camel, type Page, pageSchema, whereBuilder } from './paging.js';
 
 export interface AuditEntry {
   position: number;
@@ -36,12 +36,9 @@ export type AuditFilter = z.input<typeof auditFilterSchema>;
 /** The audit log in the order events were written, filtered by actor, stream, type, instance and time. */
 export async function auditLog(pool: pg.Pool, rawFilter: AuditFilter = {}): Promise<Page<AuditEntry>> {
   const f = parseOrThrow(auditFilterSchema, rawFilter, 'filter');
-  const where: string[] = [];
-  const params: unknown[] = [];
-  const add = (sql: string, value: unknown) => {
-    params.push(value);
-    where.push(sql.replace('?', `$${params.length}`));
-  };
+  const w = whereBuilder();
+  const add = w.add;
+
   if (f.actorUserId !== undefined) add('a.actor_user_id = ?', f.actorUserId);
   if (f.streamId !== undefined)
     add('a.position IN (SELECT position FROM events WHERE stream_id = ?)', f.streamId);
@@ -49,7 +46,7 @@ export async function auditLog(pool: pg.Pool, rawFilter: AuditFilter = {}): Prom
   if (f.instanceId !== undefined) add('a.instance_id = ?', f.instanceId);
   if (f.from !== undefined) add('a.recorded_at >= ?', f.from);
   if (f.to !== undefined) add('a.recorded_at < ?', f.to);
-  const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+  const { clause, params } = w;
   const { rows: count } = await pool.query<{ n: string }>(
     `SELECT count(*) AS n FROM rm.audit_log a ${clause}`,
     params,

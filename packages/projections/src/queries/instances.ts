@@ -1,7 +1,7 @@
 import { observedStateSchema, parseOrThrow } from '@tianqi/domain';
 import type pg from 'pg';
 import { z } from 'zod';
-import { camel, type Page, pageSchema } from './paging.js';
+import { camel, type Page, pageSchema, whereBuilder } from './paging.js';
 
 export const instanceFilterSchema = z.strictObject({
   ownerId: z.string().max(64).optional(),
@@ -48,20 +48,17 @@ export async function listInstances(
   rawFilter: InstanceFilter = {},
 ): Promise<Page<InstanceRow>> {
   const f = parseOrThrow(instanceFilterSchema, rawFilter, 'filter');
-  const where: string[] = [];
-  const params: unknown[] = [];
-  const add = (sql: string, value: unknown) => {
-    params.push(value);
-    where.push(sql.replace('?', `$${params.length}`));
-  };
+  const w = whereBuilder();
+  const add = w.add;
+
   if (f.ownerId !== undefined) add('owner_id = ?', f.ownerId);
   if (f.nodeId !== undefined) add('node_id = ?', f.nodeId);
   if (f.desired !== undefined) add('desired = ?', f.desired);
   if (f.observed !== undefined) add('observed = ?', f.observed);
   if (f.name !== undefined)
     add(`name ILIKE ? ESCAPE '\\'`, `%${f.name.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
-  if (!f.includeDeleted) where.push(`NOT (desired = 'deleted' AND observed = 'removed')`);
-  const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+  if (!f.includeDeleted) w.raw(`NOT (desired = 'deleted' AND observed = 'removed')`);
+  const { clause, params } = w;
   params.push(f.limit, f.offset);
   const { rows } = await pool.query<Record<string, unknown> & { total: string }>(
     `SELECT *, count(*) OVER () AS total FROM rm.instances ${clause}

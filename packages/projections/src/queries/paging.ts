@@ -19,3 +19,22 @@ export function camel<T>(row: Record<string, unknown>): T {
     out[k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())] = v;
   return out as T;
 }
+
+/** Builds a WHERE clause from conditions, each with one `?` standing for its parameter. */
+export function whereBuilder() {
+  const conditions: string[] = [];
+  const params: unknown[] = [];
+  return {
+    params,
+    add(sql: string, value: unknown) {
+      params.push(value);
+      conditions.push(sql.replace('?', `$${params.length}`));
+    },
+    raw(sql: string) {
+      conditions.push(sql);
+    },
+    get clause() {
+      return conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+    },
+  };
+}
