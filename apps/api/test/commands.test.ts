@@ -16,7 +16,12 @@ describe('users', () => {
     await p.commands.users.register({ username: 'carol', password: 'correct horse battery' }, system);
     const user = await p.commands.users.verifyLogin('carol', 'correct horse battery');
     expect(user).toMatchObject({ username: 'carol', role: 'user' });
-    expect(user!.passwordHash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+    expect(user).not.toHaveProperty('passwordHash'); // never handed out, even to the login path
+    const { rows: hashes } = await p.pool.query(
+      `SELECT data->>'passwordHash' AS h FROM events WHERE type = 'UserRegistered' AND stream_id = $1`,
+      [`user-${user!.userId}`],
+    );
+    expect(hashes[0].h).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
     expect(await p.commands.users.verifyLogin('carol', 'correct horse battery!')).toBeNull();
     expect(await p.commands.users.verifyLogin('nobody', 'correct horse battery')).toBeNull();
     // The plaintext is nowhere in the log.
@@ -124,6 +129,52 @@ describe('nodes', () => {
   });
 });
 
+describe('guards', () => {
+  it('a rename that only changes case keeps the name taken', async () => {
+    const p = platform();
+    const id = await connectedNode(p, { name: 'Case-Node' });
+    await p.commands.nodes.update(id, { name: 'case-node' }, system);
+    expect(await code(p.commands.nodes.register(gpuNode({ name: 'CASE-NODE' }), system))).toBe('conflict');
+    expect((await p.commands.nodes.get(id))!.name).toBe('case-node');
+  });
+
+  it("ids are the server's: an id in the input cannot replace them", async () => {
+    const p = platform();
+    const { id } = await p.commands.nodes.register(
+      { ...gpuNode({ name: 'id-node' }), nodeId: 'evilnode01' } as never,
+      system,
+    );
+    expect(id).not.toBe('evilnode01');
+    await p.settle();
+    const ids = (await listNodes(p.pool, { includeDeleted: true })).map((n) => n.nodeId);
+    expect(ids).toContain(id);
+    expect(ids).not.toContain('evilnode01');
+  });
+
+  it('users ask only for start, stop, restart and delete; registration only goes through register', async () => {
+    const p = platform();
+    const owner = await signUp(p, 'gowner');
+    const nodeId = await connectedNode(p, { name: 'guard-node' });
+    const imageId = await image(p, { name: 'img-g', address: 'busybox' });
+    const specId = await spec(p, {
+      name: 'g-cpu',
+      gpuCount: 0,
+      cpuCores: 1,
+      memoryGb: 1,
+      systemDiskGb: 1,
+      pricePerHour: 0,
+    });
+    const { id } = await p.commands.instances.create({ name: 'guarded', imageId, specId, nodeId }, owner);
+    await expect(
+      p.commands.instances.request(id, 'RecordContainerRemoved' as never, owner),
+    ).rejects.toMatchObject({ code: 'validation' });
+    expect((await p.commands.nodes.get(nodeId))!.allocations).toHaveLength(1);
+    await expect(
+      p.commands.users.act(owner.actor.userId, { type: 'RegisterUser' } as never, system),
+    ).rejects.toThrow(/registered with register\(\)/);
+  });
+});
+
 describe('instances', () => {
   it('owner is the caller; another user cannot see or act on it; names are unique per owner and freed by delete', async () => {
     const p = platform();
@@ -226,6 +277,40 @@ describe('instances', () => {
     });
   });
 
+  it('a retried create answers with its instance even when the node is full now; command ids are per user', async () => {
+    const p = platform();
+    const alice = await signUp(p, 'kalice');
+    const bob = await signUp(p, 'kbob');
+    const nodeId = await connectedNode(p, { name: 'one-gpu', gpuCount: 1 });
+    const imageId = await image(p, { name: 'img-k', address: 'busybox' });
+    const specId = await spec(p, {
+      name: 'k-g1',
+      gpuModel: 'RTX 4090',
+      gpuCount: 1,
+      vramGb: 24,
+      cpuCores: 1,
+      memoryGb: 1,
+      systemDiskGb: 1,
+      pricePerHour: 1,
+    });
+    const first = await p.commands.instances.create(
+      { name: 'only', imageId, specId, nodeId },
+      { ...alice, commandId: 'k-1' },
+    );
+    const retried = await p.commands.instances.create(
+      { name: 'only', imageId, specId, nodeId },
+      { ...alice, commandId: 'k-1' },
+    );
+    expect(retried).toEqual({ ...first, version: retried.version });
+    expect(retried).toMatchObject({ nodeId, allocation: { gpus: { kind: 'whole', indices: [0] } } });
+    // The same id from bob is bob's own command: the card is taken.
+    expect(
+      await code(
+        p.commands.instances.create({ name: 'only', imageId, specId, nodeId }, { ...bob, commandId: 'k-1' }),
+      ),
+    ).toBe('no_capacity');
+  });
+
   it('lists candidates for a spec with why each other node was passed over', async () => {
     const p = platform();
     await connectedNode(p, { name: 'cand-ok', gpuModel: 'L40S', gpuCount: 2, vramGbPerGpu: 48 });
@@ -248,7 +333,7 @@ describe('instances', () => {
       pricePerHour: 6,
     });
     await p.settle();
-    const { candidates, rejected } = await p.commands.instances.candidates(specId);
+    const { candidates, rejected } = await p.commands.instances.candidates(specId, system);
     expect(candidates.map((c) => c.name)).toEqual(['cand-ok']);
     expect(rejected.find((r) => r.name === 'cand-small')!.reasons).toEqual([
       '8 GB memory free, the spec needs 64',

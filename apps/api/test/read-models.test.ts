@@ -123,6 +123,18 @@ describe('read models', () => {
     expect(rows[0]!.a).toBe(rows[0]!.e);
   }, 120_000);
 
+  it('a server refuses read models built by a newer definition instead of rebuilding them backwards', async () => {
+    const p = platform();
+    await p.pool.query(`UPDATE projection_checkpoints SET version = 99 WHERE name = 'users'`);
+    try {
+      await expect(new ProjectionRunner({ store: p.store }).start()).rejects.toThrow(
+        /read model users was built by a newer Tianqi \(definition 99, this one knows 1\)/,
+      );
+    } finally {
+      await p.pool.query(`UPDATE projection_checkpoints SET version = 1 WHERE name = 'users'`);
+    }
+  });
+
   it('lists instances by owner, node, state and name, a page at a time', async () => {
     const p = platform();
     const owner = await signUp(p, 'lister');

@@ -192,6 +192,16 @@ describe('instance: what the platform observes', () => {
       .thenEvents([removed]);
   });
 
+  it('refuses a container seen running after the instance gave its GPUs back (it must be removed)', () => {
+    const failed: InstanceEvent = { type: 'InstanceFailed', data: { phase: 'create', reason: 'timeout' } };
+    given(created, failed, released)
+      .when({ type: 'RecordContainerStarted' })
+      .refused('conflict', /train_01 holds no resources any more; its container must be removed, not run/);
+    given(created, failed, released)
+      .when({ type: 'RecordContainerCreated', ...containerCreated.data })
+      .thenEvents([containerCreated]);
+  });
+
   it('a failed start keeps the allocation: the container exists and may start later', () => {
     given(created, containerCreated)
       .when({ type: 'RecordInstanceFailed', phase: 'start', reason: 'exec format error' })

@@ -1,6 +1,6 @@
 import { comparePositions, type GlobalPosition, START } from '@tianqi/events';
 import type pg from 'pg';
-import { lockCheckpoints, saveCheckpoint } from './checkpoints.js';
+import { loadCheckpoints, lockCheckpoints, saveCheckpoint } from './checkpoints.js';
 import type { PlatformEvent, PlatformStore } from './platform-events.js';
 import { indexDdl, LIVE_SCHEMA, type Projection, tableDdl } from './projection.js';
 import { RebuildCache } from './row-set.js';
@@ -16,6 +16,11 @@ export interface RebuildOptions {
   batchSize?: number;
   /** Rows held in memory before they are written out (see RebuildCache). */
   cacheRows?: number;
+  /**
+   * Only the read models whose stored definition is still older than this code's, checked once the
+   * rebuild lock is held: two servers starting at once rebuild each read model once, not twice.
+   */
+  onlyStale?: boolean;
   onProgress?: (progress: RebuildProgress) => void;
 }
 
@@ -44,15 +49,32 @@ export const buildSchema = (p: Projection) => `rm_build_${p.name}`;
  */
 export async function rebuildProjections(
   store: PlatformStore,
-  projections: readonly Projection[],
+  chosen: readonly Projection[],
   options: RebuildOptions = {},
 ): Promise<RebuildResult> {
   const started = performance.now();
   const pool = store.pool;
+  let projections = chosen;
   const batchSize = options.batchSize ?? 5_000;
   const lock = await pool.connect();
   try {
     await lock.query('SELECT pg_advisory_lock($1)', [REBUILD_LOCK]);
+    if (options.onlyStale) {
+      const built = await loadCheckpoints(
+        pool,
+        projections.map((p) => p.name),
+      );
+      projections = projections.filter((p) => (built.get(p.name)?.version ?? 0) < p.version);
+      if (projections.length === 0) {
+        return {
+          projections: [],
+          events: 0,
+          seconds: 0,
+          position: START,
+          phases: { replayMs: 0, writeMs: 0, swapMs: 0 },
+        };
+      }
+    }
     for (const p of projections) {
       const schema = buildSchema(p);
       await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE; CREATE SCHEMA ${schema}`);

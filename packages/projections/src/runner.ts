@@ -1,3 +1,4 @@
+import { TianqiError } from '@tianqi/domain';
 import { comparePositions, type GlobalPosition, START, type Subscription } from '@tianqi/events';
 import { loadCheckpoints, lockCheckpoints, saveCheckpoint } from './checkpoints.js';
 import type { PlatformEvent, PlatformStore } from './platform-events.js';
@@ -32,10 +33,21 @@ export class ProjectionRunner {
     const { store } = this.options;
     const names = this.projections.map((p) => p.name);
     let checkpoints = await loadCheckpoints(store.pool, names);
-    const stale = this.projections.filter((p) => checkpoints.get(p.name)?.version !== p.version);
+    for (const p of this.projections) {
+      const built = checkpoints.get(p.name)?.version ?? 0;
+      // Never back to an older definition: an old server restarting beside a newer one must not
+      // rebuild the newer one's read models under it.
+      if (built > p.version) {
+        throw new TianqiError(
+          'internal',
+          `read model ${p.name} was built by a newer Tianqi (definition ${built}, this one knows ${p.version}): upgrade this server`,
+        );
+      }
+    }
+    const stale = this.projections.filter((p) => (checkpoints.get(p.name)?.version ?? 0) < p.version);
     if (stale.length > 0) {
       // Not onRebuild?.(await …): an optional call skips evaluating its arguments.
-      const rebuilt = await rebuildProjections(store, stale);
+      const rebuilt = await rebuildProjections(store, stale, { onlyStale: true });
       this.options.onRebuild?.(rebuilt);
       checkpoints = await loadCheckpoints(store.pool, names);
     }

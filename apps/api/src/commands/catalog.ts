@@ -31,7 +31,7 @@ export function catalogCommands(store: PlatformStore, loader: AggregateLoader): 
     scope: 'image',
     stream: streams.image,
     aggregate: aggregates.image,
-    create: (imageId, fields) => ({ type: 'RegisterImage', imageId, ...fields }) as ImageCommand,
+    create: (imageId, fields) => ({ ...fields, type: 'RegisterImage', imageId }) as ImageCommand,
     update: (changes) => ({ type: 'UpdateImage', changes }) as ImageCommand,
     remove: { type: 'DeleteImage' },
   });
@@ -39,7 +39,7 @@ export function catalogCommands(store: PlatformStore, loader: AggregateLoader): 
     scope: 'spec',
     stream: streams.spec,
     aggregate: aggregates.spec,
-    create: (specId, fields) => ({ type: 'CreateSpec', specId, ...fields }) as SpecCommand,
+    create: (specId, fields) => ({ ...fields, type: 'CreateSpec', specId }) as SpecCommand,
     update: (changes) => ({ type: 'UpdateSpec', changes }) as SpecCommand,
     remove: { type: 'DeleteSpec' },
   });

@@ -36,3 +36,13 @@ export function requireUser(ctx: CommandContext): { userId: string; role: 'admin
 export function isAdminOrSystem(ctx: CommandContext): boolean {
   return ctx.actor.kind === 'system' || ctx.actor.role === 'admin';
 }
+
+/**
+ * The key a command id is remembered under: scoped to the actor, so one user's id can never answer
+ * another user's command with the first one's result.
+ */
+export function commandKey(ctx: CommandContext): string | undefined {
+  if (!ctx.commandId) return undefined;
+  const who = ctx.actor.kind === 'user' ? ctx.actor.userId : `system:${ctx.actor.name}`;
+  return `${who}/${ctx.commandId}`;
+}

@@ -1,7 +1,7 @@
 import type { EventSchemaMap } from '@tianqi/domain';
 import { type AppendBatch, type AppendResult, type GlobalPosition, retryOnConflict } from '@tianqi/events';
 import type { PlatformStore } from '@tianqi/projections';
-import { type CommandContext, metadataOf } from './context.js';
+import { type CommandContext, commandKey, metadataOf } from './context.js';
 
 export interface CommandResult {
   /** The id of the aggregate the command was about. */
@@ -28,13 +28,14 @@ export async function execute(
 ): Promise<CommandResult> {
   return retryOnConflict(
     async () => {
-      const prior = ctx.commandId ? await store.findCommand(ctx.commandId) : null;
+      const key = commandKey(ctx);
+      const prior = key ? await store.findCommand(key) : null;
       if (prior) return resultOf(store, prior, id, streamId, true);
       const batches = (await decide()).filter((b) => b.events.length > 0);
       if (batches.length === 0) {
         return { id, version: await store.streamVersion(streamId), position: null };
       }
-      const result = await store.appendMany(batches, { metadata: metadataOf(ctx), commandId: ctx.commandId });
+      const result = await store.appendMany(batches, { metadata: metadataOf(ctx), commandId: key });
       return resultOf(
         store,
         result,

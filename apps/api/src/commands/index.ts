@@ -12,7 +12,7 @@ export * from './context.js';
 export * from './execute.js';
 export type { CreatedInstance, CreateInstanceInput, InstanceCommands, Observation } from './instances.js';
 export type { NodeCommands, NodeInput } from './nodes.js';
-export { ensureAdmin, type UserCommands } from './users.js';
+export { ensureAdmin, type UserCommands, type UserView } from './users.js';
 
 export interface Commands {
   users: UserCommands;

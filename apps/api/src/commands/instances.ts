@@ -16,10 +16,11 @@ import {
   streams,
   TianqiError,
 } from '@tianqi/domain';
+import type { AppendResult } from '@tianqi/events';
 import type { PlatformStore } from '@tianqi/projections';
 import { z } from 'zod';
 import { type AggregateLoader, aggregates } from './aggregates.js';
-import { type CommandContext, isAdminOrSystem, requireUser } from './context.js';
+import { type CommandContext, commandKey, isAdminOrSystem, requireUser } from './context.js';
 import { type CommandResult, execute } from './execute.js';
 import { newId } from './ids.js';
 import { KeyedMutex } from './keyed-mutex.js';
@@ -40,13 +41,17 @@ export interface CreatedInstance extends CommandResult {
   allocation: Allocation;
 }
 
-type Request = 'StartInstance' | 'StopInstance' | 'RestartInstance' | 'DeleteInstance';
+const requestTypeSchema = z.enum(['StartInstance', 'StopInstance', 'RestartInstance', 'DeleteInstance']);
+type Request = z.output<typeof requestTypeSchema>;
 export type Observation = Exclude<InstanceCommand, { type: Request | 'CreateInstance' }>;
 
 export interface InstanceCommands {
   create(input: CreateInstanceInput, ctx: CommandContext): Promise<CreatedInstance>;
   /** The nodes that could host a spec now, and why the others cannot. */
-  candidates(specId: string): Promise<{ candidates: Candidate[]; rejected: Rejection[] }>;
+  candidates(
+    specId: string,
+    ctx: CommandContext,
+  ): Promise<{ candidates: Candidate[]; rejected: Rejection[] }>;
   request(instanceId: string, type: Request, ctx: CommandContext): Promise<CommandResult>;
   /** What the platform observed (reconciler, sync). */
   record(instanceId: string, observation: Observation, ctx: CommandContext): Promise<CommandResult>;
@@ -66,10 +71,10 @@ export function instanceCommands(
   const loadInstance = (id: string) => loader.load(streams.instance(id), aggregates.instance);
   const loadNode = (id: string) => loader.load(streams.node(id), aggregates.node);
 
-  async function loadSpec(specId: string, ctx: CommandContext | null) {
+  async function loadSpec(specId: string, ctx: CommandContext) {
     const { state } = await loader.load(streams.spec(specId), aggregates.spec);
     if (!state.exists || state.deleted) throw new TianqiError('not_found', `no spec ${specId}`);
-    if (!state.listed && ctx && !isAdminOrSystem(ctx))
+    if (!state.listed && !isAdminOrSystem(ctx))
       throw new TianqiError('validation', `spec ${state.name} is not offered now`);
     return state;
   }
@@ -90,6 +95,24 @@ export function instanceCommands(
   }
 
   const nodeLocks = new KeyedMutex();
+
+  /** What an earlier create under the same command id made. */
+  async function existing(
+    instanceId: string,
+    prior: AppendResult | null,
+    result?: CommandResult,
+  ): Promise<CreatedInstance> {
+    const { state, version } = await loadInstance(instanceId);
+    let last = 0n;
+    for (const s of prior?.streams ?? []) if (s.lastPosition > last) last = s.lastPosition;
+    return {
+      id: instanceId,
+      version: result?.version ?? version,
+      position: result?.position ?? (prior ? { transactionId: prior.transactionId, position: last } : null),
+      nodeId: state.nodeId,
+      allocation: state.allocation!,
+    };
+  }
 
   /**
    * Runs a command on an existing instance under its node's lock, since it may give resources back
@@ -144,6 +167,11 @@ export function instanceCommands(
     async create(rawInput, ctx) {
       const owner = requireUser(ctx);
       const input = parseOrThrow(createInstanceInputSchema, rawInput, 'instance');
+      // A retried create is answered with the instance it made, whatever capacity is left now.
+      const key = commandKey(ctx);
+      const prior = key ? await store.findCommand(key) : null;
+      const made = prior?.streams.find((s) => s.streamId.startsWith(streams.instance('')));
+      if (prior && made) return existing(made.streamId.slice(streams.instance('').length), prior);
       const instanceId = newId();
       const { image, spec } = await imageAndSpec(input, ctx);
       const demand = specDemand(spec);
@@ -194,12 +222,14 @@ export function instanceCommands(
             await claimName(loader, `instance.${owner.userId}`, input.name, instanceId),
           ];
         });
+        // Another call with the same command id got there first: its instance is the answer.
+        if (result.id !== instanceId) return existing(result.id, null, result);
         return { ...result, ...granted! };
       }
     },
 
-    async candidates(specId) {
-      const spec = await loadSpec(parseOrThrow(idSchema, specId, 'specId'), null);
+    async candidates(specId, ctx) {
+      const spec = await loadSpec(parseOrThrow(idSchema, specId, 'specId'), ctx);
       return matchNodes(
         (await allNodes()).map((n) => nodeCapacity(n.state)),
         specDemand(spec),
@@ -207,8 +237,10 @@ export function instanceCommands(
       );
     },
 
-    async request(instanceId, type, ctx) {
+    async request(instanceId, rawType, ctx) {
       parseOrThrow(idSchema, instanceId, 'instanceId');
+      // Only what a user may ask for: observations are the platform's (see record).
+      const type = parseOrThrow(requestTypeSchema, rawType, 'type');
       return onNodeOf(instanceId, () =>
         execute(store, ctx, instanceId, streams.instance(instanceId), async () => {
           const { state, version } = await loadInstance(instanceId);

@@ -1,3 +1,4 @@
+import { normalizeName } from '@tianqi/domain';
 import type { PlatformStore } from '@tianqi/projections';
 import type { AggregateLoader } from './aggregates.js';
 import type { CommandContext } from './context.js';
@@ -41,8 +42,11 @@ export function namedAggregateCommands<S extends { name: string }, C, E>(
       return execute(store, ctx, id, def.stream(id), async () => {
         const { state, version } = await load(id);
         const events = def.aggregate.decide(def.update(changes), state);
+        // "Rack-A" → "rack-a" keeps the same claim: only a different normalised name moves it.
         const renamed =
-          events.length > 0 && typeof changes.name === 'string' && changes.name.trim() !== state.name;
+          events.length > 0 &&
+          typeof changes.name === 'string' &&
+          normalizeName(changes.name) !== normalizeName(state.name);
         return [
           own(id, version, events),
           ...(renamed

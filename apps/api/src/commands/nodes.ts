@@ -52,7 +52,7 @@ export function nodeCommands(
     scope: 'node',
     stream: streams.node,
     aggregate: aggregates.node,
-    create: (nodeId, fields) => ({ type: 'RegisterNode', nodeId, ...fields }) as NodeCommand,
+    create: (nodeId, fields) => ({ ...fields, type: 'RegisterNode', nodeId }) as NodeCommand,
     update: (changes) => ({ type: 'UpdateNode', changes }) as NodeCommand,
     remove: { type: 'DeleteNode' },
   });

@@ -27,14 +27,22 @@ export interface UserCommands {
     ctx: CommandContext,
   ): Promise<CommandResult>;
   /** The user whose name and password these are, or null (same time either way). Disabled users get null. */
-  verifyLogin(username: string, password: string): Promise<UserState | null>;
-  byUsername(username: string): Promise<UserState | null>;
-  get(userId: string): Promise<UserState | null>;
+  verifyLogin(username: string, password: string): Promise<UserView | null>;
+  byUsername(username: string): Promise<UserView | null>;
+  get(userId: string): Promise<UserView | null>;
+}
+
+/** A user as anything outside this module sees one: never with the password hash. */
+export type UserView = Omit<UserState, 'passwordHash'>;
+
+function view(state: UserState): UserView {
+  const { passwordHash: _hash, ...rest } = state;
+  return rest;
 }
 
 export function userCommands(store: PlatformStore, loader: AggregateLoader): UserCommands {
   const load = (userId: string) => loader.load(streams.user(userId), aggregates.user);
-  const byUsername = async (username: string) => {
+  const stateByUsername = async (username: string) => {
     const holder = await nameHolder(loader, 'user', username);
     return holder ? (await load(holder)).state : null;
   };
@@ -59,7 +67,10 @@ export function userCommands(store: PlatformStore, loader: AggregateLoader): Use
       const passwordHash = await hashPassword(password);
       return this.act(userId, { type: 'ChangePassword', passwordHash }, ctx);
     },
-    act(userId, command, ctx) {
+    async act(userId, command, ctx) {
+      if ((command as { type?: unknown }).type === 'RegisterUser') {
+        throw new TianqiError('validation', 'a user is registered with register(), which claims the name');
+      }
       return execute(store, ctx, userId, streams.user(userId), async () => {
         const { state, version } = await load(userId);
         return [
@@ -72,14 +83,17 @@ export function userCommands(store: PlatformStore, loader: AggregateLoader): Use
       });
     },
     async verifyLogin(username, password) {
-      const user = usernameSchema.safeParse(username).success ? await byUsername(username) : null;
+      const user = usernameSchema.safeParse(username).success ? await stateByUsername(username) : null;
       const ok = await verifyPassword(user?.passwordHash ?? null, password);
-      return ok && user && !user.disabled ? user : null;
+      return ok && user && !user.disabled ? view(user) : null;
     },
-    byUsername,
+    async byUsername(username) {
+      const user = await stateByUsername(username);
+      return user ? view(user) : null;
+    },
     async get(userId) {
       const { state } = await load(userId);
-      return state.exists ? state : null;
+      return state.exists ? view(state) : null;
     },
   };
 }

@@ -68,7 +68,13 @@ export async function loadSecretKey(configured: string, dataDir: string): Promis
   }
   await mkdir(dataDir, { recursive: true });
   const key = randomBytes(32);
-  await writeFile(file, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+  try {
+    await writeFile(file, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    // Another process made it first: use theirs.
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return loadSecretKey(configured, dataDir);
+    throw err;
+  }
   await chmod(file, 0o600);
   return key;
 }

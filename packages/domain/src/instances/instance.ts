@@ -192,8 +192,10 @@ function record(command: Command, state: InstanceState): InstanceEvent[] {
             },
           ];
     case 'RecordContainerStarted':
+      assertHoldsResources(state);
       return state.observed === 'running' ? [] : [{ type: 'ContainerStarted', data: {} }];
     case 'RecordContainerRestarted':
+      assertHoldsResources(state);
       if (command.restart > state.restarts)
         throw new TianqiError('validation', `no restart ${command.restart} was asked for`);
       return command.restart <= state.restartsDone
@@ -219,6 +221,20 @@ function record(command: Command, state: InstanceState): InstanceEvent[] {
         : [{ type: 'InstanceObservedUnknown', data: { reason: command.reason } }];
     default:
       throw new TianqiError('internal', `${command.type} is not an observation`);
+  }
+}
+
+/**
+ * A container seen running after its instance gave its GPUs back (a creation that timed out but went
+ * through after all) would run on cards that may be someone else's now: that is refused, and the
+ * platform removes the container instead.
+ */
+function assertHoldsResources(state: InstanceState): void {
+  if (!state.allocationHeld) {
+    throw new TianqiError(
+      'conflict',
+      `instance ${state.name} holds no resources any more; its container must be removed, not run`,
+    );
   }
 }
 

@@ -36,7 +36,7 @@ export const instancesTable: TableDef = {
 
 export const instancesProjection: Projection = {
   name: 'instances',
-  version: 1,
+  version: 2,
   tables: [instancesTable],
   apply: (ctx, events) =>
     foldRows<Row>(ctx, instancesTable, 'instance', events, (row, e) => {
@@ -80,7 +80,12 @@ export const instancesProjection: Projection = {
         case 'InstanceDeleteRequested':
           return { ...row, desired: 'deleted' };
         case 'ContainerCreated':
-          return { ...row, container_id: e.data.containerId, container_name: e.data.containerName };
+          return {
+            ...row,
+            observed: 'creating',
+            container_id: e.data.containerId,
+            container_name: e.data.containerName,
+          };
         case 'ContainerStarted':
           return { ...row, observed: 'running', failure: null, exit_code: null, oom_killed: false };
         case 'ContainerRestarted':
