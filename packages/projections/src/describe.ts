@@ -81,7 +81,9 @@ export function describeEvent(e: PlatformEvent): string {
     case 'ContainerRemoved':
       return 'container removed';
     case 'VolumesRemoved':
-      return `volumes removed: ${e.data.volumes.join(', ')}`;
+      return e.data.volumes.length > 0
+        ? `volumes removed: ${e.data.volumes.join(', ')}`
+        : 'no volumes to remove';
     case 'InstanceObservedUnknown':
       return `state unknown: ${e.data.reason}`;
     case 'AllocationReleased':

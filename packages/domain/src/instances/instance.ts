@@ -114,6 +114,9 @@ export interface InstanceState {
   creationFailed: boolean;
   allocation: Allocation | null;
   allocationHeld: boolean;
+  /** The image, spec and node it was made from: what its container is built from. */
+  origin: z.output<typeof instanceOriginSchema> | null;
+  volumesRemoved: boolean;
 }
 
 export const initialInstanceState: InstanceState = {
@@ -131,6 +134,8 @@ export const initialInstanceState: InstanceState = {
   creationFailed: false,
   allocation: null,
   allocationHeld: false,
+  origin: null,
+  volumesRemoved: false,
 };
 
 /** decide(command, state) → events: the rules a user expects, no I/O. */
@@ -264,6 +269,7 @@ export function evolveInstance(state: InstanceState, event: InstanceEvent): Inst
         observed: 'creating',
         allocation: event.data.allocation,
         allocationHeld: true,
+        origin: { image: event.data.image, spec: event.data.spec, node: event.data.node },
       };
     case 'InstanceStartRequested':
       return { ...state, desired: 'running' };
@@ -291,7 +297,7 @@ export function evolveInstance(state: InstanceState, event: InstanceEvent): Inst
     case 'ContainerRemoved':
       return { ...state, observed: 'removed' };
     case 'VolumesRemoved':
-      return state;
+      return { ...state, volumesRemoved: true };
     case 'InstanceObservedUnknown':
       return { ...state, observed: 'unknown' };
     case 'AllocationReleased':

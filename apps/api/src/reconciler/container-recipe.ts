@@ -1,0 +1,84 @@
+import type { InstanceState } from '@tianqi/domain';
+import type Docker from 'dockerode';
+
+export const LABEL_INSTANCE = 'tianqi.instance';
+export const LABEL_MANAGED_BY = 'tianqi.managed-by';
+export const MANAGED_BY = 'tianqi';
+export const HAMI_MOUNT = '/libvgpu/build';
+export const HAMI_PRELOAD = `${HAMI_MOUNT}/libvgpu.so`;
+
+/** The named volume an instance keeps its `/data` in. */
+export const dataVolume = (instanceId: string) => `tianqi-${instanceId}-data`;
+
+const GiB = 1024 ** 3;
+
+/** `12g`, or `1536m` when the slice is not a whole number of GB: what HAMi reads per device. */
+export function hamiMemoryLimit(vramGb: number): string {
+  return Number.isInteger(vramGb) ? `${vramGb}g` : `${Math.round(vramGb * 1024)}m`;
+}
+
+export interface RecipeOptions {
+  /** When the container is made: its name ends with this Unix time. */
+  now: Date;
+  /** The node's HAMi-core directory, bound read-only for slices. */
+  hamiCoreDir: string | null;
+  /** Docker network mode for new containers; empty for Docker's default. */
+  networkMode: string;
+}
+
+/**
+ * The container an instance runs in, as the design says: named `<name>-<id>-<unix time>`, labelled so
+ * the platform finds it again after any crash, its GPUs by device id (never by count), CPU and memory
+ * limits and shm from the spec, `/data` on a named volume, kept running even when the image's command
+ * is a shell (TTY and stdin), and for a HAMi slice the HAMi-core bind mount and variables.
+ */
+export function containerRecipe(
+  instance: InstanceState,
+  options: RecipeOptions,
+): Docker.ContainerCreateOptions {
+  const origin = instance.origin;
+  const allocation = instance.allocation;
+  if (!origin || !allocation) throw new Error(`instance ${instance.instanceId} has no origin or allocation`);
+  const gpus = allocation.gpus;
+  const env: string[] = [];
+  const binds: string[] = [];
+  if (gpus.kind === 'slice') {
+    if (!options.hamiCoreDir)
+      throw new Error(`node ${origin.node.name} has no HAMi-core directory for a slice`);
+    binds.push(`${options.hamiCoreDir}:${HAMI_MOUNT}:ro`);
+    env.push(
+      `LD_PRELOAD=${HAMI_PRELOAD}`,
+      `CUDA_DEVICE_MEMORY_LIMIT=${hamiMemoryLimit(gpus.vramGb)}`,
+      `CUDA_DEVICE_SM_LIMIT=${gpus.smPercent}`,
+    );
+  }
+  const memory = Math.round(allocation.memoryGb * GiB);
+  return {
+    name: `${instance.name}-${instance.instanceId}-${Math.floor(options.now.getTime() / 1000)}`,
+    Image: origin.image.address,
+    Labels: {
+      [LABEL_INSTANCE]: instance.instanceId,
+      [LABEL_MANAGED_BY]: MANAGED_BY,
+      'tianqi.node': origin.node.nodeId,
+      'tianqi.owner': instance.ownerId,
+    },
+    Hostname: instance.name.toLowerCase().replace(/_/g, '-').slice(0, 63),
+    Tty: true,
+    OpenStdin: true,
+    Env: env,
+    HostConfig: {
+      NanoCpus: Math.round(allocation.cpuCores * 1e9),
+      Memory: memory,
+      // Half the memory, at most 16 GB: PyTorch data loaders live in /dev/shm.
+      ShmSize: Math.min(Math.round(memory / 2), 16 * GiB),
+      Mounts: [{ Type: 'volume', Source: dataVolume(instance.instanceId), Target: '/data' }],
+      Binds: binds,
+      DeviceRequests:
+        gpus.kind === 'none'
+          ? []
+          : [{ Driver: 'nvidia', DeviceIDs: gpus.indices.map(String), Capabilities: [['gpu']] }],
+      RestartPolicy: { Name: 'no' },
+      ...(options.networkMode ? { NetworkMode: options.networkMode } : {}),
+    },
+  };
+}

@@ -1,0 +1,220 @@
+import type { InstanceState, NodeState } from '@tianqi/domain';
+import type Docker from 'dockerode';
+import type { Commands } from '../commands/index.js';
+import { systemContext } from '../commands/index.js';
+import { endpointOf, type NodeClients } from '../docker/clients.js';
+import { containerRecipe, dataVolume, HAMI_PRELOAD, LABEL_INSTANCE } from './container-recipe.js';
+import { tarOf } from './tar.js';
+
+export interface ReconcileDeps {
+  commands: Commands;
+  clients: NodeClients;
+  networkMode: string;
+  /** Seconds `docker stop` waits before it kills. */
+  stopTimeoutSeconds: number;
+  now?: () => Date;
+}
+
+/** Work that cannot be done now (node down, Docker unreachable): the queue tries again later. */
+export class RetryLater extends Error {}
+
+const ctx = systemContext('reconciler');
+
+/** Docker answered, and said no: retrying the same call will not help. */
+function refusedByDocker(err: unknown): err is Error & { statusCode: number } {
+  const code = (err as { statusCode?: unknown }).statusCode;
+  return typeof code === 'number' && code >= 400 && code !== 408 && code < 500;
+}
+
+const reasonOf = (err: unknown) => {
+  const e = err as { json?: { message?: string }; message?: string };
+  return (e.json?.message ?? e.message ?? String(err)).slice(0, 1000);
+};
+
+/**
+ * One pass of the controller for one instance: look at what Docker has (found by label, so work done
+ * before a crash is found, never repeated), do the next thing that brings it closer to what is asked,
+ * and record what happened. Idempotent: running it again when all agrees does nothing.
+ */
+export async function reconcileInstance(deps: ReconcileDeps, instanceId: string): Promise<void> {
+  const { commands } = deps;
+  const instance = await commands.instances.get(instanceId);
+  if (!instance?.origin) return;
+  if (instance.desired === 'deleted' && instance.observed === 'removed' && instance.volumesRemoved) return;
+  const node = await commands.nodes.get(instance.nodeId);
+  if (!node) return;
+  // A failed node's containers are never touched because of it: the work waits until it is back.
+  if (node.dockerStatus === 'failed') throw new RetryLater(`node ${node.name} is failed`);
+  const docker = deps.clients.get(endpointOf(node, commands.nodes.openSecrets(node).clientKey));
+  const record = (o: Parameters<Commands['instances']['record']>[1]) =>
+    commands.instances.record(instanceId, o, ctx);
+
+  let found: Docker.ContainerInfo[];
+  try {
+    found = await docker.listContainers({
+      all: true,
+      filters: { label: [`${LABEL_INSTANCE}=${instanceId}`] },
+    });
+  } catch (err) {
+    throw new RetryLater(`node ${node.name}: ${reasonOf(err)}`);
+  }
+  // Never two containers for one instance: the newest is kept, any other removed.
+  found.sort((a, b) => b.Created - a.Created);
+  for (const extra of found.slice(1)) await docker.getContainer(extra.Id).remove({ force: true, v: false });
+  const existing = found[0];
+
+  if (instance.desired === 'deleted') return removeAll(deps, docker, instance, existing, record);
+  if (existing && instance.containerId !== existing.Id) {
+    await record({
+      type: 'RecordContainerCreated',
+      containerId: existing.Id,
+      containerName: nameOf(existing),
+    });
+  }
+  if (instance.desired === 'stopped') {
+    if (!existing) return;
+    const container = docker.getContainer(existing.Id);
+    if (existing.State === 'running') await container.stop({ t: deps.stopTimeoutSeconds }).catch(ignore(304));
+    if (instance.observed !== 'exited') {
+      const { State } = await container.inspect();
+      await record({
+        type: 'RecordContainerExited',
+        exitCode: State.ExitCode ?? null,
+        oomKilled: State.OOMKilled,
+      });
+    }
+    return;
+  }
+
+  // Wanted running.
+  if (instance.creationFailed || !instance.allocationHeld) return;
+  let containerId = existing?.Id;
+  if (!containerId) {
+    const made = await create(deps, docker, node, instance, record);
+    if (!made) return;
+    containerId = made;
+  }
+  const container = docker.getContainer(containerId);
+  const running = existing?.State === 'running';
+  const restartDue = instance.restarts > instance.restartsDone;
+  try {
+    if (running && restartDue) {
+      await container.restart({ t: deps.stopTimeoutSeconds });
+    } else if (!running) {
+      await container.start().catch(ignore(304));
+    }
+  } catch (err) {
+    if (!refusedByDocker(err)) throw err;
+    await record({
+      type: 'RecordInstanceFailed',
+      phase: restartDue ? 'restart' : 'start',
+      reason: reasonOf(err),
+    });
+    return;
+  }
+  if (restartDue) await record({ type: 'RecordContainerRestarted', restart: instance.restarts });
+  else if (instance.observed !== 'running' || !running) await record({ type: 'RecordContainerStarted' });
+}
+
+const nameOf = (c: Docker.ContainerInfo) => (c.Names[0] ?? c.Id).replace(/^\//, '');
+
+/** Ignores Docker's answer `status` (304 "already in that state", 404 "no such thing"). */
+function ignore(...statuses: number[]) {
+  return (err: unknown) => {
+    if (!statuses.includes((err as { statusCode?: number }).statusCode ?? 0)) throw err;
+  };
+}
+
+/** Pulls the image when the node lacks it, creates the container, records it. Null when it failed for good. */
+async function create(
+  deps: ReconcileDeps,
+  docker: Docker,
+  node: NodeState,
+  instance: InstanceState,
+  record: (o: Parameters<Commands['instances']['record']>[1]) => Promise<unknown>,
+): Promise<string | null> {
+  const address = instance.origin!.image.address;
+  try {
+    await docker.getImage(address).inspect();
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    try {
+      await pull(docker, address);
+    } catch (pullErr) {
+      await record({
+        type: 'RecordInstanceFailed',
+        phase: 'create',
+        reason: `pulling ${address} failed: ${reasonOf(pullErr)}`,
+      });
+      return null;
+    }
+  }
+  const recipe = containerRecipe(instance, {
+    now: deps.now?.() ?? new Date(),
+    hamiCoreDir: node.hamiCoreDir,
+    networkMode: deps.networkMode,
+  });
+  let container: Docker.Container;
+  try {
+    container = await docker.createContainer(recipe);
+    if (instance.allocation?.gpus.kind === 'slice') {
+      // The preload also holds for processes that clear LD_PRELOAD: the dynamic loader reads this file.
+      await container.putArchive(tarOf({ 'etc/ld.so.preload': `${HAMI_PRELOAD}\n` }), { path: '/' });
+    }
+  } catch (err) {
+    if (!refusedByDocker(err)) throw err;
+    await record({ type: 'RecordInstanceFailed', phase: 'create', reason: reasonOf(err) });
+    return null;
+  }
+  await record({ type: 'RecordContainerCreated', containerId: container.id, containerName: recipe.name! });
+  return container.id;
+}
+
+async function pull(docker: Docker, address: string): Promise<void> {
+  const stream = await docker.pull(address);
+  await new Promise<void>((resolve, reject) =>
+    docker.modem.followProgress(stream, (err: Error | null, output: { error?: string }[]) => {
+      const failed = err ?? output.find((o) => o.error);
+      if (failed) reject(failed instanceof Error ? failed : new Error(failed.error));
+      else resolve();
+    }),
+  );
+}
+
+/**
+ * Deleting: stop, remove the container, then every named volume it mounted (and its data volume),
+ * trying the volumes even when the container could not be removed.
+ */
+async function removeAll(
+  deps: ReconcileDeps,
+  docker: Docker,
+  instance: InstanceState,
+  existing: Docker.ContainerInfo | undefined,
+  record: (o: Parameters<Commands['instances']['record']>[1]) => Promise<unknown>,
+): Promise<void> {
+  const volumes = new Set([dataVolume(instance.instanceId)]);
+  let containerError: unknown;
+  if (existing) {
+    const container = docker.getContainer(existing.Id);
+    try {
+      const info = await container.inspect();
+      for (const m of info.Mounts) if (m.Type === 'volume' && m.Name) volumes.add(m.Name);
+      if (info.State.Running) await container.stop({ t: deps.stopTimeoutSeconds }).catch(ignore(304, 404));
+      await container.remove({ force: true }).catch(ignore(404));
+    } catch (err) {
+      containerError = err;
+    }
+  }
+  const removed: string[] = [];
+  for (const name of volumes) {
+    try {
+      await docker.getVolume(name).remove();
+      removed.push(name);
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) containerError ??= err;
+    }
+  }
+  if (containerError) throw containerError;
+  if (instance.observed !== 'removed') await record({ type: 'RecordContainerRemoved' });
+  await record({ type: 'RecordVolumesRemoved', volumes: removed });
+}

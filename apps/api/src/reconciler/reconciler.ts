@@ -1,0 +1,98 @@
+import { START, type Subscription } from '@tianqi/events';
+import type { PlatformEvent, PlatformStore } from '@tianqi/projections';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { Commands } from '../commands/index.js';
+import { NodeClients } from '../docker/clients.js';
+import { type ReconcileDeps, RetryLater, reconcileInstance } from './reconcile-instance.js';
+import { KeyedSemaphore, WorkQueue } from './work-queue.js';
+
+export interface ReconcilerOptions {
+  store: PlatformStore;
+  pool: pg.Pool;
+  commands: Commands;
+  logger: Logger;
+  networkMode?: string;
+  stopTimeoutSeconds?: number;
+  /** Docker calls at once per node. */
+  perNode?: number;
+}
+
+/**
+ * The controller that turns what users ask for into Docker operations, level-triggered like a
+ * Kubernetes controller: woken by new events (and by the sync, and by "converge now"), it looks at
+ * each woken instance as a whole and acts until Docker agrees. Work is per instance, de-duplicated,
+ * retried with backoff, and bounded per node.
+ */
+export class Reconciler {
+  readonly queue: WorkQueue;
+  readonly #slots: KeyedSemaphore;
+  readonly #deps: ReconcileDeps;
+  #subscription: Subscription<PlatformEvent> | null = null;
+
+  constructor(private readonly options: ReconcilerOptions) {
+    this.#deps = {
+      commands: options.commands,
+      clients: new NodeClients(),
+      networkMode: options.networkMode ?? '',
+      stopTimeoutSeconds: options.stopTimeoutSeconds ?? 10,
+    };
+    this.#slots = new KeyedSemaphore(options.perNode ?? 4);
+    this.queue = new WorkQueue((id) => this.#reconcile(id), {
+      onError: (id, err) =>
+        err instanceof RetryLater
+          ? options.logger.debug({ instanceId: id, reason: err.message }, 'reconcile waits')
+          : options.logger.warn({ err, instanceId: id }, 'reconcile failed; will retry'),
+    });
+  }
+
+  async #reconcile(instanceId: string): Promise<void> {
+    const instance = await this.options.commands.instances.get(instanceId);
+    if (!instance) return;
+    await this.#slots.run(instance.nodeId, () => reconcileInstance(this.#deps, instanceId));
+  }
+
+  /** Queues every instance that is not finished, then follows new events. */
+  async start(): Promise<void> {
+    const head = await this.options.store.head();
+    for (const id of await this.pendingInstances()) this.queue.add(id);
+    this.#subscription = this.options.store.subscribe({
+      from: head.transactionId === START.transactionId ? START : head,
+      handle: async (events) => {
+        for (const e of events) {
+          if (e.streamId.startsWith('instance-')) this.queue.add(e.streamId.slice('instance-'.length));
+          // A node that comes back: finish what waited for it.
+          if (e.type === 'NodeDockerStatusChanged' && e.data.status === 'connected') {
+            for (const id of await this.pendingInstances(e.streamId.slice('node-'.length)))
+              this.queue.add(id);
+          }
+        }
+      },
+    });
+  }
+
+  /** Instances whose work may not be finished (all of them, or one node's). */
+  async pendingInstances(nodeId?: string): Promise<string[]> {
+    const { rows } = await this.options.pool.query<{ instance_id: string }>(
+      `SELECT instance_id FROM rm.instances
+       WHERE NOT (desired = 'deleted' AND observed = 'removed') AND ($1::text IS NULL OR node_id = $1)`,
+      [nodeId ?? null],
+    );
+    return rows.map((r) => r.instance_id);
+  }
+
+  /** "Converge now": look at these instances at once. */
+  converge(instanceIds: readonly string[]): void {
+    for (const id of instanceIds) this.queue.add(id);
+  }
+
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  /** Stops following events and lets in-flight Docker calls finish. */
+  async stop(): Promise<void> {
+    await this.#subscription?.stop();
+    await this.queue.stop();
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * A queue of keys (instance ids) for a level-triggered controller: a key added while it is queued is
+ * not queued twice, a key added while it is being worked on is worked on once more afterwards (so no
+ * wake-up is lost), and a failure is retried after an exponentially growing, jittered delay.
+ */
+export class WorkQueue {
+  readonly #queued = new Set<string>();
+  readonly #running = new Set<string>();
+  readonly #again = new Set<string>();
+  readonly #failures = new Map<string, number>();
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #idle = new Set<() => void>();
+  #stopped = false;
+
+  constructor(
+    private readonly work: (key: string) => Promise<void>,
+    private readonly options: {
+      baseDelayMs?: number;
+      maxDelayMs?: number;
+      onError?: (key: string, err: unknown) => void;
+    } = {},
+  ) {}
+
+  get depth(): number {
+    return this.#queued.size + this.#running.size + this.#timers.size;
+  }
+
+  add(key: string): void {
+    if (this.#stopped) return;
+    const timer = this.#timers.get(key);
+    if (timer) {
+      clearTimeout(timer);
+      this.#timers.delete(key);
+    }
+    if (this.#running.has(key)) {
+      this.#again.add(key);
+      return;
+    }
+    if (this.#queued.has(key)) return;
+    this.#queued.add(key);
+    queueMicrotask(() => void this.#run(key));
+  }
+
+  async #run(key: string): Promise<void> {
+    if (!this.#queued.delete(key) || this.#stopped) return this.#checkIdle();
+    this.#running.add(key);
+    try {
+      await this.work(key);
+      this.#failures.delete(key);
+    } catch (err) {
+      this.options.onError?.(key, err);
+      const failures = (this.#failures.get(key) ?? 0) + 1;
+      this.#failures.set(key, failures);
+      const cap = Math.min(
+        this.options.maxDelayMs ?? 30_000,
+        (this.options.baseDelayMs ?? 250) * 2 ** failures,
+      );
+      if (!this.#stopped) {
+        this.#timers.set(
+          key,
+          setTimeout(
+            () => {
+              this.#timers.delete(key);
+              this.add(key);
+            },
+            cap / 2 + Math.random() * (cap / 2),
+          ),
+        );
+      }
+    } finally {
+      this.#running.delete(key);
+      if (this.#again.delete(key)) this.add(key);
+      this.#checkIdle();
+    }
+  }
+
+  #checkIdle(): void {
+    if (this.#queued.size === 0 && this.#running.size === 0) {
+      for (const resolve of this.#idle) resolve();
+      this.#idle.clear();
+    }
+  }
+
+  /** Resolves when nothing is queued or running (retries waiting on a timer do not count). */
+  idle(): Promise<void> {
+    if (this.#queued.size === 0 && this.#running.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.add(resolve));
+  }
+
+  /** Stops taking work and waits for what is running to finish (in-flight Docker calls complete). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const t of this.#timers.values()) clearTimeout(t);
+    this.#timers.clear();
+    this.#queued.clear();
+    await this.idle();
+  }
+}
+
+/** At most `limit` tasks at once per key (per node): a slow node never gets a flood of Docker calls. */
+export class KeyedSemaphore {
+  readonly #active = new Map<string, number>();
+  readonly #waiting = new Map<string, (() => void)[]>();
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    if ((this.#active.get(key) ?? 0) >= this.limit) {
+      // Wait for a slot to be handed over: the count stays with it, so nobody can slip in between.
+      await new Promise<void>((resolve) => {
+        const queue = this.#waiting.get(key) ?? [];
+        queue.push(resolve);
+        this.#waiting.set(key, queue);
+      });
+    } else {
+      this.#active.set(key, (this.#active.get(key) ?? 0) + 1);
+    }
+    try {
+      return await task();
+    } finally {
+      const next = this.#waiting.get(key)?.shift();
+      if (next) next();
+      else this.#active.set(key, (this.#active.get(key) ?? 1) - 1);
+    }
+  }
+}

@@ -1,0 +1,282 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { InstanceState } from '@tianqi/domain';
+import { dockerOverTcp, loadTestNodes, type TestNode } from '@tianqi/infra';
+import type Docker from 'dockerode';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { containerRecipe, dataVolume, LABEL_INSTANCE } from '../src/reconciler/container-recipe.js';
+import { Reconciler } from '../src/reconciler/reconciler.js';
+import { image, signUp, spec, system, type TestPlatform, usePlatform } from './platform-fixture.js';
+
+const platform = usePlatform();
+const testNodes = loadTestNodes();
+let reconciler: Reconciler;
+let owner: Awaited<ReturnType<typeof signUp>>;
+let tlsNode: { id: string; docker: Docker; test: TestNode };
+let plainNode: { id: string; docker: Docker; test: TestNode };
+let hamiDir: string;
+let shImage: string;
+const cpu = { gpuCount: 0, cpuCores: 0.5, memoryGb: 0.5, systemDiskGb: 1, pricePerHour: 0.1 };
+
+/** The test node registered as the platform would have it (TLS with its certificates, or plain TCP). */
+async function register(p: TestPlatform, test: TestNode, over: Record<string, unknown> = {}) {
+  const { id } = await p.commands.nodes.register(
+    {
+      name: `rec-${test.name}`,
+      cpuCores: 16,
+      memoryGb: 64,
+      systemDiskGb: 100,
+      gpuModel: 'RTX 4090',
+      gpuCount: test.gpuCount,
+      vramGbPerGpu: 24,
+      dockerAddress: `tcp://${test.host}:${test.port}`,
+      useTls: test.tls,
+      caCert: test.ca ?? null,
+      clientCert: test.cert ?? null,
+      clientKey: test.key ?? null,
+      ...over,
+    },
+    system,
+  );
+  await p.commands.nodes.recordDockerStatus(id, 'connected', '', system);
+  return { id, docker: dockerOverTcp(test), test };
+}
+
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined | null | false>,
+  ms = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const stateOf = (id: string) => platform().commands.instances.get(id) as Promise<InstanceState>;
+const observed = (id: string, want: InstanceState['observed']) =>
+  until(`instance ${id} to be ${want}`, async () => {
+    const s = await stateOf(id);
+    return s.observed === want ? s : null;
+  });
+
+async function containersOf(docker: Docker, instanceId: string) {
+  return docker.listContainers({ all: true, filters: { label: [`${LABEL_INSTANCE}=${instanceId}`] } });
+}
+
+/** Runs a command in a container with a TTY and returns what it printed. */
+async function execIn(docker: Docker, containerId: string, cmd: string[]): Promise<string> {
+  const exec = await docker
+    .getContainer(containerId)
+    .exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, Tty: true });
+  const stream = await exec.start({ hijack: true, stdin: false, Tty: true });
+  let out = '';
+  stream.on('data', (d: Buffer) => {
+    out += d.toString('utf8');
+  });
+  await new Promise((resolve) => stream.on('end', resolve));
+  return out.replace(/\r/g, '').trim();
+}
+
+beforeAll(async () => {
+  const p = platform();
+  owner = await signUp(p, 'recowner');
+  hamiDir = await mkdtemp(join(tmpdir(), 'tianqi-hami-'));
+  await writeFile(join(hamiDir, 'libvgpu.so'), ''); // the nodes are local daemons: this is "on the node"
+  tlsNode = await register(p, testNodes.nodes[0]!, { hamiCoreDir: hamiDir });
+  plainNode = await register(p, testNodes.nodes[1]!);
+  shImage = await image(p, { name: 'busybox', address: testNodes.images.sh, supportsSlicing: true });
+  await p.settle();
+  reconciler = new Reconciler({
+    store: p.store,
+    pool: p.pool,
+    commands: p.commands,
+    logger: pino({ level: 'silent' }),
+    networkMode: 'none', // the test daemons run without a bridge
+    stopTimeoutSeconds: 1,
+  });
+  await reconciler.start();
+});
+afterAll(async () => {
+  await reconciler?.stop();
+  for (const node of [tlsNode, plainNode]) {
+    if (!node) continue;
+    for (const c of await node.docker.listContainers({
+      all: true,
+      filters: { label: ['tianqi.managed-by=tianqi'] },
+    })) {
+      await node.docker.getContainer(c.Id).remove({ force: true, v: true });
+    }
+  }
+});
+
+describe('reconciler against real Docker nodes', () => {
+  it('a CPU-only instance reaches running over plain TCP: labelled, limited, /data on its volume, kept running', async () => {
+    const p = platform();
+    const specId = await spec(p, { name: 'rec-cpu', ...cpu });
+    const { id } = await p.commands.instances.create(
+      { name: 'cpu_one', imageId: shImage, specId, nodeId: plainNode.id },
+      owner,
+    );
+    const state = await observed(id, 'running');
+    const info = await plainNode.docker.getContainer(state.containerId!).inspect();
+    expect(info.Name).toMatch(new RegExp(`^/cpu_one-${id}-\\d{10}$`));
+    expect(info.Config.Labels).toMatchObject({ 'tianqi.instance': id, 'tianqi.managed-by': 'tianqi' });
+    expect(info.HostConfig).toMatchObject({
+      NanoCpus: 500_000_000,
+      Memory: 512 * 1024 ** 2,
+      ShmSize: 256 * 1024 ** 2,
+    });
+    expect(info.HostConfig.DeviceRequests ?? []).toEqual([]);
+    expect(info.Mounts).toEqual([
+      expect.objectContaining({ Type: 'volume', Name: dataVolume(id), Destination: '/data' }),
+    ]);
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await plainNode.docker.getContainer(state.containerId!).inspect()).State.Running).toBe(true);
+  });
+
+  it('GPU instances over mutual TLS see exactly their own indices', async () => {
+    const p = platform();
+    const specId = await spec(p, {
+      name: 'rec-g2',
+      gpuModel: 'rtx 4090',
+      gpuCount: 2,
+      vramGb: 24,
+      cpuCores: 1,
+      memoryGb: 0.5,
+      systemDiskGb: 1,
+      pricePerHour: 5,
+    });
+    const a = await p.commands.instances.create(
+      { name: 'gpu_a', imageId: shImage, specId, nodeId: tlsNode.id },
+      owner,
+    );
+    const b = await p.commands.instances.create(
+      { name: 'gpu_b', imageId: shImage, specId, nodeId: tlsNode.id },
+      owner,
+    );
+    const sa = await observed(a.id, 'running');
+    const sb = await observed(b.id, 'running');
+    // What the container's own process (PID 1) was given by the GPU device request.
+    const seen = async (s: InstanceState) =>
+      (await execIn(tlsNode.docker, s.containerId!, ['sh', '-c', "tr '\\0' '\\n' < /proc/1/environ"]))
+        .split('\n')
+        .find((l) => l.startsWith('NVIDIA_VISIBLE_DEVICES='))
+        ?.slice('NVIDIA_VISIBLE_DEVICES='.length);
+    expect(await seen(sa)).toBe((a.allocation.gpus as { indices: number[] }).indices.join(','));
+    expect(await seen(sb)).toBe((b.allocation.gpus as { indices: number[] }).indices.join(','));
+    expect(await seen(sa)).not.toBe(await seen(sb));
+  });
+
+  it('a HAMi slice gets the read-only bind, the variables and /etc/ld.so.preload', async () => {
+    const p = platform();
+    const specId = await spec(p, {
+      name: 'rec-s12',
+      gpuModel: 'RTX 4090',
+      gpuCount: 1,
+      vramGb: 12,
+      slice: true,
+      cpuCores: 1,
+      memoryGb: 0.5,
+      systemDiskGb: 1,
+      pricePerHour: 1,
+    });
+    const { id } = await p.commands.instances.create(
+      { name: 'slice_one', imageId: shImage, specId, nodeId: tlsNode.id },
+      owner,
+    );
+    const state = await observed(id, 'running');
+    const info = await tlsNode.docker.getContainer(state.containerId!).inspect();
+    expect(info.HostConfig.Binds).toEqual([`${hamiDir}:/libvgpu/build:ro`]);
+    expect(info.Config.Env).toEqual(
+      expect.arrayContaining([
+        'LD_PRELOAD=/libvgpu/build/libvgpu.so',
+        'CUDA_DEVICE_MEMORY_LIMIT=12g',
+        'CUDA_DEVICE_SM_LIMIT=50',
+      ]),
+    );
+    expect(await execIn(tlsNode.docker, state.containerId!, ['cat', '/etc/ld.so.preload'])).toBe(
+      '/libvgpu/build/libvgpu.so',
+    );
+  });
+
+  it('stop, start, restart and delete; after delete no container and no volume is left', async () => {
+    const p = platform();
+    const specId = await spec(p, { name: 'rec-life', ...cpu });
+    const { id } = await p.commands.instances.create(
+      { name: 'life', imageId: shImage, specId, nodeId: plainNode.id },
+      owner,
+    );
+    const first = await observed(id, 'running');
+    await p.commands.instances.request(id, 'StopInstance', owner);
+    await observed(id, 'exited');
+    expect((await plainNode.docker.getContainer(first.containerId!).inspect()).State.Running).toBe(false);
+    await p.commands.instances.request(id, 'StartInstance', owner);
+    await observed(id, 'running');
+    const before = (await plainNode.docker.getContainer(first.containerId!).inspect()).State.StartedAt;
+    await p.commands.instances.request(id, 'RestartInstance', owner);
+    await until('the restart', async () => (await stateOf(id)).restartsDone === 1);
+    expect((await plainNode.docker.getContainer(first.containerId!).inspect()).State.StartedAt).not.toBe(
+      before,
+    );
+    await p.commands.instances.request(id, 'DeleteInstance', owner);
+    await until('the volumes to go', async () => (await stateOf(id)).volumesRemoved);
+    expect(await containersOf(plainNode.docker, id)).toEqual([]);
+    const { Volumes } = await plainNode.docker.listVolumes();
+    expect((Volumes ?? []).map((v) => v.Name)).not.toContain(dataVolume(id));
+    expect((await stateOf(id)).allocationHeld).toBe(false);
+  });
+
+  it('an image that cannot be pulled fails the instance with the pull error and frees its resources', async () => {
+    const p = platform();
+    const missing = await image(p, { name: 'nowhere', address: '127.0.0.1:1/tianqi/none:1' });
+    const specId = await spec(p, { name: 'rec-pull', ...cpu });
+    const { id } = await p.commands.instances.create(
+      { name: 'nopull', imageId: missing, specId, nodeId: plainNode.id },
+      owner,
+    );
+    const state = await observed(id, 'failed');
+    expect(state.failure).toMatchObject({
+      phase: 'create',
+      reason: expect.stringMatching(/^pulling 127.0.0.1:1\/tianqi\/none:1 failed: /),
+    });
+    expect(state.allocationHeld).toBe(false);
+    expect(await containersOf(plainNode.docker, id)).toEqual([]);
+  });
+
+  it('a container made before a crash (not yet recorded) is found and adopted, never made twice', async () => {
+    const p = platform();
+    await reconciler.stop();
+    try {
+      const specId = await spec(p, { name: 'rec-crash', ...cpu });
+      const { id } = await p.commands.instances.create(
+        { name: 'crashy', imageId: shImage, specId, nodeId: plainNode.id },
+        owner,
+      );
+      // What the previous process did before it died: the container exists, nothing was recorded.
+      const made = await plainNode.docker.createContainer(
+        containerRecipe((await stateOf(id))!, { now: new Date(), hamiCoreDir: null, networkMode: 'none' }),
+      );
+      reconciler = new Reconciler({
+        store: p.store,
+        pool: p.pool,
+        commands: p.commands,
+        logger: pino({ level: 'silent' }),
+        networkMode: 'none',
+        stopTimeoutSeconds: 1,
+      });
+      await p.settle();
+      await reconciler.start();
+      const state = await observed(id, 'running');
+      expect(state.containerId).toBe(made.id);
+      expect((await containersOf(plainNode.docker, id)).map((c) => c.Id)).toEqual([made.id]);
+    } finally {
+      if (!reconciler.queue) await reconciler.start();
+    }
+  });
+});
