@@ -4,8 +4,13 @@ import pino, { type Logger } from 'pino';
 import { type Commands, createCommands, ensureAdmin } from './commands/index.js';
 import type { Config } from './config/schema.js';
 import { type Database, openDatabase } from './database/connect.js';
+import { NodeClients } from './docker/clients.js';
+import { registerLocalNode } from './docker/local-node.js';
+import { NodeHealth } from './docker/node-health.js';
 import { createHttpServer } from './http/server.js';
+import type { Reconciler } from './reconciler/reconciler.js';
 import { loadSecretKey, SecretBox } from './security/secrets.js';
+import type { SyncService } from './sync/sync-service.js';
 
 export interface RunningPlatform {
   url: string;
@@ -13,6 +18,8 @@ export interface RunningPlatform {
   store: PlatformStore;
   projections: ProjectionRunner;
   commands: Commands;
+  reconciler: Reconciler;
+  sync: SyncService;
   logger: Logger;
   stop(): Promise<void>;
 }
@@ -44,6 +51,8 @@ export async function startPlatform(config: Config, logger = createLogger(config
       logger.info({ readModels: r.projections, events: r.events, seconds: r.seconds }, 'read models built'),
   });
   const app = createHttpServer({ pool: database.pool, logger });
+  let reconciler: Reconciler | undefined;
+  let sync: SyncService | undefined;
   try {
     await projections.start();
     const commands = createCommands(
@@ -64,9 +73,14 @@ export async function startPlatform(config: Config, logger = createLogger(config
       projections,
       commands,
       logger,
+      reconciler: reconciler!,
+      sync: sync!,
       stop: () => {
         stopping ??= (async () => {
           await app.close();
+          // In-flight Docker calls finish before the database goes.
+          await sync?.stop();
+          await reconciler?.stop();
           await projections.stop();
           await store.close();
           await database.close();
@@ -75,6 +89,8 @@ export async function startPlatform(config: Config, logger = createLogger(config
       },
     };
   } catch (err) {
+    await sync?.stop().catch(() => {});
+    await reconciler?.stop().catch(() => {});
     await app.close().catch(() => {});
     await projections.stop().catch(() => {});
     await store.close().catch(() => {});

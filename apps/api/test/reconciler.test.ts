@@ -8,7 +8,8 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containerRecipe, dataVolume, LABEL_INSTANCE } from '../src/reconciler/container-recipe.js';
 import { Reconciler } from '../src/reconciler/reconciler.js';
-import { image, signUp, spec, system, type TestPlatform, usePlatform } from './platform-fixture.js';
+import { containersOf, execIn, observed as observedIn, register, until } from './docker-fixture.js';
+import { image, signUp, spec, usePlatform } from './platform-fixture.js';
 
 const platform = usePlatform();
 const testNodes = loadTestNodes();
@@ -18,70 +19,9 @@ let tlsNode: { id: string; docker: Docker; test: TestNode };
 let plainNode: { id: string; docker: Docker; test: TestNode };
 let hamiDir: string;
 let shImage: string;
-const cpu = { gpuCount: 0, cpuCores: 0.5, memoryGb: 0.5, systemDiskGb: 1, pricePerHour: 0.1 };
-
-/** The test node registered as the platform would have it (TLS with its certificates, or plain TCP). */
-async function register(p: TestPlatform, test: TestNode, over: Record<string, unknown> = {}) {
-  const { id } = await p.commands.nodes.register(
-    {
-      name: `rec-${test.name}`,
-      cpuCores: 16,
-      memoryGb: 64,
-      systemDiskGb: 100,
-      gpuModel: 'RTX 4090',
-      gpuCount: test.gpuCount,
-      vramGbPerGpu: 24,
-      dockerAddress: `tcp://${test.host}:${test.port}`,
-      useTls: test.tls,
-      caCert: test.ca ?? null,
-      clientCert: test.cert ?? null,
-      clientKey: test.key ?? null,
-      ...over,
-    },
-    system,
-  );
-  await p.commands.nodes.recordDockerStatus(id, 'connected', '', system);
-  return { id, docker: dockerOverTcp(test), test };
-}
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined | null | false>,
-  ms = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 const stateOf = (id: string) => platform().commands.instances.get(id) as Promise<InstanceState>;
-const observed = (id: string, want: InstanceState['observed']) =>
-  until(`instance ${id} to be ${want}`, async () => {
-    const s = await stateOf(id);
-    return s.observed === want ? s : null;
-  });
-
-async function containersOf(docker: Docker, instanceId: string) {
-  return docker.listContainers({ all: true, filters: { label: [`${LABEL_INSTANCE}=${instanceId}`] } });
-}
-
-/** Runs a command in a container with a TTY and returns what it printed. */
-async function execIn(docker: Docker, containerId: string, cmd: string[]): Promise<string> {
-  const exec = await docker
-    .getContainer(containerId)
-    .exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, Tty: true });
-  const stream = await exec.start({ hijack: true, stdin: false, Tty: true });
-  let out = '';
-  stream.on('data', (d: Buffer) => {
-    out += d.toString('utf8');
-  });
-  await new Promise((resolve) => stream.on('end', resolve));
-  return out.replace(/\r/g, '').trim();
-}
+const observed = (id: string, want: InstanceState['observed']) => observedIn(platform(), id, want);
+const cpu = { gpuCount: 0, cpuCores: 0.5, memoryGb: 0.5, systemDiskGb: 1, pricePerHour: 0.1 };
 
 beforeAll(async () => {
   const p = platform();

@@ -217,3 +217,25 @@ describe('instance: what the platform observes', () => {
       .thenEvents([{ type: 'InstanceObservedUnknown', data: { reason: 'node gpu-a unreachable' } }]);
   });
 });
+
+describe('instance: drift', () => {
+  it('records drift once when it starts and once when it ends', () => {
+    const detected: InstanceEvent = {
+      type: 'DriftDetected',
+      data: { kind: 'exited', detail: 'exited with 137' },
+    };
+    given(created, containerCreated, started)
+      .when({ type: 'RecordDrift', kind: 'exited', detail: 'exited with 137' })
+      .thenEvents([detected]);
+    given(created, containerCreated, started, detected)
+      .when({ type: 'RecordDrift', kind: 'exited', detail: 'still exited' })
+      .thenEvents([]);
+    given(created, containerCreated, started, detected)
+      .when({ type: 'RecordDriftResolved', kind: 'exited' })
+      .thenEvents([{ type: 'DriftResolved', data: { kind: 'exited' } }]);
+    given(created).when({ type: 'RecordDriftResolved', kind: 'missing' }).thenEvents([]);
+    given(created)
+      .when({ type: 'RecordDrift', kind: 'sideways' as 'exited', detail: '' })
+      .refused('validation', /kind/);
+  });
+});

@@ -205,3 +205,21 @@ describe('name claims', () => {
     expect(decideRelease({ holderId: 'node000002' }, 'node000001')).toEqual([]);
   });
 });
+
+describe('node: orphan containers', () => {
+  it('records an orphan once, and its going once', () => {
+    const found: NodeEvent = {
+      type: 'OrphanContainerFound',
+      data: { containerId: 'abcdef012345', name: 'stray', instanceId: 'gone000001' },
+    };
+    given(registered)
+      .when({ type: 'RecordOrphan', containerId: 'abcdef012345', name: 'stray', instanceId: 'gone000001' })
+      .thenEvents([found]);
+    given(registered, found)
+      .when({ type: 'RecordOrphan', containerId: 'abcdef012345', name: 'stray', instanceId: 'gone000001' })
+      .thenEvents([]);
+    given(registered, found)
+      .when({ type: 'RecordOrphanGone', containerId: 'abcdef012345' })
+      .thenEvents([{ type: 'OrphanContainerGone', data: { containerId: 'abcdef012345' } }]);
+  });
+});

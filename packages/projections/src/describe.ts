@@ -88,6 +88,14 @@ export function describeEvent(e: PlatformEvent): string {
       return `state unknown: ${e.data.reason}`;
     case 'AllocationReleased':
       return 'resources released';
+    case 'DriftDetected':
+      return `drift: ${e.data.kind.replace('_', ' ')} (${e.data.detail})`;
+    case 'DriftResolved':
+      return `drift resolved: ${e.data.kind.replace('_', ' ')}`;
+    case 'OrphanContainerFound':
+      return `orphan container ${e.data.name} (${e.data.containerId.slice(0, 12)}) for instance ${e.data.instanceId || 'unknown'}`;
+    case 'OrphanContainerGone':
+      return `orphan container ${e.data.containerId.slice(0, 12)} gone`;
     case 'NameClaimed':
       return `name "${e.data.name}" taken (${e.data.scope})`;
     case 'NameReleased':

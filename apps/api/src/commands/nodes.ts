@@ -18,6 +18,12 @@ export interface NodeCommands {
   register(input: NodeInput, ctx: CommandContext): Promise<CommandResult>;
   update(nodeId: string, changes: Partial<NodeInput>, ctx: CommandContext): Promise<CommandResult>;
   delete(nodeId: string, ctx: CommandContext): Promise<CommandResult>;
+  /** What the sync saw of managed containers no instance owns. */
+  act(
+    nodeId: string,
+    command: Extract<NodeCommand, { type: 'RecordOrphan' | 'RecordOrphanGone' }>,
+    ctx: CommandContext,
+  ): Promise<CommandResult>;
   recordDockerStatus(
     nodeId: string,
     status: DockerStatus,
@@ -60,6 +66,18 @@ export function nodeCommands(
     register: (input, ctx) => named.create(sealed(input), ctx),
     update: (nodeId, changes, ctx) => named.update(nodeId, sealed(changes), ctx),
     delete: named.remove,
+    act(nodeId, command, ctx) {
+      return execute(store, ctx, nodeId, streams.node(nodeId), async () => {
+        const { state, version } = await load(nodeId);
+        return [
+          {
+            streamId: streams.node(nodeId),
+            expectedVersion: version,
+            events: aggregates.node.decide(command, state),
+          },
+        ];
+      });
+    },
     recordDockerStatus(nodeId, status, reason, ctx) {
       return execute(store, ctx, nodeId, streams.node(nodeId), async () => {
         const { state, version } = await load(nodeId);

@@ -52,7 +52,25 @@ export const configSchema = z.strictObject({
     .prefault({}),
   sync: z
     .strictObject({
-      'interval-seconds': z.number().int().min(5).max(3600).default(30),
+      'interval-seconds': z.number().int().min(1).max(3600).default(30),
+      /** What the platform does about drift: only report it, or heal it (restart, recreate, remove orphans). */
+      'drift-policy': z.enum(['report', 'heal']).default('heal'),
+    })
+    .prefault({}),
+  docker: z
+    .strictObject({
+      /** Network mode for new containers; empty: Docker's default (bridge). */
+      'network-mode': z.string().default(''),
+      /** Seconds `docker stop` waits before it kills. */
+      'stop-timeout-seconds': z.number().int().min(0).max(600).default(10),
+      /** Docker calls at once per node. */
+      'calls-per-node': z.number().int().min(1).max(64).default(4),
+      /** On the first start, this engine (when it answers) becomes the first node; empty: never. */
+      'local-socket': z.string().default('/var/run/docker.sock'),
+      /** GPUs declared on that first node (it is CPU-only by default). */
+      'local-gpu-count': z.number().int().min(0).max(64).default(0),
+      'local-gpu-model': z.string().default(''),
+      'local-vram-gb': z.number().min(0).max(1024).default(0),
     })
     .prefault({}),
 });

@@ -16,6 +16,8 @@ export interface ReconcilerOptions {
   stopTimeoutSeconds?: number;
   /** Docker calls at once per node. */
   perNode?: number;
+  /** `report`: an instance with open drift is left as it is until someone says "converge now". */
+  driftPolicy?: 'report' | 'heal';
 }
 
 /**
@@ -29,6 +31,8 @@ export class Reconciler {
   readonly #slots: KeyedSemaphore;
   readonly #deps: ReconcileDeps;
   #subscription: Subscription<PlatformEvent> | null = null;
+  driftPolicy: 'report' | 'heal';
+  readonly #forced = new Set<string>();
 
   constructor(private readonly options: ReconcilerOptions) {
     this.#deps = {
@@ -38,6 +42,7 @@ export class Reconciler {
       stopTimeoutSeconds: options.stopTimeoutSeconds ?? 10,
     };
     this.#slots = new KeyedSemaphore(options.perNode ?? 4);
+    this.driftPolicy = options.driftPolicy ?? 'heal';
     this.queue = new WorkQueue((id) => this.#reconcile(id), {
       onError: (id, err) =>
         err instanceof RetryLater
@@ -49,6 +54,9 @@ export class Reconciler {
   async #reconcile(instanceId: string): Promise<void> {
     const instance = await this.options.commands.instances.get(instanceId);
     if (!instance) return;
+    const forced = this.#forced.delete(instanceId);
+    // Under "report", drift is shown to admins, not acted on, until one of them converges it.
+    if (this.driftPolicy === 'report' && instance.drifts.length > 0 && !forced) return;
     await this.#slots.run(instance.nodeId, () => reconcileInstance(this.#deps, instanceId));
   }
 
@@ -81,9 +89,12 @@ export class Reconciler {
     return rows.map((r) => r.instance_id);
   }
 
-  /** "Converge now": look at these instances at once. */
+  /** "Converge now": act on these instances at once, drift or not. */
   converge(instanceIds: readonly string[]): void {
-    for (const id of instanceIds) this.queue.add(id);
+    for (const id of instanceIds) {
+      this.#forced.add(id);
+      this.queue.add(id);
+    }
   }
 
   idle(): Promise<void> {

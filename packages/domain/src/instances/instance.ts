@@ -31,6 +31,13 @@ export const instanceOriginSchema = z.object({
 
 const failurePhase = z.enum(['create', 'start', 'stop', 'restart', 'delete']);
 
+/**
+ * Drift the sync can see on an instance: it should run but its container exited; it should be stopped
+ * but runs; its container is gone; its container is on another node than recorded.
+ */
+export const driftKindSchema = z.enum(['exited', 'running', 'missing', 'wrong_node']);
+export type DriftKind = z.output<typeof driftKindSchema>;
+
 export const instanceCommandSchema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('CreateInstance'),
@@ -68,6 +75,9 @@ export const instanceCommandSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('RecordContainerRemoved') }),
   z.object({ type: z.literal('RecordVolumesRemoved'), volumes: z.array(z.string().max(255)).max(100) }),
   z.object({ type: z.literal('RecordObservedUnknown'), reason: z.string().max(2000) }),
+  /** The sync saw Docker differ from what is asked (or saw it agree again). */
+  z.object({ type: z.literal('RecordDrift'), kind: driftKindSchema, detail: z.string().max(1000) }),
+  z.object({ type: z.literal('RecordDriftResolved'), kind: driftKindSchema }),
 ]);
 export type InstanceCommand = z.input<typeof instanceCommandSchema>;
 
@@ -93,6 +103,8 @@ export const instanceEventSchemas = {
   InstanceObservedUnknown: z.object({ reason: z.string() }),
   /** The node's resources went back (the node's stream records the same in the same append). */
   AllocationReleased: z.object({ nodeId: z.string() }),
+  DriftDetected: z.object({ kind: driftKindSchema, detail: z.string() }),
+  DriftResolved: z.object({ kind: driftKindSchema }),
 };
 export type InstanceEvent = EventsOf<typeof instanceEventSchemas>;
 export type InstanceCreatedData = z.output<typeof instanceEventSchemas.InstanceCreated>;
@@ -117,6 +129,8 @@ export interface InstanceState {
   /** The image, spec and node it was made from: what its container is built from. */
   origin: z.output<typeof instanceOriginSchema> | null;
   volumesRemoved: boolean;
+  /** Drift seen and not yet resolved. */
+  drifts: DriftKind[];
 }
 
 export const initialInstanceState: InstanceState = {
@@ -136,6 +150,7 @@ export const initialInstanceState: InstanceState = {
   allocationHeld: false,
   origin: null,
   volumesRemoved: false,
+  drifts: [],
 };
 
 /** decide(command, state) → events: the rules a user expects, no I/O. */
@@ -224,6 +239,14 @@ function record(command: Command, state: InstanceState): InstanceEvent[] {
       return state.observed === 'unknown'
         ? []
         : [{ type: 'InstanceObservedUnknown', data: { reason: command.reason } }];
+    case 'RecordDrift':
+      return state.drifts.includes(command.kind)
+        ? []
+        : [{ type: 'DriftDetected', data: { kind: command.kind, detail: command.detail } }];
+    case 'RecordDriftResolved':
+      return state.drifts.includes(command.kind)
+        ? [{ type: 'DriftResolved', data: { kind: command.kind } }]
+        : [];
     default:
       throw new TianqiError('internal', `${command.type} is not an observation`);
   }
@@ -302,5 +325,9 @@ export function evolveInstance(state: InstanceState, event: InstanceEvent): Inst
       return { ...state, observed: 'unknown' };
     case 'AllocationReleased':
       return { ...state, allocationHeld: false };
+    case 'DriftDetected':
+      return { ...state, drifts: [...state.drifts, event.data.kind] };
+    case 'DriftResolved':
+      return { ...state, drifts: state.drifts.filter((k) => k !== event.data.kind) };
   }
 }

@@ -96,6 +96,14 @@ export const nodeCommandSchema = z.discriminatedUnion('type', [
   /** The server's re-check of a chosen candidate, on the node's own stream. */
   z.object({ type: z.literal('AllocateResources'), instanceId: idSchema, spec: specDemandSchema }),
   z.object({ type: z.literal('ReleaseResources'), instanceId: idSchema }),
+  /** Platform only: a managed container that no instance owns, seen by the sync (and later gone). */
+  z.object({
+    type: z.literal('RecordOrphan'),
+    containerId: z.string().regex(/^[a-f0-9]{12,64}$/),
+    name: z.string().max(255),
+    instanceId: z.string().max(64),
+  }),
+  z.object({ type: z.literal('RecordOrphanGone'), containerId: z.string().regex(/^[a-f0-9]{12,64}$/) }),
 ]);
 export type NodeCommand = z.input<typeof nodeCommandSchema>;
 
@@ -106,6 +114,8 @@ export const nodeEventSchemas = {
   NodeDockerStatusChanged: z.object({ status: dockerStatusSchema, reason: z.string() }),
   ResourcesAllocated: z.object({ allocation: allocationSchema }),
   ResourcesReleased: z.object({ instanceId: z.string() }),
+  OrphanContainerFound: z.object({ containerId: z.string(), name: z.string(), instanceId: z.string() }),
+  OrphanContainerGone: z.object({ containerId: z.string() }),
 };
 export type NodeEvent = EventsOf<typeof nodeEventSchemas>;
 
@@ -116,6 +126,8 @@ export interface NodeState extends NodeFields {
   dockerStatus: DockerStatus;
   dockerStatusReason: string;
   allocations: Allocation[];
+  /** Managed containers on the node that no instance owns, by container id. */
+  orphans: string[];
 }
 
 export const initialNodeState: NodeState = {
@@ -125,6 +137,7 @@ export const initialNodeState: NodeState = {
   dockerStatus: 'unknown',
   dockerStatusReason: '',
   allocations: [],
+  orphans: [],
   ...nodeFieldsSchema.parse({
     name: '-',
     cpuCores: 1,
@@ -183,6 +196,19 @@ export function decideNode(input: NodeCommand, state: NodeState): NodeEvent[] {
       return state.allocations.some((a) => a.instanceId === command.instanceId)
         ? [{ type: 'ResourcesReleased', data: { instanceId: command.instanceId } }]
         : [];
+    case 'RecordOrphan':
+      return state.orphans.includes(command.containerId)
+        ? []
+        : [
+            {
+              type: 'OrphanContainerFound',
+              data: { containerId: command.containerId, name: command.name, instanceId: command.instanceId },
+            },
+          ];
+    case 'RecordOrphanGone':
+      return state.orphans.includes(command.containerId)
+        ? [{ type: 'OrphanContainerGone', data: { containerId: command.containerId } }]
+        : [];
   }
 }
 
@@ -208,6 +234,10 @@ export function evolveNode(state: NodeState, event: NodeEvent): NodeState {
         ...state,
         allocations: state.allocations.filter((a) => a.instanceId !== event.data.instanceId),
       };
+    case 'OrphanContainerFound':
+      return { ...state, orphans: [...state.orphans, event.data.containerId] };
+    case 'OrphanContainerGone':
+      return { ...state, orphans: state.orphans.filter((c) => c !== event.data.containerId) };
   }
 }
 

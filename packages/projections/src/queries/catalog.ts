@@ -28,3 +28,13 @@ export async function listUsers(pool: pg.Pool) {
   const { rows } = await pool.query('SELECT * FROM rm.users ORDER BY username');
   return rows.map((r) => camel<Record<string, unknown> & { userId: string; username: string }>(r));
 }
+
+/** Drift now (open) or all of it, newest first. */
+export async function listDrift(pool: pg.Pool, options: { includeResolved?: boolean } = {}) {
+  const { rows } = await pool.query(
+    `SELECT * FROM rm.drift ${options.includeResolved ? '' : 'WHERE open'} ORDER BY detected_at DESC, drift_id`,
+  );
+  return rows.map((r) =>
+    camel<Record<string, unknown> & { driftId: string; kind: string; open: boolean }>(r),
+  );
+}

@@ -1,6 +1,7 @@
 import type { Projection } from '../projection.js';
 import { auditLogProjection } from './audit-log.js';
 import { imagesProjection, specsProjection } from './catalog.js';
+import { driftProjection } from './drift.js';
 import { instancesProjection } from './instances.js';
 import { nodesProjection } from './nodes.js';
 import { usageProjection } from './usage.js';
@@ -8,6 +9,7 @@ import { usersProjection } from './users.js';
 
 export * from './audit-log.js';
 export * from './catalog.js';
+export * from './drift.js';
 export * from './instances.js';
 export * from './nodes.js';
 export * from './usage.js';
@@ -22,4 +24,5 @@ export const allProjections: readonly Projection[] = [
   instancesProjection,
   auditLogProjection,
   usageProjection,
+  driftProjection,
 ];

@@ -1,0 +1,205 @@
+import type { DriftKind, InstanceState, NodeState } from '@tianqi/domain';
+import type Docker from 'dockerode';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { type Commands, systemContext } from '../commands/index.js';
+import { endpointOf, type NodeClients } from '../docker/clients.js';
+import { checkConnection } from '../docker/connection-check.js';
+import type { NodeHealth } from '../docker/node-health.js';
+import { dataVolume, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGED_BY } from '../reconciler/container-recipe.js';
+
+export type DriftPolicy = 'report' | 'heal';
+
+export interface SyncDeps {
+  pool: pg.Pool;
+  commands: Commands;
+  clients: NodeClients;
+  health: NodeHealth;
+  policy: DriftPolicy;
+  logger: Logger;
+  /** Hands instances to the reconciler ("heal"). */
+  converge: (instanceIds: string[]) => void;
+}
+
+export interface NodeSyncReport {
+  nodeId: string;
+  name: string;
+  status: 'connected' | 'failed' | 'unreachable';
+  containers: number;
+  /** Instances whose observed state changed, drift found or resolved, orphans. */
+  changes: number;
+  running: { instanceId: string; containerId: string }[];
+}
+
+const ctx = systemContext('sync');
+
+/**
+ * One node's part of a sync: check the connection (a node is failed only after two failed checks, and
+ * then left alone), list the managed containers in one call, record what changed (a container that
+ * exited by itself, with its exit code and OOM flag; one that is gone), and record drift when it starts
+ * and when it ends. With the heal policy, drifting instances go to the reconciler and orphans are removed.
+ */
+export async function syncNode(deps: SyncDeps, node: NodeState): Promise<NodeSyncReport> {
+  const { commands } = deps;
+  const report: NodeSyncReport = {
+    nodeId: node.nodeId,
+    name: node.name,
+    status: 'connected',
+    containers: 0,
+    changes: 0,
+    running: [],
+  };
+  const docker = deps.clients.get(endpointOf(node, commands.nodes.openSecrets(node).clientKey));
+  const check = await checkConnection(docker);
+  const status = deps.health.observe(node.nodeId, check.ok);
+  if (status) await commands.nodes.recordDockerStatus(node.nodeId, status, check.ok ? '' : check.reason, ctx);
+  if (!check.ok) {
+    report.status = status === 'failed' ? 'failed' : 'unreachable';
+    return report;
+  }
+  let containers: Docker.ContainerInfo[];
+  try {
+    containers = await docker.listContainers({
+      all: true,
+      filters: { label: [`${LABEL_MANAGED_BY}=${MANAGED_BY}`] },
+    });
+  } catch (err) {
+    deps.logger.warn({ err, node: node.name }, 'listing containers failed');
+    report.status = 'unreachable';
+    return report;
+  }
+  report.containers = containers.length;
+  const byInstance = new Map(containers.map((c) => [c.Labels[LABEL_INSTANCE] ?? '', c]));
+  const { rows } = await deps.pool.query<{ instance_id: string }>(
+    `SELECT instance_id FROM rm.instances WHERE node_id = $1 AND NOT (desired = 'deleted' AND observed = 'removed')`,
+    [node.nodeId],
+  );
+  const ids = new Set([...rows.map((r) => r.instance_id), ...byInstance.keys()].filter((id) => id !== ''));
+  const heal: string[] = [];
+  for (const id of ids) {
+    const instance = await commands.instances.get(id);
+    const container = byInstance.get(id);
+    if (
+      !instance ||
+      (instance.desired === 'deleted' && instance.observed === 'removed') ||
+      instance.nodeId !== node.nodeId
+    ) {
+      if (container) {
+        report.changes += await orphan(deps, docker, node, container, instance);
+      }
+      continue;
+    }
+    if (container?.State === 'running') report.running.push({ instanceId: id, containerId: container.Id });
+    const changed = await observe(deps, docker, instance, container);
+    report.changes += changed.changes;
+    if (changed.drift && deps.policy === 'heal') heal.push(id);
+  }
+  // Orphans recorded earlier whose container has gone meanwhile.
+  const present = new Set(containers.map((c) => c.Id));
+  for (const gone of node.orphans.filter((c) => !present.has(c))) {
+    await commands.nodes.act(node.nodeId, { type: 'RecordOrphanGone', containerId: gone }, ctx);
+    report.changes++;
+  }
+  if (heal.length > 0) deps.converge(heal);
+  return report;
+}
+
+/** Compares one instance with its container; records observations and drift (start and end). */
+async function observe(
+  deps: SyncDeps,
+  docker: Docker,
+  instance: InstanceState,
+  container: Docker.ContainerInfo | undefined,
+): Promise<{ changes: number; drift: boolean }> {
+  const record = (o: Parameters<Commands['instances']['record']>[1]) =>
+    deps.commands.instances.record(instance.instanceId, o, ctx).then((r) => (r.position ? 1 : 0));
+  // Drift is decided first and recorded before the observations: each observation wakes the
+  // reconciler, which must already see the drift when the policy is "report".
+  const seen = new Set<DriftKind>();
+  const observations: Parameters<Commands['instances']['record']>[1][] = [];
+  let exitedContainer: string | null = null;
+  if (!container) {
+    // Only a container the platform had made can go missing; a create still under way is not drift.
+    if (instance.containerId && instance.desired !== 'deleted') {
+      if (instance.observed !== 'removed') observations.push({ type: 'RecordContainerRemoved' });
+      seen.add('missing');
+    }
+  } else if (container.State === 'running') {
+    if (instance.observed !== 'running' && instance.allocationHeld)
+      observations.push({ type: 'RecordContainerStarted' });
+    if (instance.desired === 'stopped') seen.add('running');
+  } else if (container.State !== 'created') {
+    if (instance.observed === 'running' || instance.observed === 'unknown') exitedContainer = container.Id;
+    if (instance.desired === 'running' && !instance.creationFailed) seen.add('exited');
+  }
+  const detail: Record<DriftKind, string> = {
+    exited: `should run, but its container ${container?.Status ?? 'stopped'}`,
+    running: 'should be stopped, but its container runs',
+    missing: 'its container is gone',
+    wrong_node: 'its container is on another node',
+  };
+  let changes = 0;
+  for (const kind of seen) changes += await record({ type: 'RecordDrift', kind, detail: detail[kind] });
+  if (exitedContainer) {
+    const { State } = await docker.getContainer(exitedContainer).inspect();
+    observations.push({
+      type: 'RecordContainerExited',
+      exitCode: State.ExitCode ?? null,
+      oomKilled: State.OOMKilled,
+    });
+  }
+  for (const o of observations) changes += await record(o);
+  for (const kind of instance.drifts.filter((k) => !seen.has(k))) {
+    changes += await record({ type: 'RecordDriftResolved', kind });
+  }
+  return { changes, drift: seen.size > 0 };
+}
+
+/** A managed container no instance owns (here): reported, and removed under the heal policy. */
+async function orphan(
+  deps: SyncDeps,
+  docker: Docker,
+  node: NodeState,
+  container: Docker.ContainerInfo,
+  instance: InstanceState | null,
+): Promise<number> {
+  const instanceId = container.Labels[LABEL_INSTANCE] ?? '';
+  const name = (container.Names[0] ?? container.Id).replace(/^\//, '');
+  let changes = 0;
+  if (
+    instance?.exists &&
+    instance.nodeId !== node.nodeId &&
+    !(instance.desired === 'deleted' && instance.observed === 'removed')
+  ) {
+    // The instance lives elsewhere: its record says another node.
+    changes += (
+      await deps.commands.instances.record(
+        instanceId,
+        { type: 'RecordDrift', kind: 'wrong_node', detail: `a container of it runs on ${node.name}` },
+        ctx,
+      )
+    ).position
+      ? 1
+      : 0;
+  }
+  if (!node.orphans.includes(container.Id)) {
+    await deps.commands.nodes.act(
+      node.nodeId,
+      { type: 'RecordOrphan', containerId: container.Id, name, instanceId },
+      ctx,
+    );
+    changes++;
+  }
+  if (deps.policy === 'heal') {
+    await docker
+      .getContainer(container.Id)
+      .remove({ force: true })
+      .catch(() => {});
+    if (instanceId && !instance?.exists)
+      await docker
+        .getVolume(dataVolume(instanceId))
+        .remove()
+        .catch(() => {});
+  }
+  return changes;
+}

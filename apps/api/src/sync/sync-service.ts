@@ -1,0 +1,115 @@
+import type Docker from 'dockerode';
+import cron, { type ScheduledTask } from 'node-cron';
+import { endpointOf } from '../docker/clients.js';
+import { KeyedSemaphore } from '../reconciler/work-queue.js';
+import type { DockerStats } from './metrics.js';
+import { MetricsStore, toSample } from './metrics.js';
+import { type NodeSyncReport, type SyncDeps, syncNode } from './node-sync.js';
+
+export interface SyncReport {
+  startedAt: Date;
+  ms: number;
+  nodes: NodeSyncReport[];
+  sampled: number;
+}
+
+/** A cron expression for every `seconds` (node-cron takes a seconds field). */
+export function everySeconds(seconds: number): string {
+  if (seconds < 60 && 60 % seconds === 0) return `*/${seconds} * * * * *`;
+  if (seconds % 60 === 0 && 60 % (seconds / 60) === 0) return `0 */${seconds / 60} * * * *`;
+  throw new Error(
+    `sync.interval-seconds ${seconds} must divide a minute or an hour (e.g. 5, 10, 15, 20, 30, 60, 120)`,
+  );
+}
+
+/**
+ * The periodic sync: every node at once (each node's Docker calls bounded), never two runs at the same
+ * time (a run asked for while one is going gets that run's report), resource figures sampled for the
+ * running containers into the metrics store.
+ */
+export class SyncService {
+  readonly metrics = new MetricsStore();
+  #task: ScheduledTask | null = null;
+  #running: Promise<SyncReport> | null = null;
+  readonly #slots: KeyedSemaphore;
+
+  constructor(
+    private readonly deps: SyncDeps,
+    private readonly options: { samplesPerNode?: number } = {},
+  ) {
+    this.#slots = new KeyedSemaphore(options.samplesPerNode ?? 16);
+  }
+
+  runOnce(): Promise<SyncReport> {
+    this.#running ??= this.#run().finally(() => {
+      this.#running = null;
+    });
+    return this.#running;
+  }
+
+  async #run(): Promise<SyncReport> {
+    const startedAt = new Date();
+    const t0 = performance.now();
+    const { rows } = await this.deps.pool.query<{ node_id: string }>(
+      'SELECT node_id FROM rm.nodes WHERE NOT deleted',
+    );
+    let sampled = 0;
+    const alive = new Set<string>();
+    const nodes = await Promise.all(
+      rows.map(async ({ node_id }) => {
+        const node = await this.deps.commands.nodes.get(node_id);
+        if (!node) return null;
+        try {
+          const report = await syncNode(this.deps, node);
+          const docker = this.deps.clients.get(
+            endpointOf(node, this.deps.commands.nodes.openSecrets(node).clientKey),
+          );
+          await Promise.all(
+            report.running.map(({ instanceId, containerId }) =>
+              this.#slots.run(node_id, async () => {
+                alive.add(instanceId);
+                if (await this.#sample(docker, instanceId, containerId)) sampled++;
+              }),
+            ),
+          );
+          return report;
+        } catch (err) {
+          this.deps.logger.warn({ err, node: node.name }, 'sync of a node failed');
+          return null;
+        }
+      }),
+    );
+    this.metrics.keepOnly(alive);
+    return { startedAt, ms: performance.now() - t0, nodes: nodes.filter((n) => n !== null), sampled };
+  }
+
+  async #sample(docker: Docker, instanceId: string, containerId: string): Promise<boolean> {
+    try {
+      // One shot: no second look a second later; CPU % is taken against the previous sync's sample.
+      const stats = (await docker
+        .getContainer(containerId)
+        .stats({ stream: false, 'one-shot': true } as never)) as unknown as DockerStats;
+      this.metrics.add(
+        instanceId,
+        toSample(stats, this.metrics.previousCpu(instanceId), Date.now()),
+        stats.cpu_stats,
+      );
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  start(intervalSeconds: number): void {
+    this.#task = cron.schedule(everySeconds(intervalSeconds), () => void this.runOnce(), {
+      name: 'tianqi-sync',
+      noOverlap: true,
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.#task?.destroy();
+    this.#task = null;
+    await this.#running;
+  }
+}

@@ -1,0 +1,69 @@
+import type { InstanceState } from '@tianqi/domain';
+import { dockerOverTcp, type TestNode } from '@tianqi/infra';
+import type Docker from 'dockerode';
+import { LABEL_INSTANCE } from '../src/reconciler/container-recipe.js';
+import { system, type TestPlatform } from './platform-fixture.js';
+
+/** The test node registered as the platform would have it (TLS with its certificates, or plain TCP). */
+export async function register(p: TestPlatform, test: TestNode, over: Record<string, unknown> = {}) {
+  const { id } = await p.commands.nodes.register(
+    {
+      name: `rec-${test.name}`,
+      cpuCores: 16,
+      memoryGb: 64,
+      systemDiskGb: 100,
+      gpuModel: 'RTX 4090',
+      gpuCount: test.gpuCount,
+      vramGbPerGpu: 24,
+      dockerAddress: `tcp://${test.host}:${test.port}`,
+      useTls: test.tls,
+      caCert: test.ca ?? null,
+      clientCert: test.cert ?? null,
+      clientKey: test.key ?? null,
+      ...over,
+    },
+    system,
+  );
+  await p.commands.nodes.recordDockerStatus(id, 'connected', '', system);
+  return { id, docker: dockerOverTcp(test), test };
+}
+
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined | null | false>,
+  ms = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Waits until the instance is seen in this state. */
+export function observed(p: TestPlatform, id: string, want: InstanceState['observed']) {
+  return until(`instance ${id} to be ${want}`, async () => {
+    const s = (await p.commands.instances.get(id))!;
+    return s.observed === want ? s : null;
+  });
+}
+
+export async function containersOf(docker: Docker, instanceId: string) {
+  return docker.listContainers({ all: true, filters: { label: [`${LABEL_INSTANCE}=${instanceId}`] } });
+}
+
+/** Runs a command in a container with a TTY and returns what it printed. */
+export async function execIn(docker: Docker, containerId: string, cmd: string[]): Promise<string> {
+  const exec = await docker
+    .getContainer(containerId)
+    .exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, Tty: true });
+  const stream = await exec.start({ hijack: true, stdin: false, Tty: true });
+  let out = '';
+  stream.on('data', (d: Buffer) => {
+    out += d.toString('utf8');
+  });
+  await new Promise((resolve) => stream.on('end', resolve));
+  return out.replace(/\r/g, '').trim();
+}
