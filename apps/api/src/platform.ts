@@ -8,9 +8,9 @@ import { NodeClients } from './docker/clients.js';
 import { registerLocalNode } from './docker/local-node.js';
 import { NodeHealth } from './docker/node-health.js';
 import { createHttpServer } from './http/server.js';
-import type { Reconciler } from './reconciler/reconciler.js';
+import { Reconciler } from './reconciler/reconciler.js';
 import { loadSecretKey, SecretBox } from './security/secrets.js';
-import type { SyncService } from './sync/sync-service.js';
+import { SyncService } from './sync/sync-service.js';
 
 export interface RunningPlatform {
   url: string;
@@ -63,6 +63,31 @@ export async function startPlatform(config: Config, logger = createLogger(config
       const outcome = await ensureAdmin(commands.users, config.admin);
       logger.info({ username: config.admin.username, outcome }, 'first admin from configuration');
     }
+    await registerLocalNode(database.pool, commands, config.docker, logger);
+    await projections.waitFor(await store.head());
+    const live = new Reconciler({
+      store,
+      pool: database.pool,
+      commands,
+      logger,
+      networkMode: config.docker['network-mode'],
+      stopTimeoutSeconds: config.docker['stop-timeout-seconds'],
+      perNode: config.docker['calls-per-node'],
+      driftPolicy: config.sync['drift-policy'],
+    });
+    reconciler = live;
+    sync = new SyncService({
+      pool: database.pool,
+      commands,
+      clients: new NodeClients(),
+      health: new NodeHealth(),
+      policy: config.sync['drift-policy'],
+      logger,
+      converge: (ids) => live.converge(ids),
+    });
+    await live.start();
+    sync.start(config.sync['interval-seconds']);
+    void sync.runOnce(); // the first look at every node now, not in one interval
     await app.listen({ host: config.server.host, port: config.server.port });
     const host = config.server.host === '0.0.0.0' ? 'localhost' : config.server.host;
     let stopping: Promise<void> | undefined;

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createTestDatabase, freePort } from '@tianqi/infra';
+import { createTestDatabase, freePort, loadTestNodes } from '@tianqi/infra';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -147,7 +147,7 @@ describe('`tianqi start`', () => {
       expect(await rebuild.exited).toBe(0);
       expect(rebuild.output()).toMatch(/rebuilding: 100%/);
       expect(rebuild.output()).toMatch(
-        /rebuilt users, images, specs, nodes, instances, audit_log, usage from 2 events/,
+        /rebuilt users, images, specs, nodes, instances, audit_log, usage, drift from 2 events/,
       );
       const client = new pg.Client({ connectionString: db.url });
       await client.connect();
@@ -161,6 +161,52 @@ describe('`tianqi start`', () => {
     } finally {
       await db.drop();
       await rm(env.TIANQI_DATA_DIR, { recursive: true, force: true });
+    }
+  });
+
+  it('on a first start registers the local Docker engine as the first node, CPU-only, connected', async () => {
+    const db = await createTestDatabase();
+    const dataDir = await mkdtemp(join(tmpdir(), 'tianqi-data-'));
+    const port = await freePort();
+    const socket = loadTestNodes().nodes[0]!.socketPath; // stands in for /var/run/docker.sock
+    try {
+      const started = startTianqi({
+        PORT: String(port),
+        DATABASE_URL: db.url,
+        TIANQI_DATA_DIR: dataDir,
+        TIANQI_DOCKER_LOCAL_SOCKET: socket,
+      });
+      await waitForHealth(port, started);
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      let rows: {
+        name: string;
+        docker_address: string;
+        gpu_count: number;
+        docker_status: string;
+        cpu_cores: number;
+      }[] = [];
+      for (let i = 0; i < 100 && rows[0]?.docker_status !== 'connected'; i++) {
+        ({ rows } = await client.query(
+          'SELECT name, docker_address, gpu_count, docker_status, cpu_cores FROM rm.nodes',
+        ));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await client.end();
+      expect(rows).toEqual([
+        {
+          name: 'local',
+          docker_address: `unix://${socket}`,
+          gpu_count: 0,
+          docker_status: 'connected',
+          cpu_cores: cpus().length,
+        },
+      ]);
+      started.child.kill('SIGTERM');
+      expect(await started.exited).toBe(0);
+    } finally {
+      await db.drop();
+      await rm(dataDir, { recursive: true, force: true });
     }
   });
 

@@ -35,7 +35,7 @@ export class SyncService {
 
   constructor(
     private readonly deps: SyncDeps,
-    private readonly options: { samplesPerNode?: number } = {},
+    options: { samplesPerNode?: number } = {},
   ) {
     this.#slots = new KeyedSemaphore(options.samplesPerNode ?? 16);
   }
