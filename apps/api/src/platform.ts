@@ -74,6 +74,10 @@ export async function startPlatform(config: Config, logger = createLogger(config
       stopTimeoutSeconds: config.docker['stop-timeout-seconds'],
       perNode: config.docker['calls-per-node'],
       driftPolicy: config.sync['drift-policy'],
+      onNodeConnectionChanged: (nodeId) =>
+        void sync
+          ?.checkNow(nodeId)
+          .catch((err: unknown) => logger.warn({ err, nodeId }, 'connection check failed')),
     });
     reconciler = live;
     sync = new SyncService({

@@ -195,6 +195,43 @@ describe('the sync against a real Docker node', () => {
   });
 });
 
+describe('testing a node connection at once', () => {
+  it('records failed with a plain reason for a wrong CA or for plain HTTP to a TLS port, and connected once fixed', async () => {
+    const p = platform();
+    const tls = testNodes.nodes[2]!;
+    const { id } = await p.commands.nodes.register(
+      {
+        name: 'cert-check',
+        cpuCores: 4,
+        memoryGb: 8,
+        systemDiskGb: 10,
+        dockerAddress: `tcp://${tls.host}:${tls.port}`,
+        useTls: true,
+        caCert: tls.cert!, // not the CA that signed the server's certificate
+        clientCert: tls.cert!,
+        clientKey: tls.key!,
+      },
+      system,
+    );
+    await p.settle();
+    const sync = syncWith('report');
+    await sync.checkNow(id);
+    expect((await p.commands.nodes.get(id))!).toMatchObject({
+      dockerStatus: 'failed',
+      dockerStatusReason: expect.stringMatching(/^bad certificate: /),
+    });
+    await p.commands.nodes.update(id, { useTls: false }, system);
+    await sync.checkNow(id);
+    expect((await p.commands.nodes.get(id))!.dockerStatusReason).toMatch(/HTTPS|TLS|reset/i);
+    await p.commands.nodes.update(id, { useTls: true, caCert: tls.ca! }, system);
+    await sync.checkNow(id);
+    expect((await p.commands.nodes.get(id))!).toMatchObject({
+      dockerStatus: 'connected',
+      dockerStatusReason: '',
+    });
+  });
+});
+
 describe('resource figures as docker stats computes them', () => {
   it('CPU % uses online CPUs (cgroup v2 has no per-CPU list) and the deltas between two samples', () => {
     const before = { cpu_usage: { total_usage: 1_000 }, system_cpu_usage: 10_000, online_cpus: 4 };

@@ -7,6 +7,8 @@ import { NodeClients } from '../docker/clients.js';
 import { type ReconcileDeps, RetryLater, reconcileInstance } from './reconcile-instance.js';
 import { KeyedSemaphore, WorkQueue } from './work-queue.js';
 
+const CONNECTION_FIELDS = ['dockerAddress', 'useTls', 'caCert', 'clientCert', 'clientKey'];
+
 export interface ReconcilerOptions {
   store: PlatformStore;
   pool: pg.Pool;
@@ -16,6 +18,8 @@ export interface ReconcilerOptions {
   stopTimeoutSeconds?: number;
   /** Docker calls at once per node. */
   perNode?: number;
+  /** Called when a node is registered or its connection settings change: test it at once. */
+  onNodeConnectionChanged?: (nodeId: string) => void;
   /** `report`: an instance with open drift is left as it is until someone says "converge now". */
   driftPolicy?: 'report' | 'heal';
 }
@@ -69,6 +73,12 @@ export class Reconciler {
       handle: async (events) => {
         for (const e of events) {
           if (e.streamId.startsWith('instance-')) this.queue.add(e.streamId.slice('instance-'.length));
+          if (
+            e.type === 'NodeRegistered' ||
+            (e.type === 'NodeUpdated' && CONNECTION_FIELDS.some((f) => f in e.data.changes))
+          ) {
+            this.options.onNodeConnectionChanged?.(e.streamId.slice('node-'.length));
+          }
           // A node that comes back: finish what waited for it.
           if (e.type === 'NodeDockerStatusChanged' && e.data.status === 'connected') {
             for (const id of await this.pendingInstances(e.streamId.slice('node-'.length)))
@@ -87,6 +97,13 @@ export class Reconciler {
       [nodeId ?? null],
     );
     return rows.map((r) => r.instance_id);
+  }
+
+  /** "Converge now" for a whole node: every unfinished instance on it. */
+  async convergeNode(nodeId: string): Promise<number> {
+    const ids = await this.pendingInstances(nodeId);
+    this.converge(ids);
+    return ids.length;
   }
 
   /** "Converge now": act on these instances at once, drift or not. */

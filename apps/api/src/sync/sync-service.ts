@@ -1,6 +1,8 @@
 import type Docker from 'dockerode';
 import cron, { type ScheduledTask } from 'node-cron';
+import { systemContext } from '../commands/index.js';
 import { endpointOf } from '../docker/clients.js';
+import { checkConnection } from '../docker/connection-check.js';
 import { KeyedSemaphore } from '../reconciler/work-queue.js';
 import type { DockerStats } from './metrics.js';
 import { MetricsStore, toSample } from './metrics.js';
@@ -37,7 +39,9 @@ export class SyncService {
     private readonly deps: SyncDeps,
     options: { samplesPerNode?: number } = {},
   ) {
-    this.#slots = new KeyedSemaphore(options.samplesPerNode ?? 16);
+    // Docker answers a stats call at its next collection tick (about a second): calls made together
+    // share the tick, so a node's containers are sampled together, up to this bound.
+    this.#slots = new KeyedSemaphore(options.samplesPerNode ?? 128);
   }
 
   runOnce(): Promise<SyncReport> {
@@ -98,6 +102,26 @@ export class SyncService {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * Checks a node's connection now and records the result as it is (connected, or failed with the
+   * reason): what an admin sees right after registering or fixing a node.
+   */
+  async checkNow(nodeId: string): Promise<void> {
+    const node = await this.deps.commands.nodes.get(nodeId);
+    if (!node) return;
+    const docker = this.deps.clients.get(
+      endpointOf(node, this.deps.commands.nodes.openSecrets(node).clientKey),
+    );
+    const check = await checkConnection(docker);
+    this.deps.health.observe(nodeId, check.ok);
+    await this.deps.commands.nodes.recordDockerStatus(
+      nodeId,
+      check.ok ? 'connected' : 'failed',
+      check.ok ? '' : check.reason,
+      systemContext('sync'),
+    );
   }
 
   start(intervalSeconds: number): void {
