@@ -1,0 +1,141 @@
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { type TestNode, testNodesDir } from '@tianqi/infra';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NodeClients } from '../src/docker/clients.js';
+import { NodeHealth } from '../src/docker/node-health.js';
+import { Reconciler } from '../src/reconciler/reconciler.js';
+import { SyncService } from '../src/sync/sync-service.js';
+import { containersOf, observed, register, until } from './docker-fixture.js';
+import { image, signUp, spec, usePlatform } from './platform-fixture.js';
+
+const run = promisify(execFile);
+const NODES = fileURLToPath(new URL('../../../infra/test-nodes/', import.meta.url));
+// A node of its own (own folder, own address), so stopping it disturbs no other test file.
+const env = { ...process.env, TIANQI_NODES_DIR: `${testNodesDir()}-down`, TIANQI_NODES_IP_BASE: '30' };
+const platform = usePlatform();
+const logger = pino({ level: 'silent' });
+let test: TestNode;
+let imagesSh: string;
+
+async function startDaemon(): Promise<void> {
+  await run('bash', [join(NODES, 'start.sh'), '1'], { env });
+}
+async function stopDaemon(): Promise<void> {
+  const pidfile = join(env.TIANQI_NODES_DIR, 'node1', 'docker.pid');
+  const pid = Number((await readFile(pidfile, 'utf8')).trim());
+  process.kill(pid, 'SIGTERM');
+  await until('the daemon to stop', async () => {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+}
+
+beforeAll(async () => {
+  await startDaemon();
+  const raw = JSON.parse(await readFile(join(env.TIANQI_NODES_DIR, 'nodes.json'), 'utf8'));
+  const n = raw.nodes[0];
+  test = {
+    ...n,
+    ca: await readFile(n.ca, 'utf8'),
+    cert: await readFile(n.cert, 'utf8'),
+    key: await readFile(n.key, 'utf8'),
+  };
+  imagesSh = raw.images.sh;
+}, 120_000);
+afterAll(async () => {
+  await run('bash', [join(NODES, 'stop.sh')], { env });
+});
+
+describe('a node whose daemon stops', () => {
+  it('is failed after two checks, its instances are left alone, and when it is back pending work finishes', async () => {
+    const p = platform();
+    const owner = await signUp(p, 'downowner');
+    const node = await register(p, test, { name: 'down-node' });
+    const imageId = await image(p, { name: 'down-img', address: imagesSh });
+    const specId = await spec(p, {
+      name: 'down-cpu',
+      gpuCount: 0,
+      cpuCores: 0.5,
+      memoryGb: 0.5,
+      systemDiskGb: 1,
+      pricePerHour: 0,
+    });
+    await p.settle();
+    const reconciler = new Reconciler({
+      store: p.store,
+      pool: p.pool,
+      commands: p.commands,
+      logger,
+      networkMode: 'none',
+      stopTimeoutSeconds: 1,
+    });
+    await reconciler.start();
+    const health = new NodeHealth();
+    const sync = new SyncService({
+      pool: p.pool,
+      commands: p.commands,
+      clients: new NodeClients(),
+      health,
+      policy: 'heal',
+      logger,
+      converge: (ids) => reconciler.converge(ids),
+    });
+    try {
+      const kept = await p.commands.instances.create(
+        { name: 'kept', imageId, specId, nodeId: node.id },
+        owner,
+      );
+      const doomed = await p.commands.instances.create(
+        { name: 'doomed', imageId, specId, nodeId: node.id },
+        owner,
+      );
+      await observed(p, kept.id, 'running');
+      await observed(p, doomed.id, 'running');
+
+      await stopDaemon();
+      await sync.runOnce();
+      expect((await p.commands.nodes.get(node.id))!.dockerStatus).toBe('connected'); // one failed check
+      await sync.runOnce();
+      expect((await p.commands.nodes.get(node.id))!).toMatchObject({
+        dockerStatus: 'failed',
+        dockerStatusReason: expect.stringMatching(/^connection refused/),
+      });
+      // Nothing was recorded about its instances: a lost node is not a lost workload.
+      expect(await p.commands.instances.get(kept.id)).toMatchObject({ observed: 'running', drifts: [] });
+
+      // Asked while the node is down: the deletion waits.
+      await p.commands.instances.request(doomed.id, 'DeleteInstance', owner);
+      await new Promise((r) => setTimeout(r, 500));
+      expect((await p.commands.instances.get(doomed.id))!.observed).toBe('running');
+
+      await startDaemon();
+      await sync.runOnce();
+      expect((await p.commands.nodes.get(node.id))!.dockerStatus).toBe('connected');
+      await until(
+        'the deletion to finish',
+        async () => (await p.commands.instances.get(doomed.id))!.volumesRemoved,
+        60_000,
+      );
+      expect(await containersOf(node.docker, doomed.id)).toEqual([]);
+      // The daemon stopped the other container as it went down: seen, and healed.
+      await sync.runOnce();
+      await observed(p, kept.id, 'running');
+      await until(
+        'the kept container to run',
+        async () => (await containersOf(node.docker, kept.id))[0]?.State === 'running',
+      );
+    } finally {
+      await sync.stop();
+      await reconciler.stop();
+    }
+  }, 180_000);
+});
