@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the root filesystems of the local test images (no registry can be reached here):
 #   busybox.tar: a static busybox with every applet, so the image has `sh`;
-#   bash.tar:    the same plus a static bash as /bin/bash.
+#   bash.tar:    the same plus a static bash as /bin/bash, and a stand-in nvidia-smi printing fixed
+#                figures (what the platform reads for a GPU instance's memory).
 set -euo pipefail
 DIR="$1"; BUSYBOX="$2"; BASH_STATIC="$3"
 mkdir -p "$DIR"
@@ -13,7 +14,11 @@ build() { # name with-bash
   for applet in $("$BUSYBOX" --list); do
     [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
   done
-  [ "$2" = yes ] && { rm -f "$root/bin/bash"; cp "$BASH_STATIC" "$root/bin/bash"; }
+  if [ "$2" = yes ]; then
+    rm -f "$root/bin/bash"; cp "$BASH_STATIC" "$root/bin/bash"
+    printf '#!/bin/sh\n# Stand-in for nvidia-smi: fixed figures in the format the platform asks for.\ncase "$*" in\n  *--query-gpu=memory.used,memory.total*) echo "1234, 24564" ;;\n  *) echo "NVIDIA-SMI stand-in" ;;\nesac\n' >"$root/usr/bin/nvidia-smi"
+    chmod +x "$root/usr/bin/nvidia-smi"
+  fi
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
   chmod 1777 "$root/tmp"

@@ -160,6 +160,36 @@ describe('the sync against a real Docker node', () => {
     expect(sync.metrics.series(inst.instanceId)).toHaveLength(2);
   });
 
+  it("reads a GPU instance's memory with nvidia-smi inside it, or falls back to its limit without one", async () => {
+    const p = platform();
+    const gpuSpec = await spec(p, {
+      name: 'sync-g1',
+      gpuModel: 'RTX 4090',
+      gpuCount: 1,
+      vramGb: 24,
+      cpuCores: 0.5,
+      memoryGb: 0.5,
+      systemDiskGb: 1,
+      pricePerHour: 1,
+    });
+    const withSmi = await image(p, { name: 'sync-bash', address: testNodes.images.bash });
+    const a = await p.commands.instances.create(
+      { name: 'smi', imageId: withSmi, specId: gpuSpec, nodeId: node.id },
+      owner,
+    );
+    const b = await p.commands.instances.create(
+      { name: 'nosmi', imageId, specId: gpuSpec, nodeId: node.id },
+      owner,
+    );
+    await observed(p, a.id, 'running');
+    await observed(p, b.id, 'running');
+    const sync = syncWith('report');
+    await sync.runOnce();
+    // The test image's stand-in nvidia-smi prints "1234, 24564".
+    expect(sync.metrics.latest(a.id)).toMatchObject({ gpuMemoryUsedMb: 1234, gpuMemoryTotalMb: 24564 });
+    expect(sync.metrics.latest(b.id)).toMatchObject({ gpuMemoryUsedMb: null, gpuMemoryTotalMb: 24 * 1024 });
+  });
+
   it('a node that stops answering is failed after two checks (its instances left alone) and comes back', async () => {
     const p = platform();
     const { id } = await p.commands.nodes.register(

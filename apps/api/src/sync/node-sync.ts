@@ -28,7 +28,23 @@ export interface NodeSyncReport {
   containers: number;
   /** Instances whose observed state changed, drift found or resolved, orphans. */
   changes: number;
-  running: { instanceId: string; containerId: string }[];
+  running: RunningContainer[];
+}
+
+export interface RunningContainer {
+  instanceId: string;
+  containerId: string;
+  /** GPUs it holds and the VRAM per GPU it may use (a slice's share, or the card's), if any. */
+  gpu: { count: number; vramGb: number } | null;
+}
+
+function gpuOf(instance: InstanceState): RunningContainer['gpu'] {
+  const gpus = instance.allocation?.gpus;
+  if (!gpus || gpus.kind === 'none') return null;
+  return {
+    count: gpus.indices.length,
+    vramGb: gpus.kind === 'slice' ? gpus.vramGb : (instance.origin?.spec.vramGb ?? 0),
+  };
 }
 
 const ctx = systemContext('sync');
@@ -89,7 +105,9 @@ export async function syncNode(deps: SyncDeps, node: NodeState): Promise<NodeSyn
       }
       continue;
     }
-    if (container?.State === 'running') report.running.push({ instanceId: id, containerId: container.Id });
+    if (container?.State === 'running') {
+      report.running.push({ instanceId: id, containerId: container.Id, gpu: gpuOf(instance) });
+    }
     const changed = await observe(deps, docker, instance, container);
     report.changes += changed.changes;
     if (changed.drift && deps.policy === 'heal') heal.push(id);

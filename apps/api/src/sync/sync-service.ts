@@ -3,16 +3,56 @@ import cron, { type ScheduledTask } from 'node-cron';
 import { systemContext } from '../commands/index.js';
 import { endpointOf } from '../docker/clients.js';
 import { checkConnection } from '../docker/connection-check.js';
+import { execCapture } from '../docker/exec.js';
 import { KeyedSemaphore } from '../reconciler/work-queue.js';
 import type { DockerStats } from './metrics.js';
 import { MetricsStore, toSample } from './metrics.js';
-import { type NodeSyncReport, type SyncDeps, syncNode } from './node-sync.js';
+import { type NodeSyncReport, type RunningContainer, type SyncDeps, syncNode } from './node-sync.js';
 
 export interface SyncReport {
   startedAt: Date;
   ms: number;
   nodes: NodeSyncReport[];
   sampled: number;
+}
+
+/**
+ * GPU memory used and total (MB) as nvidia-smi inside the container reports it; when the container has
+ * no nvidia-smi, the total it may use (its slice's limit, or its cards) and no figure for use.
+ */
+export async function gpuMemory(
+  docker: Docker,
+  containerId: string,
+  gpu: { count: number; vramGb: number },
+): Promise<{ gpuMemoryUsedMb: number | null; gpuMemoryTotalMb: number }> {
+  const limit = Math.round(gpu.count * gpu.vramGb * 1024);
+  try {
+    const r = await execCapture(docker, containerId, [
+      'nvidia-smi',
+      '--query-gpu=memory.used,memory.total',
+      '--format=csv,noheader,nounits',
+    ]);
+    const rows = r.stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.split(',').map((v) => Number(v.trim())));
+    if (
+      r.exitCode === 0 &&
+      rows.length > 0 &&
+      rows.every((row) => row.length === 2 && row.every(Number.isFinite))
+    ) {
+      return {
+        gpuMemoryUsedMb: rows.reduce((sum, row) => sum + row[0]!, 0),
+        gpuMemoryTotalMb: Math.min(
+          limit || Number.POSITIVE_INFINITY,
+          rows.reduce((sum, row) => sum + row[1]!, 0),
+        ),
+      };
+    }
+  } catch {
+    // no nvidia-smi in the image: fall back to the limit
+  }
+  return { gpuMemoryUsedMb: null, gpuMemoryTotalMb: limit };
 }
 
 /** A cron expression for every `seconds` (node-cron takes a seconds field). */
@@ -69,10 +109,10 @@ export class SyncService {
             endpointOf(node, this.deps.commands.nodes.openSecrets(node).clientKey),
           );
           await Promise.all(
-            report.running.map(({ instanceId, containerId }) =>
+            report.running.map((running) =>
               this.#slots.run(node_id, async () => {
-                alive.add(instanceId);
-                if (await this.#sample(docker, instanceId, containerId)) sampled++;
+                alive.add(running.instanceId);
+                if (await this.#sample(docker, running)) sampled++;
               }),
             ),
           );
@@ -87,17 +127,19 @@ export class SyncService {
     return { startedAt, ms: performance.now() - t0, nodes: nodes.filter((n) => n !== null), sampled };
   }
 
-  async #sample(docker: Docker, instanceId: string, containerId: string): Promise<boolean> {
+  async #sample(docker: Docker, running: RunningContainer): Promise<boolean> {
+    const { instanceId, containerId } = running;
     try {
       // One shot: no second look a second later; CPU % is taken against the previous sync's sample.
-      const stats = (await docker
-        .getContainer(containerId)
-        .stats({ stream: false, 'one-shot': true } as never)) as unknown as DockerStats;
-      this.metrics.add(
-        instanceId,
-        toSample(stats, this.metrics.previousCpu(instanceId), Date.now()),
-        stats.cpu_stats,
-      );
+      const [stats, gpu] = await Promise.all([
+        docker
+          .getContainer(containerId)
+          .stats({ stream: false, 'one-shot': true } as never) as unknown as Promise<DockerStats>,
+        running.gpu ? gpuMemory(docker, containerId, running.gpu) : null,
+      ]);
+      const sample = toSample(stats, this.metrics.previousCpu(instanceId), Date.now());
+      if (gpu) Object.assign(sample, gpu);
+      this.metrics.add(instanceId, sample, stats.cpu_stats);
       return true;
     } catch {
       return false;
