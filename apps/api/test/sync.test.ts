@@ -9,7 +9,7 @@ import { Reconciler } from '../src/reconciler/reconciler.js';
 import { cpuPercent, memoryUsed } from '../src/sync/metrics.js';
 import type { DriftPolicy } from '../src/sync/node-sync.js';
 import { SyncService } from '../src/sync/sync-service.js';
-import { containersOf, observed, register, until } from './docker-fixture.js';
+import { containersOf, observed, register } from './docker-fixture.js';
 import { image, signUp, spec, system, usePlatform } from './platform-fixture.js';
 
 const platform = usePlatform();
@@ -111,6 +111,43 @@ describe('the sync against a real Docker node', () => {
     const healed = await observed(p, inst.instanceId, 'running');
     expect(healed.containerId).not.toBe(inst.containerId);
     expect(await containersOf(node.docker, inst.instanceId)).toHaveLength(1);
+  });
+
+  it('a `docker start` by hand of a stopped instance is drift "running"; healing stops it again', async () => {
+    const p = platform();
+    const inst = await runningInstance('started_by_hand');
+    await p.commands.instances.request(inst.instanceId, 'StopInstance', owner);
+    await observed(p, inst.instanceId, 'exited');
+    await node.docker.getContainer(inst.containerId!).start();
+    await syncWith('heal').runOnce();
+    expect((await p.commands.instances.get(inst.instanceId))!.drifts).toContain('running');
+    await observed(p, inst.instanceId, 'exited');
+    expect((await node.docker.getContainer(inst.containerId!).inspect()).State.Running).toBe(false);
+  });
+
+  it('a container of an instance found on another node is drift "wrong node" there, and an orphan of that node', async () => {
+    const p = platform();
+    const inst = await runningInstance('misplaced');
+    const other = await register(p, testNodes.nodes[1]!, { name: 'sync-other' });
+    await p.settle();
+    const copy = await other.docker.createContainer({
+      Image: testNodes.images.sh,
+      Cmd: ['sleep', '600'],
+      Labels: { [LABEL_MANAGED_BY]: 'tianqi', [LABEL_INSTANCE]: inst.instanceId },
+      HostConfig: { NetworkMode: 'none' },
+    });
+    await copy.start();
+    try {
+      await syncWith('report').runOnce();
+      expect((await p.commands.instances.get(inst.instanceId))!.drifts).toContain('wrong_node');
+      expect((await p.commands.nodes.get(other.id))!.orphans).toEqual([copy.id]);
+    } finally {
+      await copy.remove({ force: true });
+      // That daemon serves other test files too: a later sync with "heal" must not take their
+      // containers for orphans of this platform.
+      await p.commands.nodes.delete(other.id, system);
+      await p.settle();
+    }
   });
 
   it('an exit on its own is recorded with its exit code and OOM flag', async () => {
@@ -221,7 +258,8 @@ describe('the sync against a real Docker node', () => {
     );
     await syncWith('report', health).runOnce();
     expect((await p.commands.nodes.get(id))!.dockerStatus).toBe('connected');
-    await until('a clean slate', async () => true);
+    await p.commands.nodes.delete(id, system); // that daemon serves other test files: see above
+    await p.settle();
   });
 });
 

@@ -29,6 +29,8 @@ export interface NodeSyncReport {
   /** Instances whose observed state changed, drift found or resolved, orphans. */
   changes: number;
   running: RunningContainer[];
+  /** Instances with a container here although they live on another node. */
+  misplaced: string[];
 }
 
 export interface RunningContainer {
@@ -64,6 +66,7 @@ export async function syncNode(deps: SyncDeps, node: NodeState): Promise<NodeSyn
     containers: 0,
     changes: 0,
     running: [],
+    misplaced: [],
   };
   const docker = deps.clients.get(endpointOf(node, commands.nodes.openSecrets(node).clientKey));
   const check = await checkConnection(docker);
@@ -102,6 +105,7 @@ export async function syncNode(deps: SyncDeps, node: NodeState): Promise<NodeSyn
     ) {
       if (container) {
         report.changes += await orphan(deps, docker, node, container, instance);
+        if (instance?.exists && instance.nodeId !== node.nodeId) report.misplaced.push(id);
       }
       continue;
     }
@@ -167,7 +171,8 @@ async function observe(
     });
   }
   for (const o of observations) changes += await record(o);
-  for (const kind of instance.drifts.filter((k) => !seen.has(k))) {
+  // "wrong node" is seen from the other node's side; the sync as a whole resolves it (sync-service).
+  for (const kind of instance.drifts.filter((k) => !seen.has(k) && k !== 'wrong_node')) {
     changes += await record({ type: 'RecordDriftResolved', kind });
   }
   return { changes, drift: seen.size > 0 };

@@ -124,6 +124,20 @@ export class SyncService {
       }),
     );
     this.metrics.keepOnly(alive);
+    // A container seen on the wrong node in an earlier run and on none now: that drift is over.
+    const misplaced = new Set(nodes.flatMap((n) => n?.misplaced ?? []));
+    const { rows: open } = await this.deps.pool.query<{ instance_id: string }>(
+      `SELECT instance_id FROM rm.drift WHERE open AND kind = 'wrong_node'`,
+    );
+    for (const { instance_id } of open) {
+      if (!misplaced.has(instance_id)) {
+        await this.deps.commands.instances.record(
+          instance_id,
+          { type: 'RecordDriftResolved', kind: 'wrong_node' },
+          systemContext('sync'),
+        );
+      }
+    }
     return { startedAt, ms: performance.now() - t0, nodes: nodes.filter((n) => n !== null), sampled };
   }
 

@@ -32,7 +32,10 @@ export async function listUsers(pool: pg.Pool) {
 /** Drift now (open) or all of it, newest first. */
 export async function listDrift(pool: pg.Pool, options: { includeResolved?: boolean } = {}) {
   const { rows } = await pool.query(
-    `SELECT * FROM rm.drift ${options.includeResolved ? '' : 'WHERE open'} ORDER BY detected_at DESC, drift_id`,
+    // A deleted node's orphans went with it.
+    `SELECT d.* FROM rm.drift d LEFT JOIN rm.nodes n ON n.node_id = d.node_id
+     WHERE ${options.includeResolved ? 'true' : 'd.open'} AND NOT coalesce(n.deleted, false)
+     ORDER BY d.detected_at DESC, d.drift_id`,
   );
   return rows.map((r) =>
     camel<Record<string, unknown> & { driftId: string; kind: string; open: boolean }>(r),
