@@ -1,7 +1,9 @@
 import type { InstanceState } from '@tianqi/domain';
 import { dockerOverTcp, type TestNode } from '@tianqi/infra';
 import type Docker from 'dockerode';
+import pino from 'pino';
 import { LABEL_INSTANCE } from '../src/reconciler/container-recipe.js';
+import { Reconciler } from '../src/reconciler/reconciler.js';
 import { system, type TestPlatform } from './platform-fixture.js';
 
 /** The test node registered as the platform would have it (TLS with its certificates, or plain TCP). */
@@ -66,4 +68,18 @@ export async function execIn(docker: Docker, containerId: string, cmd: string[])
   });
   await new Promise((resolve) => stream.on('end', resolve));
   return out.replace(/\r/g, '').trim();
+}
+
+/** A reconciler over a test platform, as the server runs it (no bridge on the test daemons). */
+export async function startReconciler(p: TestPlatform): Promise<Reconciler> {
+  const reconciler = new Reconciler({
+    store: p.store,
+    pool: p.pool,
+    commands: p.commands,
+    logger: pino({ level: 'silent' }),
+    networkMode: 'none',
+    stopTimeoutSeconds: 1,
+  });
+  await reconciler.start();
+  return reconciler;
 }

@@ -8,9 +8,8 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeClients } from '../src/docker/clients.js';
 import { NodeHealth } from '../src/docker/node-health.js';
-import { Reconciler } from '../src/reconciler/reconciler.js';
 import { SyncService } from '../src/sync/sync-service.js';
-import { containersOf, observed, register, until } from './docker-fixture.js';
+import { containersOf, observed, register, startReconciler, until } from './docker-fixture.js';
 import { image, signUp, spec, usePlatform } from './platform-fixture.js';
 
 const run = promisify(execFile);
@@ -70,15 +69,7 @@ describe('a node whose daemon stops', () => {
       pricePerHour: 0,
     });
     await p.settle();
-    const reconciler = new Reconciler({
-      store: p.store,
-      pool: p.pool,
-      commands: p.commands,
-      logger,
-      networkMode: 'none',
-      stopTimeoutSeconds: 1,
-    });
-    await reconciler.start();
+    const reconciler = await startReconciler(p);
     const health = new NodeHealth();
     const sync = new SyncService({
       pool: p.pool,

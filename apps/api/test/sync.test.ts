@@ -5,11 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeClients } from '../src/docker/clients.js';
 import { NodeHealth } from '../src/docker/node-health.js';
 import { LABEL_INSTANCE, LABEL_MANAGED_BY } from '../src/reconciler/container-recipe.js';
-import { Reconciler } from '../src/reconciler/reconciler.js';
+import type { Reconciler } from '../src/reconciler/reconciler.js';
 import { cpuPercent, memoryUsed } from '../src/sync/metrics.js';
 import type { DriftPolicy } from '../src/sync/node-sync.js';
 import { SyncService } from '../src/sync/sync-service.js';
-import { containersOf, observed, register } from './docker-fixture.js';
+import { containersOf, observed, register, startReconciler } from './docker-fixture.js';
 import { image, signUp, spec, system, usePlatform } from './platform-fixture.js';
 
 const platform = usePlatform();
@@ -55,15 +55,7 @@ beforeAll(async () => {
     pricePerHour: 0.1,
   });
   await p.settle();
-  reconciler = new Reconciler({
-    store: p.store,
-    pool: p.pool,
-    commands: p.commands,
-    logger,
-    networkMode: 'none',
-    stopTimeoutSeconds: 1,
-  });
-  await reconciler.start();
+  reconciler = await startReconciler(p);
 });
 afterAll(async () => {
   await reconciler?.stop();

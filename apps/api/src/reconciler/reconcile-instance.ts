@@ -18,6 +18,9 @@ export interface ReconcileDeps {
 /** Work that cannot be done now (node down, Docker unreachable): the queue tries again later. */
 export class RetryLater extends Error {}
 
+/** The image could not be pulled: the creation failed for good, with this reason. */
+class PullFailed extends Error {}
+
 const ctx = systemContext('reconciler');
 
 /** Docker answered, and said no: retrying the same call will not help. */
@@ -134,21 +137,6 @@ async function create(
   record: (o: Parameters<Commands['instances']['record']>[1]) => Promise<unknown>,
 ): Promise<string | null> {
   const address = instance.origin!.image.address;
-  try {
-    await docker.getImage(address).inspect();
-  } catch (err) {
-    if ((err as { statusCode?: number }).statusCode !== 404) throw err;
-    try {
-      await pull(docker, address);
-    } catch (pullErr) {
-      await record({
-        type: 'RecordInstanceFailed',
-        phase: 'create',
-        reason: `pulling ${address} failed: ${reasonOf(pullErr)}`,
-      });
-      return null;
-    }
-  }
   const recipe = containerRecipe(instance, {
     now: deps.now?.() ?? new Date(),
     hamiCoreDir: node.hamiCoreDir,
@@ -156,13 +144,22 @@ async function create(
   });
   let container: Docker.Container;
   try {
-    container = await docker.createContainer(recipe);
+    // Straight to create: the image is usually there, and a missing one answers 404 (then pull).
+    container = await docker.createContainer(recipe).catch(async (err: unknown) => {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+      try {
+        await pull(docker, address);
+      } catch (pullErr) {
+        throw new PullFailed(`pulling ${address} failed: ${reasonOf(pullErr)}`);
+      }
+      return docker.createContainer(recipe);
+    });
     if (instance.allocation?.gpus.kind === 'slice') {
       // The preload also holds for processes that clear LD_PRELOAD: the dynamic loader reads this file.
       await container.putArchive(tarOf({ 'etc/ld.so.preload': `${HAMI_PRELOAD}\n` }), { path: '/' });
     }
   } catch (err) {
-    if (!refusedByDocker(err)) throw err;
+    if (!(err instanceof PullFailed) && !refusedByDocker(err)) throw err;
     await record({ type: 'RecordInstanceFailed', phase: 'create', reason: reasonOf(err) });
     return null;
   }
