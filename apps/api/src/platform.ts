@@ -74,10 +74,7 @@ export async function startPlatform(config: Config, logger = createLogger(config
       stopTimeoutSeconds: config.docker['stop-timeout-seconds'],
       perNode: config.docker['calls-per-node'],
       driftPolicy: config.sync['drift-policy'],
-      onNodeConnectionChanged: (nodeId) =>
-        void sync
-          ?.checkNow(nodeId)
-          .catch((err: unknown) => logger.warn({ err, nodeId }, 'connection check failed')),
+      onNodeConnectionChanged: (nodeId) => sync?.checkSoon(nodeId),
     });
     reconciler = live;
     sync = new SyncService({
@@ -91,7 +88,7 @@ export async function startPlatform(config: Config, logger = createLogger(config
     });
     await live.start();
     sync.start(config.sync['interval-seconds']);
-    void sync.runOnce(); // the first look at every node now, not in one interval
+    sync.runInBackground(); // the first look at every node now, not in one interval
     await app.listen({ host: config.server.host, port: config.server.port });
     const host = config.server.host === '0.0.0.0' ? 'localhost' : config.server.host;
     let stopping: Promise<void> | undefined;
@@ -108,6 +105,8 @@ export async function startPlatform(config: Config, logger = createLogger(config
         stopping ??= (async () => {
           await app.close();
           // In-flight Docker calls finish before the database goes.
+          // No new work is taken, then in-flight Docker calls finish, before the database goes.
+          await reconciler?.unsubscribe();
           await sync?.stop();
           await reconciler?.stop();
           await projections.stop();

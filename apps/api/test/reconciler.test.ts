@@ -200,7 +200,12 @@ describe('reconciler against real Docker nodes', () => {
       );
       // What the previous process did before it died: the container exists, nothing was recorded.
       const made = await plainNode.docker.createContainer(
-        containerRecipe((await stateOf(id))!, { now: new Date(), hamiCoreDir: null, networkMode: 'none' }),
+        containerRecipe((await stateOf(id))!, {
+          now: new Date(),
+          hamiCoreDir: null,
+          networkMode: 'none',
+          installation: (await p.pool.query('SELECT id FROM installation')).rows[0].id,
+        }),
       );
       reconciler = new Reconciler({
         store: p.store,

@@ -75,6 +75,7 @@ describe('`tianqi start`', () => {
         { component: 'events', version: 2 },
         { component: 'events', version: 3 },
         { component: 'projections', version: 1 },
+        { component: 'projections', version: 2 },
       ]);
       // The configured first admin was created, and the users read model has them.
       const users = await client.query('SELECT username, role FROM rm.users');
@@ -110,7 +111,7 @@ describe('`tianqi start`', () => {
       await client.connect();
       const { rows } = await client.query('SELECT count(*)::int AS n FROM schema_migrations');
       await client.end();
-      expect(rows[0].n).toBe(4);
+      expect(rows[0].n).toBe(5);
       started.child.kill('SIGTERM');
       expect(await started.exited).toBe(0);
       expect((await import('node:fs')).existsSync(join(dataDir, 'postgres'))).toBe(false);

@@ -4,7 +4,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeClients } from '../src/docker/clients.js';
 import { NodeHealth } from '../src/docker/node-health.js';
-import { LABEL_INSTANCE, LABEL_MANAGED_BY } from '../src/reconciler/container-recipe.js';
+import { LABEL_INSTALLATION, LABEL_INSTANCE, LABEL_MANAGED_BY } from '../src/reconciler/container-recipe.js';
 import type { Reconciler } from '../src/reconciler/reconciler.js';
 import { cpuPercent, memoryUsed } from '../src/sync/metrics.js';
 import type { DriftPolicy } from '../src/sync/node-sync.js';
@@ -33,6 +33,9 @@ function syncWith(policy: DriftPolicy, health = new NodeHealth()) {
     converge: (ids) => reconciler.converge(ids),
   });
 }
+
+const installation = async () =>
+  (await platform().pool.query<{ id: string }>('SELECT id FROM installation')).rows[0]!.id;
 
 /** A running instance on the test node, through the platform. */
 async function runningInstance(name: string) {
@@ -125,7 +128,11 @@ describe('the sync against a real Docker node', () => {
     const copy = await other.docker.createContainer({
       Image: testNodes.images.sh,
       Cmd: ['sleep', '600'],
-      Labels: { [LABEL_MANAGED_BY]: 'tianqi', [LABEL_INSTANCE]: inst.instanceId },
+      Labels: {
+        [LABEL_MANAGED_BY]: 'tianqi',
+        [LABEL_INSTALLATION]: await installation(),
+        [LABEL_INSTANCE]: inst.instanceId,
+      },
       HostConfig: { NetworkMode: 'none' },
     });
     await copy.start();
@@ -160,7 +167,11 @@ describe('the sync against a real Docker node', () => {
     const stray = await node.docker.createContainer({
       Image: testNodes.images.sh,
       Cmd: ['sleep', '600'],
-      Labels: { [LABEL_MANAGED_BY]: 'tianqi', [LABEL_INSTANCE]: 'nobody000001' },
+      Labels: {
+        [LABEL_MANAGED_BY]: 'tianqi',
+        [LABEL_INSTALLATION]: await installation(),
+        [LABEL_INSTANCE]: 'nobody000001',
+      },
       HostConfig: { NetworkMode: 'none' },
     });
     await stray.start();

@@ -13,6 +13,7 @@ export async function execCapture(
   containerId: string,
   cmd: string[],
   timeoutMs = 10_000,
+  maxBytes = 64 * 1024,
 ): Promise<ExecResult> {
   const exec = await docker
     .getContainer(containerId)
@@ -22,11 +23,14 @@ export async function execCapture(
   const err = new PassThrough();
   let stdout = '';
   let stderr = '';
+  // What runs in a container is the user's: its output is capped, never held whole.
+  const keep = (text: string, d: Buffer) =>
+    text.length < maxBytes ? (text + d.toString('utf8')).slice(0, maxBytes) : text;
   out.on('data', (d: Buffer) => {
-    stdout += d.toString('utf8');
+    stdout = keep(stdout, d);
   });
   err.on('data', (d: Buffer) => {
-    stderr += d.toString('utf8');
+    stderr = keep(stderr, d);
   });
   docker.modem.demuxStream(stream, out, err);
   await new Promise<void>((resolve, reject) => {

@@ -3,6 +3,8 @@ import type Docker from 'dockerode';
 
 export const LABEL_INSTANCE = 'tianqi.instance';
 export const LABEL_MANAGED_BY = 'tianqi.managed-by';
+export const LABEL_INSTALLATION = 'tianqi.installation';
+export const LABEL_NODE = 'tianqi.node';
 export const MANAGED_BY = 'tianqi';
 export const HAMI_MOUNT = '/libvgpu/build';
 export const HAMI_PRELOAD = `${HAMI_MOUNT}/libvgpu.so`;
@@ -24,6 +26,8 @@ export interface RecipeOptions {
   hamiCoreDir: string | null;
   /** Docker network mode for new containers; empty for Docker's default. */
   networkMode: string;
+  /** This installation's id, so another installation on the same engine leaves the container alone. */
+  installation: string;
 }
 
 /**
@@ -59,7 +63,8 @@ export function containerRecipe(
     Labels: {
       [LABEL_INSTANCE]: instance.instanceId,
       [LABEL_MANAGED_BY]: MANAGED_BY,
-      'tianqi.node': origin.node.nodeId,
+      [LABEL_INSTALLATION]: options.installation,
+      [LABEL_NODE]: origin.node.nodeId,
       'tianqi.owner': instance.ownerId,
     },
     Hostname: instance.name.toLowerCase().replace(/_/g, '-').slice(0, 63),

@@ -12,6 +12,8 @@ export interface ReconcileDeps {
   networkMode: string;
   /** Seconds `docker stop` waits before it kills. */
   stopTimeoutSeconds: number;
+  /** This installation's id: only its own containers are ever looked at. */
+  installation: string;
   now?: () => Date;
 }
 
@@ -101,6 +103,11 @@ export async function reconcileInstance(deps: ReconcileDeps, instanceId: string)
   const running = existing?.State === 'running';
   const restartDue = instance.restarts > instance.restartsDone;
   try {
+    if (!running && instance.allocation?.gpus.kind === 'slice') {
+      // The preload also holds for processes that clear LD_PRELOAD: the dynamic loader reads this
+      // file. Written before every start (it is idempotent), so a container adopted after a crash has it.
+      await container.putArchive(tarOf({ 'etc/ld.so.preload': `${HAMI_PRELOAD}\n` }), { path: '/' });
+    }
     if (running && restartDue) {
       await container.restart({ t: deps.stopTimeoutSeconds });
     } else if (!running) {
@@ -141,6 +148,7 @@ async function create(
     now: deps.now?.() ?? new Date(),
     hamiCoreDir: node.hamiCoreDir,
     networkMode: deps.networkMode,
+    installation: deps.installation,
   });
   let container: Docker.Container;
   try {
@@ -154,10 +162,6 @@ async function create(
       }
       return docker.createContainer(recipe);
     });
-    if (instance.allocation?.gpus.kind === 'slice') {
-      // The preload also holds for processes that clear LD_PRELOAD: the dynamic loader reads this file.
-      await container.putArchive(tarOf({ 'etc/ld.so.preload': `${HAMI_PRELOAD}\n` }), { path: '/' });
-    }
   } catch (err) {
     if (!(err instanceof PullFailed) && !refusedByDocker(err)) throw err;
     await record({ type: 'RecordInstanceFailed', phase: 'create', reason: reasonOf(err) });

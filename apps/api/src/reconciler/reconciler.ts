@@ -4,6 +4,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Commands } from '../commands/index.js';
 import { NodeClients } from '../docker/clients.js';
+import { installationId } from '../docker/installation.js';
 import { type ReconcileDeps, RetryLater, reconcileInstance } from './reconcile-instance.js';
 import { KeyedSemaphore, WorkQueue } from './work-queue.js';
 
@@ -44,6 +45,7 @@ export class Reconciler {
       clients: new NodeClients(),
       networkMode: options.networkMode ?? '',
       stopTimeoutSeconds: options.stopTimeoutSeconds ?? 10,
+      installation: '',
     };
     this.#slots = new KeyedSemaphore(options.perNode ?? 4);
     this.driftPolicy = options.driftPolicy ?? 'heal';
@@ -58,14 +60,24 @@ export class Reconciler {
   async #reconcile(instanceId: string): Promise<void> {
     const instance = await this.options.commands.instances.get(instanceId);
     if (!instance) return;
-    const forced = this.#forced.delete(instanceId);
-    // Under "report", drift is shown to admins, not acted on, until one of them converges it.
-    if (this.driftPolicy === 'report' && instance.drifts.length > 0 && !forced) return;
+    // Under "report", drift is shown to admins, not acted on, until one of them converges it; a
+    // deletion is always carried out.
+    const forced = this.#forced.has(instanceId);
+    if (
+      this.driftPolicy === 'report' &&
+      instance.drifts.length > 0 &&
+      !forced &&
+      instance.desired !== 'deleted'
+    ) {
+      return;
+    }
     await this.#slots.run(instance.nodeId, () => reconcileInstance(this.#deps, instanceId));
+    this.#forced.delete(instanceId); // kept until a pass gets through, so a retry is still forced
   }
 
   /** Queues every instance that is not finished, then follows new events. */
   async start(): Promise<void> {
+    this.#deps.installation = await installationId(this.options.pool);
     const head = await this.options.store.head();
     for (const id of await this.pendingInstances()) this.queue.add(id);
     this.#subscription = this.options.store.subscribe({
@@ -118,9 +130,15 @@ export class Reconciler {
     return this.queue.idle();
   }
 
+  /** Stops following events (no new work comes in). */
+  async unsubscribe(): Promise<void> {
+    await this.#subscription?.stop();
+    this.#subscription = null;
+  }
+
   /** Stops following events and lets in-flight Docker calls finish. */
   async stop(): Promise<void> {
-    await this.#subscription?.stop();
+    await this.unsubscribe();
     await this.queue.stop();
   }
 }

@@ -50,7 +50,8 @@ export function cpuPercent(
   if (!before || now.system_cpu_usage === undefined || before.system_cpu_usage === undefined) return null;
   const cpu = now.cpu_usage.total_usage - before.cpu_usage.total_usage;
   const system = now.system_cpu_usage - before.system_cpu_usage;
-  const cpus = now.online_cpus ?? now.cpu_usage.percpu_usage?.length ?? 1;
+  // `||`: older engines report 0 online CPUs; docker stats then counts the per-CPU list.
+  const cpus = now.online_cpus || now.cpu_usage.percpu_usage?.length || 1;
   return system > 0 && cpu >= 0 ? (cpu / system) * cpus * 100 : 0;
 }
 

@@ -6,7 +6,13 @@ import { type Commands, systemContext } from '../commands/index.js';
 import { endpointOf, type NodeClients } from '../docker/clients.js';
 import { checkConnection } from '../docker/connection-check.js';
 import type { NodeHealth } from '../docker/node-health.js';
-import { dataVolume, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGED_BY } from '../reconciler/container-recipe.js';
+import {
+  dataVolume,
+  LABEL_INSTALLATION,
+  LABEL_INSTANCE,
+  LABEL_MANAGED_BY,
+  MANAGED_BY,
+} from '../reconciler/container-recipe.js';
 
 export type DriftPolicy = 'report' | 'heal';
 
@@ -19,6 +25,8 @@ export interface SyncDeps {
   logger: Logger;
   /** Hands instances to the reconciler ("heal"). */
   converge: (instanceIds: string[]) => void;
+  /** This installation's id (read from the database when left out). */
+  installation?: string;
 }
 
 export interface NodeSyncReport {
@@ -80,7 +88,7 @@ export async function syncNode(deps: SyncDeps, node: NodeState): Promise<NodeSyn
   try {
     containers = await docker.listContainers({
       all: true,
-      filters: { label: [`${LABEL_MANAGED_BY}=${MANAGED_BY}`] },
+      filters: { label: [`${LABEL_MANAGED_BY}=${MANAGED_BY}`, `${LABEL_INSTALLATION}=${deps.installation}`] },
     });
   } catch (err) {
     deps.logger.warn({ err, node: node.name }, 'listing containers failed');
@@ -141,16 +149,29 @@ async function observe(
   const observations: Parameters<Commands['instances']['record']>[1][] = [];
   let exitedContainer: string | null = null;
   if (!container) {
-    // Only a container the platform had made can go missing; a create still under way is not drift.
-    if (instance.containerId && instance.desired !== 'deleted') {
+    // Only a container the platform had made can go missing; a create still under way is not drift,
+    // nor one the reconciler made since the list was taken.
+    const now = instance.containerId
+      ? await docker
+          .getContainer(instance.containerId)
+          .inspect()
+          .catch(() => null)
+      : null;
+    if (instance.containerId && !now && instance.desired !== 'deleted') {
       if (instance.observed !== 'removed') observations.push({ type: 'RecordContainerRemoved' });
       seen.add('missing');
     }
-  } else if (container.State === 'running') {
+  } else if (
+    container.State === 'restarting' ||
+    container.State === 'removing' ||
+    container.State === 'created'
+  ) {
+    // In the middle of something (often the reconciler's own work): look again next time.
+  } else if (container.State === 'running' || container.State === 'paused') {
     if (instance.observed !== 'running' && instance.allocationHeld)
       observations.push({ type: 'RecordContainerStarted' });
     if (instance.desired === 'stopped') seen.add('running');
-  } else if (container.State !== 'created') {
+  } else {
     if (instance.observed === 'running' || instance.observed === 'unknown') exitedContainer = container.Id;
     if (instance.desired === 'running' && !instance.creationFailed) seen.add('exited');
   }
@@ -163,12 +184,22 @@ async function observe(
   let changes = 0;
   for (const kind of seen) changes += await record({ type: 'RecordDrift', kind, detail: detail[kind] });
   if (exitedContainer) {
-    const { State } = await docker.getContainer(exitedContainer).inspect();
-    observations.push({
-      type: 'RecordContainerExited',
-      exitCode: State.ExitCode ?? null,
-      oomKilled: State.OOMKilled,
-    });
+    // Looked at again just before it is recorded: the reconciler may have restarted or removed it
+    // since the list was taken.
+    const info = await docker
+      .getContainer(exitedContainer)
+      .inspect()
+      .catch((err: { statusCode?: number }) => {
+        if (err.statusCode === 404) return null;
+        throw err;
+      });
+    if (info && !info.State.Running && !info.State.Restarting) {
+      observations.push({
+        type: 'RecordContainerExited',
+        exitCode: info.State.ExitCode ?? null,
+        oomKilled: info.State.OOMKilled,
+      });
+    }
   }
   for (const o of observations) changes += await record(o);
   // "wrong node" is seen from the other node's side; the sync as a whole resolves it (sync-service).
@@ -213,7 +244,10 @@ async function orphan(
     );
     changes++;
   }
-  if (deps.policy === 'heal') {
+  // Only a container nobody owns is removed: one whose instance lives on another node may be that
+  // node's own container seen through a second registration of the same engine, so it is only reported.
+  const owned = instance?.exists && !(instance.desired === 'deleted' && instance.observed === 'removed');
+  if (deps.policy === 'heal' && !owned) {
     await docker
       .getContainer(container.Id)
       .remove({ force: true })

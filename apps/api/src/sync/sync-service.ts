@@ -4,6 +4,7 @@ import { systemContext } from '../commands/index.js';
 import { endpointOf } from '../docker/clients.js';
 import { checkConnection } from '../docker/connection-check.js';
 import { execCapture } from '../docker/exec.js';
+import { installationId } from '../docker/installation.js';
 import { KeyedSemaphore } from '../reconciler/work-queue.js';
 import type { DockerStats } from './metrics.js';
 import { MetricsStore, toSample } from './metrics.js';
@@ -92,6 +93,7 @@ export class SyncService {
   }
 
   async #run(): Promise<SyncReport> {
+    this.deps.installation ??= await installationId(this.deps.pool);
     const startedAt = new Date();
     const t0 = performance.now();
     const { rows } = await this.deps.pool.query<{ node_id: string }>(
@@ -126,10 +128,12 @@ export class SyncService {
     this.metrics.keepOnly(alive);
     // A container seen on the wrong node in an earlier run and on none now: that drift is over.
     const misplaced = new Set(nodes.flatMap((n) => n?.misplaced ?? []));
+    // Only when every node could be looked at: a node that did not answer may still hold the container.
+    const complete = nodes.every((n) => n?.status === 'connected');
     const { rows: open } = await this.deps.pool.query<{ instance_id: string }>(
       `SELECT instance_id FROM rm.drift WHERE open AND kind = 'wrong_node'`,
     );
-    for (const { instance_id } of open) {
+    for (const { instance_id } of complete ? open : []) {
       if (!misplaced.has(instance_id)) {
         await this.deps.commands.instances.record(
           instance_id,
@@ -164,6 +168,16 @@ export class SyncService {
    * Checks a node's connection now and records the result as it is (connected, or failed with the
    * reason): what an admin sees right after registering or fixing a node.
    */
+  readonly #checks = new Set<Promise<void>>();
+
+  /** checkNow, tracked so that stop() waits for it. */
+  checkSoon(nodeId: string): void {
+    const check = this.checkNow(nodeId)
+      .catch((err: unknown) => this.deps.logger.warn({ err, nodeId }, 'connection check failed'))
+      .finally(() => this.#checks.delete(check));
+    this.#checks.add(check);
+  }
+
   async checkNow(nodeId: string): Promise<void> {
     const node = await this.deps.commands.nodes.get(nodeId);
     if (!node) return;
@@ -181,15 +195,21 @@ export class SyncService {
   }
 
   start(intervalSeconds: number): void {
-    this.#task = cron.schedule(everySeconds(intervalSeconds), () => void this.runOnce(), {
+    this.#task = cron.schedule(everySeconds(intervalSeconds), () => this.runInBackground(), {
       name: 'tianqi-sync',
       noOverlap: true,
     });
   }
 
+  /** A run whose failure is logged, not thrown: for the timer and the first look at start. */
+  runInBackground(): void {
+    this.runOnce().catch((err: unknown) => this.deps.logger.error({ err }, 'sync failed'));
+  }
+
   async stop(): Promise<void> {
     await this.#task?.destroy();
     this.#task = null;
-    await this.#running;
+    await this.#running?.catch(() => {});
+    await Promise.all(this.#checks);
   }
 }
