@@ -3,7 +3,13 @@ import type Docker from 'dockerode';
 import type { Commands } from '../commands/index.js';
 import { systemContext } from '../commands/index.js';
 import { endpointOf, type NodeClients } from '../docker/clients.js';
-import { containerRecipe, dataVolume, HAMI_PRELOAD, LABEL_INSTANCE } from './container-recipe.js';
+import {
+  containerRecipe,
+  dataVolume,
+  HAMI_PRELOAD,
+  LABEL_INSTALLATION,
+  LABEL_INSTANCE,
+} from './container-recipe.js';
 import { tarOf } from './tar.js';
 
 export interface ReconcileDeps {
@@ -58,7 +64,7 @@ export async function reconcileInstance(deps: ReconcileDeps, instanceId: string)
   try {
     found = await docker.listContainers({
       all: true,
-      filters: { label: [`${LABEL_INSTANCE}=${instanceId}`] },
+      filters: { label: [`${LABEL_INSTANCE}=${instanceId}`, `${LABEL_INSTALLATION}=${deps.installation}`] },
     });
   } catch (err) {
     throw new RetryLater(`node ${node.name}: ${reasonOf(err)}`);
