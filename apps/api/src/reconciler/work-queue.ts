@@ -93,6 +93,7 @@ export class WorkQueue {
     for (const t of this.#timers.values()) clearTimeout(t);
     this.#timers.clear();
     this.#queued.clear();
+    this.#again.clear();
     await this.idle();
   }
 }
@@ -118,9 +119,12 @@ export class KeyedSemaphore {
     try {
       return await task();
     } finally {
-      const next = this.#waiting.get(key)?.shift();
+      const waiting = this.#waiting.get(key);
+      const next = waiting?.shift();
+      if (waiting?.length === 0) this.#waiting.delete(key);
       if (next) next();
-      else this.#active.set(key, (this.#active.get(key) ?? 1) - 1);
+      else if ((this.#active.get(key) ?? 1) <= 1) this.#active.delete(key);
+      else this.#active.set(key, this.#active.get(key)! - 1);
     }
   }
 }

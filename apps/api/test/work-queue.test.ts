@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { KeyedSemaphore, WorkQueue } from '../src/reconciler/work-queue.js';
+
+const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
+
+describe('the reconciler work queue', () => {
+  it('never runs a key twice at once, and runs it once more when woken during work (no lost wake-up)', async () => {
+    const runs: string[] = [];
+    let active = 0;
+    let most = 0;
+    const queue = new WorkQueue(async (key) => {
+      active++;
+      most = Math.max(most, active);
+      runs.push(key);
+      await tick(20);
+      active--;
+    });
+    queue.add('a');
+    queue.add('a'); // queued already: not twice
+    await tick(5);
+    queue.add('a'); // during work: once more afterwards
+    queue.add('a');
+    await queue.idle();
+    expect(runs).toEqual(['a', 'a']);
+    expect(most).toBe(1);
+  });
+
+  it('retries a failure after a backoff, and stops retrying once stopped', async () => {
+    let calls = 0;
+    const queue = new WorkQueue(
+      async () => {
+        calls++;
+        if (calls < 3) throw new Error('not yet');
+      },
+      { baseDelayMs: 5, maxDelayMs: 20 },
+    );
+    queue.add('x');
+    for (let i = 0; i < 100 && calls < 3; i++) await tick(5);
+    expect(calls).toBe(3);
+    const failing = new WorkQueue(
+      async () => {
+        throw new Error('always');
+      },
+      { baseDelayMs: 5 },
+    );
+    failing.add('y');
+    await tick(2);
+    await failing.stop();
+    expect(failing.depth).toBe(0);
+  });
+
+  it('bounds concurrent work per key, handing each slot over in order', async () => {
+    const slots = new KeyedSemaphore(2);
+    let active = 0;
+    let most = 0;
+    const order: number[] = [];
+    await Promise.all(
+      [1, 2, 3, 4, 5].map((n) =>
+        slots.run('node', async () => {
+          active++;
+          most = Math.max(most, active);
+          await tick(10);
+          order.push(n);
+          active--;
+        }),
+      ),
+    );
+    expect(most).toBe(2);
+    expect(order.sort()).toEqual([1, 2, 3, 4, 5]);
+  });
+});
