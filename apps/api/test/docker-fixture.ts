@@ -83,3 +83,8 @@ export async function startReconciler(p: TestPlatform): Promise<Reconciler> {
   await reconciler.start();
   return reconciler;
 }
+
+/** The test platform's installation id (the label its containers carry). */
+export async function installationOf(p: TestPlatform): Promise<string> {
+  return (await p.pool.query<{ id: string }>('SELECT id FROM installation')).rows[0]!.id;
+}

@@ -4,11 +4,18 @@ import { join } from 'node:path';
 import type { InstanceState } from '@tianqi/domain';
 import { loadTestNodes, type TestNode } from '@tianqi/infra';
 import type Docker from 'dockerode';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containerRecipe, dataVolume } from '../src/reconciler/container-recipe.js';
-import { Reconciler } from '../src/reconciler/reconciler.js';
-import { containersOf, execIn, observed as observedIn, register, until } from './docker-fixture.js';
+import type { Reconciler } from '../src/reconciler/reconciler.js';
+import {
+  containersOf,
+  execIn,
+  installationOf,
+  observed as observedIn,
+  register,
+  startReconciler,
+  until,
+} from './docker-fixture.js';
 import { image, signUp, spec, usePlatform } from './platform-fixture.js';
 
 const platform = usePlatform();
@@ -32,15 +39,7 @@ beforeAll(async () => {
   plainNode = await register(p, testNodes.nodes[1]!);
   shImage = await image(p, { name: 'busybox', address: testNodes.images.sh, supportsSlicing: true });
   await p.settle();
-  reconciler = new Reconciler({
-    store: p.store,
-    pool: p.pool,
-    commands: p.commands,
-    logger: pino({ level: 'silent' }),
-    networkMode: 'none', // the test daemons run without a bridge
-    stopTimeoutSeconds: 1,
-  });
-  await reconciler.start();
+  reconciler = await startReconciler(p); // the test daemons run without a bridge
 });
 afterAll(async () => {
   await reconciler?.stop();
@@ -192,36 +191,24 @@ describe('reconciler against real Docker nodes', () => {
   it('a container made before a crash (not yet recorded) is found and adopted, never made twice', async () => {
     const p = platform();
     await reconciler.stop();
-    try {
-      const specId = await spec(p, { name: 'rec-crash', ...cpu });
-      const { id } = await p.commands.instances.create(
-        { name: 'crashy', imageId: shImage, specId, nodeId: plainNode.id },
-        owner,
-      );
-      // What the previous process did before it died: the container exists, nothing was recorded.
-      const made = await plainNode.docker.createContainer(
-        containerRecipe((await stateOf(id))!, {
-          now: new Date(),
-          hamiCoreDir: null,
-          networkMode: 'none',
-          installation: (await p.pool.query('SELECT id FROM installation')).rows[0].id,
-        }),
-      );
-      reconciler = new Reconciler({
-        store: p.store,
-        pool: p.pool,
-        commands: p.commands,
-        logger: pino({ level: 'silent' }),
+    const specId = await spec(p, { name: 'rec-crash', ...cpu });
+    const { id } = await p.commands.instances.create(
+      { name: 'crashy', imageId: shImage, specId, nodeId: plainNode.id },
+      owner,
+    );
+    // What the previous process did before it died: the container exists, nothing was recorded.
+    const made = await plainNode.docker.createContainer(
+      containerRecipe((await stateOf(id))!, {
+        now: new Date(),
+        hamiCoreDir: null,
         networkMode: 'none',
-        stopTimeoutSeconds: 1,
-      });
-      await p.settle();
-      await reconciler.start();
-      const state = await observed(id, 'running');
-      expect(state.containerId).toBe(made.id);
-      expect((await containersOf(plainNode.docker, id)).map((c) => c.Id)).toEqual([made.id]);
-    } finally {
-      if (!reconciler.queue) await reconciler.start();
-    }
+        installation: await installationOf(p),
+      }),
+    );
+    await p.settle();
+    reconciler = await startReconciler(p);
+    const state = await observed(id, 'running');
+    expect(state.containerId).toBe(made.id);
+    expect((await containersOf(plainNode.docker, id)).map((c) => c.Id)).toEqual([made.id]);
   });
 });

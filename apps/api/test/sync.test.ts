@@ -9,7 +9,7 @@ import type { Reconciler } from '../src/reconciler/reconciler.js';
 import { cpuPercent, memoryUsed } from '../src/sync/metrics.js';
 import type { DriftPolicy } from '../src/sync/node-sync.js';
 import { SyncService } from '../src/sync/sync-service.js';
-import { containersOf, observed, register, startReconciler } from './docker-fixture.js';
+import { containersOf, installationOf, observed, register, startReconciler } from './docker-fixture.js';
 import { image, signUp, spec, system, usePlatform } from './platform-fixture.js';
 
 const platform = usePlatform();
@@ -33,9 +33,6 @@ function syncWith(policy: DriftPolicy, health = new NodeHealth()) {
     converge: (ids) => reconciler.converge(ids),
   });
 }
-
-const installation = async () =>
-  (await platform().pool.query<{ id: string }>('SELECT id FROM installation')).rows[0]!.id;
 
 /** A running instance on the test node, through the platform. */
 async function runningInstance(name: string) {
@@ -130,7 +127,7 @@ describe('the sync against a real Docker node', () => {
       Cmd: ['sleep', '600'],
       Labels: {
         [LABEL_MANAGED_BY]: 'tianqi',
-        [LABEL_INSTALLATION]: await installation(),
+        [LABEL_INSTALLATION]: await installationOf(platform()),
         [LABEL_INSTANCE]: inst.instanceId,
       },
       HostConfig: { NetworkMode: 'none' },
@@ -169,7 +166,7 @@ describe('the sync against a real Docker node', () => {
       Cmd: ['sleep', '600'],
       Labels: {
         [LABEL_MANAGED_BY]: 'tianqi',
-        [LABEL_INSTALLATION]: await installation(),
+        [LABEL_INSTALLATION]: await installationOf(platform()),
         [LABEL_INSTANCE]: 'nobody000001',
       },
       HostConfig: { NetworkMode: 'none' },

@@ -49,6 +49,11 @@ export function dockerFor(endpoint: NodeEndpoint, timeoutMs = 30_000): Docker {
 export class NodeClients {
   readonly #clients = new Map<string, { key: string; docker: Docker }>();
 
+  /** The client of a registered node; `secrets` opens its sealed client key. */
+  forNode(node: NodeState, secrets: { openSecrets(node: NodeState): { clientKey: string | null } }): Docker {
+    return this.get(endpointOf(node, secrets.openSecrets(node).clientKey));
+  }
+
   get(endpoint: NodeEndpoint): Docker {
     const key = JSON.stringify([
       endpoint.dockerAddress,

@@ -2,7 +2,7 @@ import type { InstanceState, NodeState } from '@tianqi/domain';
 import type Docker from 'dockerode';
 import type { Commands } from '../commands/index.js';
 import { systemContext } from '../commands/index.js';
-import { endpointOf, type NodeClients } from '../docker/clients.js';
+import type { NodeClients } from '../docker/clients.js';
 import {
   containerRecipe,
   dataVolume,
@@ -56,7 +56,7 @@ export async function reconcileInstance(deps: ReconcileDeps, instanceId: string)
   if (!node) return;
   // A failed node's containers are never touched because of it: the work waits until it is back.
   if (node.dockerStatus === 'failed') throw new RetryLater(`node ${node.name} is failed`);
-  const docker = deps.clients.get(endpointOf(node, commands.nodes.openSecrets(node).clientKey));
+  const docker = deps.clients.forNode(node, commands.nodes);
   const record = (o: Parameters<Commands['instances']['record']>[1]) =>
     commands.instances.record(instanceId, o, ctx);
 

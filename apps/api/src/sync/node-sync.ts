@@ -3,7 +3,7 @@ import type Docker from 'dockerode';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { type Commands, systemContext } from '../commands/index.js';
-import { endpointOf, type NodeClients } from '../docker/clients.js';
+import type { NodeClients } from '../docker/clients.js';
 import { checkConnection } from '../docker/connection-check.js';
 import type { NodeHealth } from '../docker/node-health.js';
 import {
@@ -65,7 +65,7 @@ const ctx = systemContext('sync');
  * exited by itself, with its exit code and OOM flag; one that is gone), and record drift when it starts
  * and when it ends. With the heal policy, drifting instances go to the reconciler and orphans are removed.
  */
-export async function syncNode(deps: SyncDeps, node: NodeState): Promise<NodeSyncReport> {
+export async function syncNode(deps: SyncDeps, node: NodeState, docker: Docker): Promise<NodeSyncReport> {
   const { commands } = deps;
   const report: NodeSyncReport = {
     nodeId: node.nodeId,
@@ -76,7 +76,6 @@ export async function syncNode(deps: SyncDeps, node: NodeState): Promise<NodeSyn
     running: [],
     misplaced: [],
   };
-  const docker = deps.clients.get(endpointOf(node, commands.nodes.openSecrets(node).clientKey));
   const check = await checkConnection(docker);
   const status = deps.health.observe(node.nodeId, check.ok);
   if (status) await commands.nodes.recordDockerStatus(node.nodeId, status, check.ok ? '' : check.reason, ctx);

@@ -1,7 +1,6 @@
 import type Docker from 'dockerode';
 import cron, { type ScheduledTask } from 'node-cron';
 import { systemContext } from '../commands/index.js';
-import { endpointOf } from '../docker/clients.js';
 import { checkConnection } from '../docker/connection-check.js';
 import { execCapture } from '../docker/exec.js';
 import { installationId } from '../docker/installation.js';
@@ -106,10 +105,8 @@ export class SyncService {
         const node = await this.deps.commands.nodes.get(node_id);
         if (!node) return null;
         try {
-          const report = await syncNode(this.deps, node);
-          const docker = this.deps.clients.get(
-            endpointOf(node, this.deps.commands.nodes.openSecrets(node).clientKey),
-          );
+          const docker = this.deps.clients.forNode(node, this.deps.commands.nodes);
+          const report = await syncNode(this.deps, node, docker);
           await Promise.all(
             report.running.map((running) =>
               this.#slots.run(node_id, async () => {
@@ -181,9 +178,7 @@ export class SyncService {
   async checkNow(nodeId: string): Promise<void> {
     const node = await this.deps.commands.nodes.get(nodeId);
     if (!node) return;
-    const docker = this.deps.clients.get(
-      endpointOf(node, this.deps.commands.nodes.openSecrets(node).clientKey),
-    );
+    const docker = this.deps.clients.forNode(node, this.deps.commands.nodes);
     const check = await checkConnection(docker);
     this.deps.health.observe(nodeId, check.ok);
     await this.deps.commands.nodes.recordDockerStatus(
