@@ -1,13 +1,19 @@
 import { EventStore } from '@tianqi/events';
 import { type PlatformStore, ProjectionRunner, platformEvents } from '@tianqi/projections';
 import pino, { type Logger } from 'pino';
+import type { Services } from './api/services.js';
+import { AuthService } from './auth/auth-service.js';
+import { LoginLimiter } from './auth/login-limiter.js';
+import { SessionStore } from './auth/sessions.js';
 import { type Commands, createCommands, ensureAdmin } from './commands/index.js';
 import type { Config } from './config/schema.js';
 import { type Database, openDatabase } from './database/connect.js';
 import { NodeClients } from './docker/clients.js';
 import { registerLocalNode } from './docker/local-node.js';
 import { NodeHealth } from './docker/node-health.js';
-import { createHttpServer } from './http/server.js';
+import { createHttpServer, mountApi } from './http/server.js';
+import { ChangeFeed } from './live/change-feed.js';
+import { PlatformMetrics } from './metrics/prometheus.js';
 import { Reconciler } from './reconciler/reconciler.js';
 import { loadSecretKey, SecretBox } from './security/secrets.js';
 import { SyncService } from './sync/sync-service.js';
@@ -20,6 +26,7 @@ export interface RunningPlatform {
   commands: Commands;
   reconciler: Reconciler;
   sync: SyncService;
+  services: Services;
   logger: Logger;
   stop(): Promise<void>;
 }
@@ -51,6 +58,7 @@ export async function startPlatform(config: Config, logger = createLogger(config
       logger.info({ readModels: r.projections, events: r.events, seconds: r.seconds }, 'read models built'),
   });
   const app = createHttpServer({ pool: database.pool, logger });
+  const metrics = new PlatformMetrics();
   let reconciler: Reconciler | undefined;
   let sync: SyncService | undefined;
   try {
@@ -75,20 +83,63 @@ export async function startPlatform(config: Config, logger = createLogger(config
       perNode: config.docker['calls-per-node'],
       driftPolicy: config.sync['drift-policy'],
       onNodeConnectionChanged: (nodeId) => sync?.checkSoon(nodeId),
+      onPass: (seconds, outcome) => metrics.reconcilePass.observe({ outcome }, seconds),
     });
     reconciler = live;
-    sync = new SyncService({
-      pool: database.pool,
-      commands,
-      clients: new NodeClients(),
-      health: new NodeHealth(),
-      policy: config.sync['drift-policy'],
-      logger,
-      converge: (ids) => live.converge(ids),
-    });
+    sync = new SyncService(
+      {
+        pool: database.pool,
+        commands,
+        clients: new NodeClients(),
+        health: new NodeHealth(),
+        policy: config.sync['drift-policy'],
+        logger,
+        converge: (ids) => live.converge(ids),
+      },
+      { onSynced: (report) => metrics.syncDuration.observe(report.ms / 1000) },
+    );
     await live.start();
     sync.start(config.sync['interval-seconds']);
     sync.runInBackground(); // the first look at every node now, not in one interval
+    const sessions = new SessionStore(database.pool, {
+      idleMinutes: config.auth['session-idle-minutes'],
+      maxHours: config.auth['session-max-hours'],
+    });
+    const services: Services = {
+      config,
+      pool: database.pool,
+      store,
+      projections,
+      commands,
+      reconciler: live,
+      sync,
+      streamClients: new NodeClients({ timeoutMs: 0 }),
+      feed: new ChangeFeed(projections),
+      sessions,
+      auth: new AuthService({
+        store,
+        users: commands.users,
+        sessions,
+        limiter: new LoginLimiter({
+          maxFailures: config.auth['max-failures'],
+          windowMs: config.auth['lockout-minutes'] * 60_000,
+        }),
+        logger,
+        onLogin: (outcome, via) => metrics.logins.inc({ outcome, via }),
+      }),
+      metrics,
+      logger,
+    };
+    metrics.attach({
+      pool: database.pool,
+      queueDepth: () => live.queue.depth,
+      projectionPosition: () => projections.position,
+    });
+    await mountApi(app, services);
+    const sweep = setInterval(() => {
+      sessions.sweep().catch((err: unknown) => logger.warn({ err }, 'session sweep failed'));
+    }, 3_600_000);
+    sweep.unref();
     await app.listen({ host: config.server.host, port: config.server.port });
     const host = config.server.host === '0.0.0.0' ? 'localhost' : config.server.host;
     let stopping: Promise<void> | undefined;
@@ -101,10 +152,15 @@ export async function startPlatform(config: Config, logger = createLogger(config
       logger,
       reconciler: reconciler!,
       sync: sync!,
+      services,
       stop: () => {
         stopping ??= (async () => {
+          clearInterval(sweep);
+          services.feed.close();
+          // In-flight requests finish; open streams (followed logs, watches) get 5 s, then are cut.
+          const cut = setTimeout(() => app.server.closeAllConnections(), 5_000);
           await app.close();
-          // In-flight Docker calls finish before the database goes.
+          clearTimeout(cut);
           // No new work is taken, then in-flight Docker calls finish, before the database goes.
           await reconciler?.unsubscribe();
           await sync?.stop();

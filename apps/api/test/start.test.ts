@@ -61,6 +61,11 @@ describe('`tianqi start`', () => {
       const first = startTianqi(env);
       expect(await waitForHealth(port, first)).toEqual({ status: 'ok' });
       expect(first.output()).toContain(`Tianqi is running at http://localhost:${port}`);
+      // And it says how to get in.
+      for (let i = 0; i < 50 && !first.output().includes('Sign in'); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(first.output()).toContain(
+        `Sign in at http://localhost:${port} as root (admin.username), or with the CLI: tianqi login --server http://localhost:${port}`,
+      );
       expect(await (await fetch(`http://127.0.0.1:${port}/readyz`)).json()).toEqual({ status: 'ready' });
 
       const creds = JSON.parse(await readFile(join(dataDir, 'postgres-credentials.json'), 'utf8'));
@@ -71,6 +76,7 @@ describe('`tianqi start`', () => {
         'SELECT component, version FROM schema_migrations ORDER BY component, version',
       );
       expect(rows).toEqual([
+        { component: 'api', version: 1 },
         { component: 'events', version: 1 },
         { component: 'events', version: 2 },
         { component: 'events', version: 3 },
@@ -111,7 +117,7 @@ describe('`tianqi start`', () => {
       await client.connect();
       const { rows } = await client.query('SELECT count(*)::int AS n FROM schema_migrations');
       await client.end();
-      expect(rows[0].n).toBe(5);
+      expect(rows[0].n).toBe(6);
       started.child.kill('SIGTERM');
       expect(await started.exited).toBe(0);
       expect((await import('node:fs')).existsSync(join(dataDir, 'postgres'))).toBe(false);

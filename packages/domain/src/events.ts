@@ -3,11 +3,12 @@ import { instanceEventSchemas } from './instances/instance.js';
 import { nameClaimEventSchemas } from './names/name-claim.js';
 import { nodeEventSchemas } from './nodes/node.js';
 import { specEventSchemas } from './specs/spec.js';
-import { userEventSchemas } from './users/user.js';
+import { unknownLoginEventSchemas, userEventSchemas } from './users/user.js';
 
 /** Every event type the platform records, with the zod schema of its data. */
 export const eventSchemas = {
   ...userEventSchemas,
+  ...unknownLoginEventSchemas,
   ...imageEventSchemas,
   ...specEventSchemas,
   ...nodeEventSchemas,
@@ -23,6 +24,8 @@ export const streams = {
   spec: (id: string) => `spec-${id}`,
   node: (id: string) => `node-${id}`,
   instance: (id: string) => `instance-${id}`,
+  /** Failed sign-ins under names no account has. */
+  unknownLogins: 'login-unknown',
   /** `key` is a digest of the normalised name, so any name (Chinese too) makes a valid stream id. */
   name: (scope: string, key: string) => `name-${scope}-${key}`,
 };

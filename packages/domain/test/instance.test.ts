@@ -219,6 +219,25 @@ describe('instance: what the platform observes', () => {
 });
 
 describe('instance: drift', () => {
+  it('records a terminal session with who, from where, when and how long; one that ends before it starts is refused', () => {
+    const session = {
+      type: 'RecordTerminalSession' as const,
+      sessionId: 'sess1',
+      userId: 'alice00001',
+      via: 'web' as const,
+      ip: '10.0.0.7',
+      startedAt: '2026-11-22T10:00:00.000Z',
+      endedAt: '2026-11-22T10:02:30.000Z',
+    };
+    const { type: _type, ...data } = session;
+    given(created, containerCreated, started)
+      .when(session)
+      .thenEvents([{ type: 'TerminalSessionEnded', data: { ...data, seconds: 150, recordingId: null } }]);
+    given(created)
+      .when({ ...session, endedAt: '2026-11-22T09:00:00.000Z' })
+      .refused('validation', /cannot end before it starts/);
+  });
+
   it('records drift once when it starts and once when it ends', () => {
     const detected: InstanceEvent = {
       type: 'DriftDetected',

@@ -109,6 +109,26 @@ describe('user', () => {
       .refused('not_found', /no SSH key/);
   });
 
+  it('records sign-ins, good and bad, with the channel and method; a disabled user still gets the record', () => {
+    given(registered)
+      .when({ type: 'RecordLogin', succeeded: true, via: 'web', method: 'password' })
+      .thenEvents([{ type: 'LoginSucceeded', data: { via: 'web', method: 'password' } }]);
+    given(registered, { type: 'UserDisabled', data: {} })
+      .when({
+        type: 'RecordLogin',
+        succeeded: false,
+        via: 'ssh',
+        method: 'publickey',
+        reason: 'the user is disabled',
+      })
+      .thenEvents([
+        { type: 'LoginFailed', data: { via: 'ssh', method: 'publickey', reason: 'the user is disabled' } },
+      ]);
+    given(registered)
+      .when({ type: 'RecordLogin', succeeded: true, via: 'telnet' as 'web', method: 'password' })
+      .refused('validation', /via/);
+  });
+
   it('refuses every command for a user that does not exist', () => {
     given()
       .when({ type: 'DisableUser' })

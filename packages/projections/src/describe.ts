@@ -34,6 +34,12 @@ export function describeEvent(e: PlatformEvent): string {
       return `added SSH key ${e.data.fingerprint}${e.data.comment ? ` (${e.data.comment})` : ''}`;
     case 'SshKeyRemoved':
       return `removed SSH key ${e.data.fingerprint}`;
+    case 'LoginSucceeded':
+      return `signed in (${e.data.via}, ${e.data.method})`;
+    case 'LoginFailed':
+      return `failed sign-in (${e.data.via}, ${e.data.method}): ${e.data.reason}`;
+    case 'UnknownUserLoginFailed':
+      return `failed sign-in as unknown user "${e.data.username}" (${e.data.via}, ${e.data.method})`;
     case 'ImageRegistered':
       return `registered image ${e.data.name} (${e.data.address})`;
     case 'ImageUpdated':
@@ -92,6 +98,8 @@ export function describeEvent(e: PlatformEvent): string {
       return `drift: ${e.data.kind.replace('_', ' ')} (${e.data.detail})`;
     case 'DriftResolved':
       return `drift resolved: ${e.data.kind.replace('_', ' ')}`;
+    case 'TerminalSessionEnded':
+      return `${{ ssh: 'SSH', cli: 'CLI shell', web: 'web terminal' }[e.data.via]} session from ${e.data.ip ?? 'unknown address'}, ${Math.round(e.data.seconds)} s`;
     case 'OrphanContainerFound':
       return `orphan container ${e.data.name} (${e.data.containerId.slice(0, 12)}) for instance ${e.data.instanceId || 'unknown'}`;
     case 'OrphanContainerGone':

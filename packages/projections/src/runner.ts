@@ -22,6 +22,16 @@ export interface RunnerOptions {
 export class ProjectionRunner {
   readonly projections: readonly Projection[];
   #subscription: Subscription<PlatformEvent> | null = null;
+  readonly #listeners = new Set<(events: readonly PlatformEvent[]) => void>();
+
+  /**
+   * Calls `listener` after each batch is committed to the read models, with the batch's events: live
+   * views (a subscription, a browser) re-read what changed and find it there. Returns the unsubscribe.
+   */
+  onApplied(listener: (events: readonly PlatformEvent[]) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
 
   constructor(private readonly options: RunnerOptions) {
     this.projections = [...(options.projections ?? allProjections)].sort((a, b) =>
@@ -78,6 +88,13 @@ export class ProjectionRunner {
         if (isAfter(next, checkpoint.position)) await saveCheckpoint(client, p.name, p.version, next);
       }
     });
+    for (const listener of this.#listeners) {
+      try {
+        listener(events);
+      } catch (err) {
+        this.options.onError?.(err as Error);
+      }
+    }
   }
 
   /** Where every read model has got to (the slowest one). */

@@ -1,12 +1,20 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, configKeys, loadConfig } from '../config/load.js';
-import { openDatabase } from '../database/connect.js';
-import { createLogger, startPlatform } from '../platform.js';
-import { adminCreate, rebuildCommand } from './admin-commands.js';
+import { REMOTE_COMMANDS, remoteHelp, runRemote } from './remote/index.js';
 
 const HELP = `tianqi: the Tianqi GPU container platform
 
-Usage:
+Talking to a server (signed in with \`tianqi login\`; every command takes --json and --server URL):
+
+${remoteHelp()}
+
+Exit codes: 0 done; 1 the server refused or could not be reached (the message says why); 2 a usage
+error; 3 not signed in (or the session has ended); \`instance shell\` exits with the shell's own code.
+Environment: TIANQI_SERVER (else the saved server, else http://localhost:8888), TIANQI_TOKEN (a
+session token instead of the saved one), TIANQI_USERNAME / TIANQI_PASSWORD (for login),
+TIANQI_NEW_PASSWORD (user add, user reset-password, passwd), XDG_CONFIG_HOME (the session is kept in
+$XDG_CONFIG_HOME/tianqi/credentials.json, default ~/.config/tianqi, readable by you only).
+
+Running a server (on the server's machine):
   tianqi start [--config FILE]    start the platform (embedded PostgreSQL unless DATABASE_URL is set)
   tianqi migrate [--config FILE]  apply database migrations and exit
   tianqi config [--config FILE]   check the configuration and print it (as JSON)
@@ -20,8 +28,10 @@ Usage:
 The configuration is read from --config, else $TIANQI_CONFIG, else ./tianqi.yaml when present; every
 key can be overridden by an environment variable (see \`tianqi config keys\`).`;
 
-async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
+const LOCAL_COMMANDS = ['start', 'migrate', 'config', 'admin', 'rebuild-projections'];
+
+const parseLocal = (argv: string[]) =>
+  parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
@@ -30,11 +40,29 @@ async function main(argv: string[]): Promise<number> {
       username: { type: 'string', short: 'u' },
     },
   });
+
+async function main(argv: string[]): Promise<number> {
+  // Remote commands first: they read no server configuration and open no database.
+  if (argv[0] !== undefined && REMOTE_COMMANDS.has(argv[0])) return runRemote(argv);
+  let parsed: ReturnType<typeof parseLocal>;
+  try {
+    parsed = parseLocal(argv);
+  } catch (err) {
+    console.error(`tianqi: ${(err as Error).message} (see \`tianqi help\`)`);
+    return 2;
+  }
+  const { positionals, values } = parsed;
   const [command = 'help', sub, ...rest] = positionals;
   if (values.help || command === 'help') {
     console.log(HELP);
     return 0;
   }
+  if (!LOCAL_COMMANDS.includes(command)) {
+    console.error(`tianqi: unknown command "${command}" (see \`tianqi help\`)`);
+    return 2;
+  }
+  // The server's modules (database, Docker, HTTP) load only for the commands that need them.
+  const { configKeys, loadConfig } = await import('../config/load.js');
   if (command === 'config' && sub === 'keys') {
     for (const k of configKeys())
       console.log(`${k.key.padEnd(26)} ${k.env.padEnd(34)} ${JSON.stringify(k.default)}`);
@@ -58,25 +86,28 @@ async function main(argv: string[]): Promise<number> {
         console.error('tianqi admin: the only subcommand is "create --username NAME"');
         return 2;
       }
-      return adminCreate(config, values.username);
+      return (await import('./admin-commands.js')).adminCreate(config, values.username);
     case 'rebuild-projections':
-      return rebuildCommand(
+      return (await import('./admin-commands.js')).rebuildCommand(
         config,
         [sub, ...rest].filter((n): n is string => n !== undefined),
       );
     case 'migrate': {
+      const { openDatabase } = await import('../database/connect.js');
+      const { createLogger } = await import('../platform.js');
       const database = await openDatabase(config, createLogger(config));
       await database.close();
       console.error('the database is up to date');
       return 0;
     }
     case 'start': {
+      const { startPlatform } = await import('../platform.js');
       const platform = await startPlatform(config);
       const where = platform.database.embedded
         ? `embedded PostgreSQL in ${config['data-dir']}/postgres`
         : 'DATABASE_URL';
       console.error(`Tianqi is running at ${platform.url} (database: ${where}). Press Ctrl-C to stop.`);
-      await new Promise<void>((resolve) => {
+      const stopped = new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           platform.logger.info({ signal }, 'shutting down');
           platform.stop().then(resolve, (err: unknown) => {
@@ -87,22 +118,51 @@ async function main(argv: string[]): Promise<number> {
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
+      // After the signal handlers: a stop asked while this is printed is still graceful.
+      console.error(await howToSignIn(platform, config.admin.username).catch(() => ''));
+      await stopped;
       return 0;
     }
     default:
-      console.error(`tianqi: unknown command "${command}"\n\n${HELP}`);
+      console.error(`tianqi: unknown command "${command}" (see \`tianqi help\`)`);
       return 2;
   }
 }
 
-main(process.argv.slice(2)).then(
+const argv = process.argv.slice(2);
+main(argv).then(
   (code) => {
     process.exitCode = code;
+    // A remote command is done when it answers: sockets kept alive by HTTP or EventSource must not
+    // hold the process (stdout is flushed first: it is asynchronous on some pipes).
+    if (argv[0] !== undefined && REMOTE_COMMANDS.has(argv[0]))
+      process.stdout.write('', () => process.exit(code));
   },
   (err: unknown) => {
     console.error(
-      err instanceof ConfigError ? err.message : `tianqi: ${(err as Error).stack ?? String(err)}`,
+      (err as Error).name === 'ConfigError'
+        ? (err as Error).message
+        : `tianqi: ${(err as Error).stack ?? String(err)}`,
     );
     process.exitCode = 1;
   },
 );
+
+/** What the start prints so the first person knows how to get in. */
+async function howToSignIn(
+  platform: {
+    url: string;
+    database: { pool: { query: (sql: string) => Promise<{ rows: { n: number }[] }> } };
+  },
+  configuredAdmin: string,
+): Promise<string> {
+  const { rows } = await platform.database.pool.query(
+    "SELECT count(*)::int AS n FROM rm.users WHERE role = 'admin' AND NOT disabled",
+  );
+  const cli = `the CLI: tianqi login --server ${platform.url} --username NAME`;
+  if (rows[0]!.n === 0) {
+    return `No admin yet: create one with \`tianqi admin create --username NAME\` (or set admin.username and admin.password), then sign in at ${platform.url} or with ${cli}.`;
+  }
+  const who = configuredAdmin ? ` as ${configuredAdmin} (admin.username)` : '';
+  return `Sign in at ${platform.url}${who}, or with ${cli}.`;
+}

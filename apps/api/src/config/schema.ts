@@ -11,6 +11,31 @@ export const configSchema = z.strictObject({
     .strictObject({
       host: z.string().min(1).default('0.0.0.0'),
       port: port.default(8888),
+      /**
+       * Where browsers reach the platform (https://gpu.example.com), comma-separated when several:
+       * the origins a cookie-signed request or a terminal WebSocket may come from. Empty: the request's
+       * own host only.
+       */
+      'public-origins': z.string().default(''),
+    })
+    .prefault({}),
+  auth: z
+    .strictObject({
+      /** A session not used for this long ends. */
+      'session-idle-minutes': z.number().int().min(1).max(525_600).default(720),
+      /** And none lives longer than this, used or not. */
+      'session-max-hours': z.number().int().min(1).max(8760).default(168),
+      /** Failed sign-ins allowed per user (and 4× that per source address) in the window below. */
+      'max-failures': z.number().int().min(1).max(1000).default(5),
+      'lockout-minutes': z.number().int().min(1).max(1440).default(15),
+      /** Mark the session cookie Secure (only sent over HTTPS): on behind a TLS proxy. */
+      'secure-cookie': z.boolean().default(false),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      /** A bearer token /metrics asks for; empty: /metrics is open (counts only, nothing secret). */
+      token: z.string().default(''),
     })
     .prefault({}),
   /** Where the platform keeps its state between runs: the embedded database, the SSH host key, … */

@@ -1,4 +1,5 @@
-import { createPool, eventStoreMigrations, migrate } from '@tianqi/events';
+import { fileURLToPath } from 'node:url';
+import { createPool, eventStoreMigrations, type MigrationSet, migrate } from '@tianqi/events';
 import { projectionMigrations } from '@tianqi/projections';
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -12,6 +13,12 @@ export interface Database {
   close(): Promise<void>;
 }
 
+/** The API's own tables (sessions), beside the event store's and the read models'. */
+export const apiMigrations: MigrationSet = {
+  component: 'api',
+  directory: fileURLToPath(new URL('../../migrations/', import.meta.url)),
+};
+
 /** Connects to DATABASE_URL, or starts the embedded PostgreSQL, and applies every migration. */
 export async function openDatabase(config: Config, log: Logger): Promise<Database> {
   const embedded =
@@ -24,7 +31,7 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
     onError: (err) => log.warn({ err }, 'a pooled database connection failed'),
   });
   try {
-    const applied = await migrate(pool, [eventStoreMigrations, projectionMigrations]);
+    const applied = await migrate(pool, [eventStoreMigrations, projectionMigrations, apiMigrations]);
     for (const m of applied)
       log.info({ migration: `${m.component}/${m.version}_${m.name}` }, 'migration applied');
   } catch (err) {

@@ -49,6 +49,9 @@ export function dockerFor(endpoint: NodeEndpoint, timeoutMs = 30_000): Docker {
 export class NodeClients {
   readonly #clients = new Map<string, { key: string; docker: Docker }>();
 
+  /** `timeoutMs` 0: no idle timeout, for long streams (logs followed, terminals). */
+  constructor(private readonly options: { timeoutMs?: number } = {}) {}
+
   /** The client of a registered node; `secrets` opens its sealed client key. */
   forNode(node: NodeState, secrets: { openSecrets(node: NodeState): { clientKey: string | null } }): Docker {
     return this.get(endpointOf(node, secrets.openSecrets(node).clientKey));
@@ -64,7 +67,7 @@ export class NodeClients {
     ]);
     const cached = this.#clients.get(endpoint.nodeId);
     if (cached?.key === key) return cached.docker;
-    const docker = dockerFor(endpoint);
+    const docker = dockerFor(endpoint, this.options.timeoutMs ?? 30_000);
     this.#clients.set(endpoint.nodeId, { key, docker });
     return docker;
   }

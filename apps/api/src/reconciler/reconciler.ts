@@ -23,6 +23,8 @@ export interface ReconcilerOptions {
   onNodeConnectionChanged?: (nodeId: string) => void;
   /** `report`: an instance with open drift is left as it is until someone says "converge now". */
   driftPolicy?: 'report' | 'heal';
+  /** Told how long each pass took and how it ended (for the metrics). */
+  onPass?: (seconds: number, outcome: 'done' | 'waiting' | 'failed') => void;
 }
 
 /**
@@ -71,7 +73,17 @@ export class Reconciler {
     ) {
       return;
     }
-    await this.#slots.run(instance.nodeId, () => reconcileInstance(this.#deps, instanceId));
+    const t0 = performance.now();
+    let outcome: 'done' | 'waiting' | 'failed' = 'failed';
+    try {
+      await this.#slots.run(instance.nodeId, () => reconcileInstance(this.#deps, instanceId));
+      outcome = 'done';
+    } catch (err) {
+      if (err instanceof RetryLater) outcome = 'waiting';
+      throw err;
+    } finally {
+      this.options.onPass?.((performance.now() - t0) / 1000, outcome);
+    }
     this.#forced.delete(instanceId); // kept until a pass gets through, so a retry is still forced
   }
 

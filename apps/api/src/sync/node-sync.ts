@@ -48,7 +48,7 @@ export interface RunningContainer {
   gpu: { count: number; vramGb: number } | null;
 }
 
-function gpuOf(instance: InstanceState): RunningContainer['gpu'] {
+export function gpuOf(instance: InstanceState): RunningContainer['gpu'] {
   const gpus = instance.allocation?.gpus;
   if (!gpus || gpus.kind === 'none') return null;
   return {

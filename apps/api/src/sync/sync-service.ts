@@ -6,8 +6,8 @@ import { execCapture } from '../docker/exec.js';
 import { installationId } from '../docker/installation.js';
 import { KeyedSemaphore } from '../reconciler/work-queue.js';
 import type { DockerStats } from './metrics.js';
-import { MetricsStore, toSample } from './metrics.js';
-import { type NodeSyncReport, type RunningContainer, type SyncDeps, syncNode } from './node-sync.js';
+import { MetricsStore, type Sample, toSample } from './metrics.js';
+import { gpuOf, type NodeSyncReport, type RunningContainer, type SyncDeps, syncNode } from './node-sync.js';
 
 export interface SyncReport {
   startedAt: Date;
@@ -77,7 +77,7 @@ export class SyncService {
 
   constructor(
     private readonly deps: SyncDeps,
-    options: { samplesPerNode?: number } = {},
+    private readonly options: { samplesPerNode?: number; onSynced?: (report: SyncReport) => void } = {},
   ) {
     // Docker answers a stats call at its next collection tick (about a second): calls made together
     // share the tick, so a node's containers are sampled together, up to this bound.
@@ -139,7 +139,25 @@ export class SyncService {
         );
       }
     }
-    return { startedAt, ms: performance.now() - t0, nodes: nodes.filter((n) => n !== null), sampled };
+    const report = { startedAt, ms: performance.now() - t0, nodes: nodes.filter((n) => n !== null), sampled };
+    this.options.onSynced?.(report);
+    return report;
+  }
+
+  /**
+   * A fresh sample of one running instance now (live stats in the web app, every few seconds), kept
+   * with the sync's own; null when it has no running container or its node does not answer.
+   */
+  async sampleNow(instanceId: string): Promise<Sample | null> {
+    const instance = await this.deps.commands.instances.get(instanceId);
+    if (!instance?.containerId || instance.observed !== 'running') return null;
+    const node = await this.deps.commands.nodes.get(instance.nodeId);
+    if (!node) return null;
+    const docker = this.deps.clients.forNode(node, this.deps.commands.nodes);
+    const running = { instanceId, containerId: instance.containerId, gpu: gpuOf(instance) };
+    return (await this.#slots.run(node.nodeId, () => this.#sample(docker, running)))
+      ? this.metrics.latest(instanceId)
+      : null;
   }
 
   async #sample(docker: Docker, running: RunningContainer): Promise<boolean> {

@@ -18,7 +18,7 @@ export const imageAddressSchema = z
     'an image address looks like "registry.example.com/team/pytorch:2.3-cuda12" (lowercase, optional tag)',
   );
 
-const imageShape = {
+export const imageShape = {
   name: displayNameSchema,
   address: imageAddressSchema,
   description: z.string().max(2000, 'a description is at most 2000 characters').default(''),

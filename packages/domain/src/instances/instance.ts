@@ -78,6 +78,18 @@ export const instanceCommandSchema = z.discriminatedUnion('type', [
   /** The sync saw Docker differ from what is asked (or saw it agree again). */
   z.object({ type: z.literal('RecordDrift'), kind: driftKindSchema, detail: z.string().max(1000) }),
   z.object({ type: z.literal('RecordDriftResolved'), kind: driftKindSchema }),
+  /** Someone had a shell in the container (web terminal, CLI or SSH): who, from where, when, how long. */
+  z.object({
+    type: z.literal('RecordTerminalSession'),
+    sessionId: z.string().min(1).max(64),
+    userId: z.string().min(1).max(64),
+    via: z.enum(['web', 'cli', 'ssh']),
+    ip: z.string().max(64).nullable(),
+    startedAt: z.iso.datetime(),
+    endedAt: z.iso.datetime(),
+    /** A recording of what was shown, when one was kept (its id). */
+    recordingId: z.string().max(64).nullable().default(null),
+  }),
 ]);
 export type InstanceCommand = z.input<typeof instanceCommandSchema>;
 
@@ -105,6 +117,16 @@ export const instanceEventSchemas = {
   AllocationReleased: z.object({ nodeId: z.string() }),
   DriftDetected: z.object({ kind: driftKindSchema, detail: z.string() }),
   DriftResolved: z.object({ kind: driftKindSchema }),
+  TerminalSessionEnded: z.object({
+    sessionId: z.string(),
+    userId: z.string(),
+    via: z.enum(['web', 'cli', 'ssh']),
+    ip: z.string().nullable(),
+    startedAt: z.string(),
+    endedAt: z.string(),
+    seconds: z.number(),
+    recordingId: z.string().nullable(),
+  }),
 };
 export type InstanceEvent = EventsOf<typeof instanceEventSchemas>;
 export type InstanceCreatedData = z.output<typeof instanceEventSchemas.InstanceCreated>;
@@ -247,6 +269,12 @@ function record(command: Command, state: InstanceState): InstanceEvent[] {
       return state.drifts.includes(command.kind)
         ? [{ type: 'DriftResolved', data: { kind: command.kind } }]
         : [];
+    case 'RecordTerminalSession': {
+      const { type: _type, ...data } = command;
+      const seconds = (Date.parse(data.endedAt) - Date.parse(data.startedAt)) / 1000;
+      if (seconds < 0) throw new TianqiError('validation', 'a terminal session cannot end before it starts');
+      return [{ type: 'TerminalSessionEnded', data: { ...data, seconds } }];
+    }
     default:
       throw new TianqiError('internal', `${command.type} is not an observation`);
   }
@@ -329,5 +357,7 @@ export function evolveInstance(state: InstanceState, event: InstanceEvent): Inst
       return { ...state, drifts: [...state.drifts, event.data.kind] };
     case 'DriftResolved':
       return { ...state, drifts: state.drifts.filter((k) => k !== event.data.kind) };
+    case 'TerminalSessionEnded':
+      return state;
   }
 }

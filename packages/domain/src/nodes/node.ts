@@ -31,7 +31,7 @@ const pem = (what: string, label: string) =>
 const ip = z.union([z.ipv4(), z.ipv6()], { error: 'not an IP address' });
 
 /** The seed's node fields (算力节点) plus the HAMi-core directory. Secrets only ever as sealed text. */
-const nodeShape = {
+export const nodeShape = {
   name: displayNameSchema,
   region: z.string().trim().max(64).default(''),
   cpuCores: amount('CPU cores', 1, 4096),

@@ -6,7 +6,7 @@ import type { EventsOf } from '../shared/events.js';
 import { amount, displayNameSchema, idSchema, remarkSchema, wholeAmount } from '../shared/fields.js';
 import { parseOrThrow } from '../shared/parse.js';
 
-const specShape = {
+export const specShape = {
   name: displayNameSchema,
   /** Required when gpuCount > 0; matched against nodes ignoring case and spacing. */
   gpuModel: z.string().trim().max(64).nullable().default(null),

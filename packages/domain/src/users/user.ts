@@ -28,6 +28,10 @@ export const passwordHashSchema = z.string().regex(/^\$argon2id\$v=19\$m=\d+,t=\
 });
 
 export const roleSchema = z.enum(['admin', 'user']);
+
+/** Where a sign-in came from: the web app, the CLI, or the SSH jumpbox. */
+export const loginChannelSchema = z.enum(['web', 'cli', 'ssh']);
+export type LoginChannel = z.output<typeof loginChannelSchema>;
 export type Role = z.output<typeof roleSchema>;
 
 export const userCommandSchema = z.discriminatedUnion('type', [
@@ -44,6 +48,14 @@ export const userCommandSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('EnableUser') }),
   z.object({ type: z.literal('AddSshKey'), publicKey: z.string().max(16_384) }),
   z.object({ type: z.literal('RemoveSshKey'), fingerprint: z.string().min(1).max(100) }),
+  /** A sign-in attempt on this account, kept for the audit log (the source IP is in the metadata). */
+  z.object({
+    type: z.literal('RecordLogin'),
+    succeeded: z.boolean(),
+    via: loginChannelSchema,
+    method: z.enum(['password', 'publickey']),
+    reason: z.string().max(200).default(''),
+  }),
 ]);
 export type UserCommand = z.input<typeof userCommandSchema>;
 
@@ -67,8 +79,26 @@ export const userEventSchemas = {
   UserEnabled: z.object({}),
   SshKeyAdded: sshKeySchema,
   SshKeyRemoved: z.object({ fingerprint: z.string() }),
+  LoginSucceeded: z.object({ via: loginChannelSchema, method: z.enum(['password', 'publickey']) }),
+  LoginFailed: z.object({
+    via: loginChannelSchema,
+    method: z.enum(['password', 'publickey']),
+    reason: z.string(),
+  }),
 };
 export type UserEvent = EventsOf<typeof userEventSchemas>;
+
+/**
+ * Failed sign-ins under a name no account has: they have no user stream, so they go on one shared
+ * stream, still in the audit log with their source IP.
+ */
+export const unknownLoginEventSchemas = {
+  UnknownUserLoginFailed: z.object({
+    username: z.string().max(64),
+    via: loginChannelSchema,
+    method: z.enum(['password', 'publickey']),
+  }),
+};
 
 export interface UserState {
   exists: boolean;
@@ -125,6 +155,12 @@ export function decideUser(input: UserCommand, state: UserState): UserEvent[] {
         throw new TianqiError('not_found', `no SSH key ${command.fingerprint}`);
       }
       return [{ type: 'SshKeyRemoved', data: { fingerprint: command.fingerprint } }];
+    case 'RecordLogin': {
+      const { via, method } = command;
+      return command.succeeded
+        ? [{ type: 'LoginSucceeded', data: { via, method } }]
+        : [{ type: 'LoginFailed', data: { via, method, reason: command.reason } }];
+    }
   }
 }
 
@@ -144,5 +180,8 @@ export function evolveUser(state: UserState, event: UserEvent): UserState {
       return { ...state, sshKeys: [...state.sshKeys, event.data] };
     case 'SshKeyRemoved':
       return { ...state, sshKeys: state.sshKeys.filter((k) => k.fingerprint !== event.data.fingerprint) };
+    case 'LoginSucceeded':
+    case 'LoginFailed':
+      return state;
   }
 }

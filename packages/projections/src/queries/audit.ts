@@ -26,6 +26,8 @@ export const auditFilterSchema = z.strictObject({
   actorUserId: z.string().max(200).optional(),
   streamId: z.string().max(200).optional(),
   type: z.string().max(100).optional(),
+  /** Any of these types. */
+  types: z.array(z.string().max(100)).max(50).optional(),
   instanceId: z.string().max(64).optional(),
   from: z.date().optional(),
   to: z.date().optional(),
@@ -43,6 +45,7 @@ export async function auditLog(pool: pg.Pool, rawFilter: AuditFilter = {}): Prom
   if (f.streamId !== undefined)
     add('a.position IN (SELECT position FROM events WHERE stream_id = ?)', f.streamId);
   if (f.type !== undefined) add('a.type = ?', f.type);
+  if (f.types !== undefined) add('a.type = ANY(?)', f.types);
   if (f.instanceId !== undefined) add('a.instance_id = ?', f.instanceId);
   if (f.from !== undefined) add('a.recorded_at >= ?', f.from);
   if (f.to !== undefined) add('a.recorded_at < ?', f.to);

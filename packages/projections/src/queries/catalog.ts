@@ -19,7 +19,7 @@ export async function listImages(pool: pg.Pool, options: { listedOnly?: boolean 
 export async function listSpecs(pool: pg.Pool, options: { listedOnly?: boolean } = {}) {
   const { rows } = await pool.query(
     `SELECT *, price_per_hour::float8 AS price_per_hour FROM rm.specs
-     WHERE NOT deleted ${options.listedOnly ? 'AND listed' : ''} ORDER BY price_per_hour, name`,
+     WHERE NOT deleted ${options.listedOnly ? 'AND listed' : ''} ORDER BY specs.price_per_hour, specs.name`,
   );
   return rows.map((r) => camel<Record<string, unknown> & { specId: string; name: string }>(r));
 }

@@ -1,0 +1,55 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { SessionStore, SessionUser } from '../auth/sessions.js';
+
+export const SESSION_COOKIE = 'tianqi_session';
+
+export interface RequestAuth {
+  session: SessionUser | null;
+  /** The token came in a cookie (a browser): such requests must come from an allowed origin. */
+  viaCookie: boolean;
+}
+
+function cookieValue(header: string | undefined, name: string): string | null {
+  if (!header) return null;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
+  }
+  return null;
+}
+
+/** The session behind a request: `Authorization: Bearer tq_…` (CLI) or the session cookie (browser). */
+export async function authenticate(
+  headers: IncomingHttpHeaders,
+  sessions: SessionStore,
+): Promise<RequestAuth> {
+  const bearer = /^Bearer\s+(\S+)$/i.exec(headers.authorization ?? '')?.[1];
+  if (bearer) return { session: await sessions.resolve(bearer), viaCookie: false };
+  const cookie = cookieValue(headers.cookie, SESSION_COOKIE);
+  if (cookie) return { session: await sessions.resolve(cookie), viaCookie: true };
+  return { session: null, viaCookie: false };
+}
+
+/**
+ * Whether a request's Origin may use a cookie session: no Origin (not a browser's cross-site request),
+ * the server's own host, or one of `server.public-origins`.
+ */
+export function originAllowed(headers: IncomingHttpHeaders, publicOrigins: string): boolean {
+  const origin = headers.origin;
+  if (origin === undefined) return true;
+  const allowed = publicOrigins
+    .split(',')
+    .map((o) => o.trim().replace(/\/+$/, ''))
+    .filter(Boolean);
+  if (allowed.includes(origin)) return true;
+  try {
+    return new URL(origin).host === headers.host;
+  } catch {
+    return false;
+  }
+}
+
+export function clientIp(ip: string | undefined): string | null {
+  if (!ip) return null;
+  return ip.startsWith('::ffff:') ? ip.slice('::ffff:'.length) : ip;
+}

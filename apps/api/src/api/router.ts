@@ -1,0 +1,22 @@
+import { auditRouter, driftRouter, usageRouter } from './routers/audit.js';
+import { authRouter } from './routers/auth.js';
+import { imagesRouter, specsRouter } from './routers/catalog.js';
+import { instancesRouter } from './routers/instances.js';
+import { nodesRouter } from './routers/nodes.js';
+import { usersRouter } from './routers/users.js';
+import { router } from './trpc.js';
+
+/** The whole API, one router per capability. */
+export const appRouter = router({
+  auth: authRouter,
+  users: usersRouter,
+  images: imagesRouter,
+  specs: specsRouter,
+  nodes: nodesRouter,
+  instances: instancesRouter,
+  audit: auditRouter,
+  drift: driftRouter,
+  usage: usageRouter,
+});
+
+export type AppRouter = typeof appRouter;

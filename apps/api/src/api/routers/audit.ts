@@ -1,0 +1,125 @@
+import { idSchema } from '@tianqi/domain';
+import { auditLog, listDrift, usageByInstance, usageByUser } from '@tianqi/projections';
+import { z } from 'zod';
+import { adminProcedure, router, userProcedure } from '../trpc.js';
+import {
+  auditEntryView,
+  checkedRows,
+  driftView,
+  instanceUsageView,
+  pageOf,
+  userUsageView,
+} from '../views.js';
+
+/** The filters of the global audit log (also what /api/audit/export takes). */
+export const auditFilterInput = z.strictObject({
+  actorUserId: z.string().max(200).optional(),
+  streamId: z.string().max(200).optional(),
+  type: z.string().max(100).optional(),
+  instanceId: idSchema.optional(),
+  from: z.coerce.date().optional(),
+  to: z.coerce.date().optional(),
+  limit: z.number().int().min(1).max(500).default(50),
+  offset: z.number().int().min(0).max(1_000_000).default(0),
+});
+
+/** The global audit log, for admins (an instance's own history is instances.history). */
+export const auditRouter = router({
+  list: adminProcedure
+    .input(auditFilterInput.default({ limit: 50, offset: 0 }))
+    .output(pageOf(auditEntryView))
+    .query(({ ctx, input }) => auditLog(ctx.services.pool, input)),
+});
+
+const DRIFT_TYPES = ['DriftDetected', 'DriftResolved', 'OrphanContainerFound', 'OrphanContainerGone'];
+
+/** Where Docker and the platform disagree: now, in the past, and "converge now". */
+export const driftRouter = router({
+  list: adminProcedure
+    .input(
+      z.strictObject({ includeResolved: z.boolean().default(false) }).default({ includeResolved: false }),
+    )
+    .output(z.array(driftView))
+    .query(({ ctx, input }) => checkedRows(z.array(driftView), listDrift(ctx.services.pool, input))),
+
+  history: adminProcedure
+    .input(
+      z
+        .strictObject({
+          from: z.coerce.date().optional(),
+          to: z.coerce.date().optional(),
+          limit: z.number().int().min(1).max(500).default(100),
+          offset: z.number().int().min(0).max(1_000_000).default(0),
+        })
+        .default({ limit: 100, offset: 0 }),
+    )
+    .output(pageOf(auditEntryView))
+    .query(({ ctx, input }) => auditLog(ctx.services.pool, { ...input, types: DRIFT_TYPES })),
+
+  /**
+   * Act now: on these instances, on every unfinished instance of a node, or (neither given) on every
+   * instance with open drift; under the `report` policy this is how drift gets healed.
+   */
+  converge: adminProcedure
+    .input(
+      z
+        .strictObject({
+          instanceIds: z.array(idSchema).min(1).max(1000).optional(),
+          nodeId: idSchema.optional(),
+        })
+        .refine((i) => !(i.instanceIds && i.nodeId), 'name instances or a node, not both')
+        .default({}),
+    )
+    .output(z.object({ queued: z.number().int() }))
+    .mutation(async ({ ctx, input }) => {
+      const { reconciler, pool } = ctx.services;
+      if (input.nodeId) return { queued: await reconciler.convergeNode(input.nodeId) };
+      const ids =
+        input.instanceIds ??
+        (
+          await pool.query<{ instance_id: string }>(
+            `SELECT DISTINCT instance_id FROM rm.drift WHERE open AND instance_id IS NOT NULL`,
+          )
+        ).rows.map((r) => r.instance_id);
+      reconciler.converge(ids);
+      ctx.log.info({ instances: ids.length, by: ctx.user.username }, 'converge now');
+      return { queued: ids.length };
+    }),
+
+  /** Looks at every node now instead of at the next 30-second tick. */
+  syncNow: adminProcedure
+    .output(z.object({ ms: z.number(), nodes: z.number().int(), sampled: z.number().int() }))
+    .mutation(async ({ ctx }) => {
+      const report = await ctx.services.sync.runOnce();
+      await ctx.services.projections.waitFor(await ctx.services.store.head());
+      return { ms: report.ms, nodes: report.nodes.length, sampled: report.sampled };
+    }),
+});
+
+const period = z
+  .strictObject({ from: z.coerce.date(), to: z.coerce.date() })
+  .refine((p) => p.from < p.to, 'the period must end after it starts');
+
+/** Running time and cost over a period: a user's own, or everyone's for admins. */
+export const usageRouter = router({
+  mine: userProcedure
+    .input(period)
+    .output(z.object({ instances: z.array(instanceUsageView), seconds: z.number(), cost: z.number() }))
+    .query(async ({ ctx, input }) => {
+      const instances = await usageByInstance(ctx.services.pool, { ...input, ownerId: ctx.user.userId });
+      const seconds = instances.reduce((s, i) => s + i.seconds, 0);
+      const cost =
+        Math.round(instances.reduce((s, i) => s + (i.seconds * i.pricePerHour) / 3600, 0) * 100) / 100;
+      return { instances, seconds, cost };
+    }),
+
+  byUser: adminProcedure
+    .input(period)
+    .output(z.array(userUsageView))
+    .query(({ ctx, input }) => usageByUser(ctx.services.pool, input)),
+
+  byInstance: adminProcedure
+    .input(z.strictObject({ from: z.coerce.date(), to: z.coerce.date(), ownerId: idSchema.optional() }))
+    .output(z.array(instanceUsageView))
+    .query(({ ctx, input }) => usageByInstance(ctx.services.pool, input)),
+});

@@ -1,0 +1,111 @@
+import { passwordSchema, TianqiError } from '@tianqi/domain';
+import { z } from 'zod';
+import { SESSION_COOKIE } from '../request-auth.js';
+import { type ApiContext, applied, publicProcedure, router, settled, userProcedure } from '../trpc.js';
+import { commandResultView, meView, sshKeyView } from '../views.js';
+
+/** The session cookie: HttpOnly (no script reads it), SameSite=Strict (no cross-site sends). */
+function setCookie(ctx: ApiContext, token: string, expiresAt: Date | null): void {
+  const secure = ctx.services.config.auth['secure-cookie'] ? '; Secure' : '';
+  const expiry = expiresAt ? `; Expires=${expiresAt.toUTCString()}` : '; Max-Age=0';
+  ctx.reply?.header(
+    'set-cookie',
+    `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict${secure}${expiry}`,
+  );
+}
+
+/** Sign in and out, who am I, my password and SSH keys. */
+export const authRouter = router({
+  login: publicProcedure
+    .input(
+      z.strictObject({
+        username: z.string().min(1).max(64),
+        password: z.string().min(1).max(200),
+        /** `web` sets the session cookie; `cli` gets the token to keep. */
+        via: z.enum(['web', 'cli']).default('web'),
+      }),
+    )
+    .output(z.object({ user: meView, token: z.string().nullable() }))
+    .mutation(async ({ ctx, input }) => {
+      const result = await ctx.services.auth.login({ ...input, ip: ctx.ip, userAgent: ctx.userAgent });
+      const user = { ...result.user, expiresAt: result.expiresAt };
+      if (input.via === 'web') {
+        setCookie(ctx, result.token, result.expiresAt);
+        return { user, token: null };
+      }
+      return { user, token: result.token };
+    }),
+
+  logout: userProcedure.output(z.object({ ok: z.literal(true) })).mutation(async ({ ctx }) => {
+    await ctx.services.sessions.revoke(ctx.user.sessionId);
+    if (ctx.viaCookie) setCookie(ctx, '', null);
+    return { ok: true as const };
+  }),
+
+  /** The signed-in user, or null: what the web app asks first. */
+  me: publicProcedure.output(meView.nullable()).query(({ ctx }) =>
+    ctx.session
+      ? {
+          userId: ctx.session.userId,
+          username: ctx.session.username,
+          role: ctx.session.role,
+          expiresAt: ctx.session.expiresAt,
+        }
+      : null,
+  ),
+
+  changePassword: userProcedure
+    .input(z.strictObject({ currentPassword: z.string().min(1).max(200), newPassword: passwordSchema }))
+    .output(commandResultView.extend({ otherSessionsEnded: z.number().int() }))
+    .mutation(async ({ ctx, input }) => {
+      // The current password again: a session left open on someone's desk cannot take the account.
+      await ctx.services.auth.verifyPassword({
+        username: ctx.user.username,
+        password: input.currentPassword,
+        via: 'web',
+        ip: ctx.ip,
+      });
+      const result = await ctx.services.commands.users.changePassword(
+        ctx.user.userId,
+        input.newPassword,
+        ctx.command,
+      );
+      const otherSessionsEnded = await ctx.services.sessions.revokeUser(ctx.user.userId, ctx.user.sessionId);
+      await settled(ctx.services, result.position);
+      return { id: result.id, version: result.version, otherSessionsEnded };
+    }),
+
+  sshKeys: userProcedure.output(z.array(sshKeyView)).query(async ({ ctx }) => {
+    const user = await ctx.services.commands.users.get(ctx.user.userId);
+    if (!user) throw new TianqiError('not_found', 'no such user');
+    return user.sshKeys;
+  }),
+
+  addSshKey: userProcedure
+    .input(z.strictObject({ publicKey: z.string().min(1).max(16_384) }))
+    .output(commandResultView)
+    .mutation(({ ctx, input }) =>
+      applied(
+        ctx.services,
+        ctx.services.commands.users.act(
+          ctx.user.userId,
+          { type: 'AddSshKey', publicKey: input.publicKey },
+          ctx.command,
+        ),
+      ),
+    ),
+
+  removeSshKey: userProcedure
+    .input(z.strictObject({ fingerprint: z.string().min(1).max(100) }))
+    .output(commandResultView)
+    .mutation(({ ctx, input }) =>
+      applied(
+        ctx.services,
+        ctx.services.commands.users.act(
+          ctx.user.userId,
+          { type: 'RemoveSshKey', fingerprint: input.fingerprint },
+          ctx.command,
+        ),
+      ),
+    ),
+});

@@ -1,0 +1,88 @@
+import { changesSchema, idSchema, nodeShape, TianqiError } from '@tianqi/domain';
+import { listNodes } from '@tianqi/projections';
+import type pg from 'pg';
+import { z } from 'zod';
+import { adminProcedure, applied, router, settled, userProcedure } from '../trpc.js';
+import { availableNodesView, checkedRows, commandResultView, nodeView } from '../views.js';
+
+/** What an admin sends for a node: the SSH password and client key in plain text (sealed on arrival). */
+const nodeInputShape = {
+  ...nodeShape,
+  sshPassword: z.string().max(1000).nullable().default(null),
+  clientKey: z
+    .string()
+    .trim()
+    .max(20_000)
+    .regex(
+      /^-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]+-----END [A-Z ]*PRIVATE KEY-----$/,
+      'the client key must be a PEM private key',
+    )
+    .nullable()
+    .default(null),
+};
+
+/** Compute nodes (算力节点): admins manage them; users only ask which could host a spec. */
+export const nodesRouter = router({
+  list: adminProcedure
+    .input(z.strictObject({ includeDeleted: z.boolean().default(false) }).default({ includeDeleted: false }))
+    .output(z.array(nodeView))
+    .query(({ ctx, input }) => checkedRows(z.array(nodeView), listNodes(ctx.services.pool, input))),
+
+  get: adminProcedure
+    .input(z.strictObject({ nodeId: idSchema }))
+    .output(nodeView)
+    .query(async ({ ctx, input }) => {
+      return checkedRows(nodeView, findNode(ctx.services.pool, input.nodeId));
+    }),
+
+  register: adminProcedure
+    .input(z.strictObject(nodeInputShape))
+    .output(commandResultView)
+    .mutation(({ ctx, input }) =>
+      applied(ctx.services, ctx.services.commands.nodes.register(input, ctx.command)),
+    ),
+
+  update: adminProcedure
+    .input(z.strictObject({ nodeId: idSchema, changes: changesSchema(nodeInputShape) }))
+    .output(commandResultView)
+    .mutation(({ ctx, input }) =>
+      applied(ctx.services, ctx.services.commands.nodes.update(input.nodeId, input.changes, ctx.command)),
+    ),
+
+  delete: adminProcedure
+    .input(z.strictObject({ nodeId: idSchema }))
+    .output(commandResultView)
+    .mutation(({ ctx, input }) =>
+      applied(ctx.services, ctx.services.commands.nodes.delete(input.nodeId, ctx.command)),
+    ),
+
+  /** Tests the node's Docker connection now and records what it found. */
+  check: adminProcedure
+    .input(z.strictObject({ nodeId: idSchema }))
+    .output(nodeView)
+    .mutation(async ({ ctx, input }) => {
+      if (!(await ctx.services.commands.nodes.get(input.nodeId)))
+        throw new TianqiError('not_found', `no node ${input.nodeId}`);
+      await ctx.services.sync.checkNow(input.nodeId);
+      await settled(ctx.services, await ctx.services.store.head());
+      return checkedRows(nodeView, findNode(ctx.services.pool, input.nodeId));
+    }),
+
+  /** The seed's "available nodes for a spec": for users the names and free cards only. */
+  available: userProcedure
+    .input(z.strictObject({ specId: idSchema }))
+    .output(availableNodesView)
+    .query(async ({ ctx, input }) => {
+      const { candidates, rejected } = await ctx.services.commands.instances.candidates(
+        input.specId,
+        ctx.command,
+      );
+      return ctx.user.role === 'admin' ? { candidates, rejected } : { candidates };
+    }),
+});
+
+async function findNode(pool: pg.Pool, nodeId: string) {
+  const node = (await listNodes(pool)).find((n) => n.nodeId === nodeId);
+  if (!node) throw new TianqiError('not_found', `no node ${nodeId}`);
+  return node;
+}

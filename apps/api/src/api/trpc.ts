@@ -1,0 +1,162 @@
+import { randomUUID } from 'node:crypto';
+import { TianqiError } from '@tianqi/domain';
+import type { GlobalPosition } from '@tianqi/events';
+import { initTRPC, TRPCError } from '@trpc/server';
+import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
+import type { FastifyReply } from 'fastify';
+import type { Logger } from 'pino';
+import type { SessionUser } from '../auth/sessions.js';
+import type { CommandContext } from '../commands/index.js';
+import { tianqiCodeOf, toTrpcError } from './errors.js';
+import { authenticate, clientIp, originAllowed } from './request-auth.js';
+import type { Services } from './services.js';
+
+export interface ApiContext {
+  services: Services;
+  session: SessionUser | null;
+  viaCookie: boolean;
+  originAllowed: boolean;
+  ip: string | null;
+  userAgent: string | null;
+  requestId: string;
+  /** A client's key for a mutation (`Idempotency-Key`): sending it again never does the thing twice. */
+  idempotencyKey: string | null;
+  log: Logger;
+  reply: FastifyReply | null;
+}
+
+export function contextFactory(services: Services) {
+  return async ({ req, res }: CreateFastifyContextOptions): Promise<ApiContext> => {
+    const { session, viaCookie } = await authenticate(req.headers, services.sessions);
+    const key = req.headers['idempotency-key'];
+    return {
+      services,
+      session,
+      viaCookie,
+      originAllowed: originAllowed(req.headers, services.config.server['public-origins']),
+      ip: clientIp(req.ip),
+      userAgent: req.headers['user-agent'] ?? null,
+      requestId: String(req.id ?? randomUUID()),
+      idempotencyKey: typeof key === 'string' && /^[\w.:-]{8,100}$/.test(key) ? key : null,
+      log: req.log as unknown as Logger,
+      reply: res,
+    };
+  };
+}
+
+const t = initTRPC.context<ApiContext>().create({
+  // Subscriptions over server-sent events, with pings so proxies keep them open.
+  sse: { ping: { enabled: true, intervalMs: 15_000 }, client: { reconnectAfterInactivityMs: 40_000 } },
+  errorFormatter({ shape, error, ctx }) {
+    const internal = error.code === 'INTERNAL_SERVER_ERROR';
+    const cause = error.cause as { details?: Record<string, unknown> } | undefined;
+    return {
+      message: internal ? `internal error (request ${ctx?.requestId ?? 'unknown'})` : shape.message,
+      code: shape.code,
+      data: {
+        code: shape.data.code,
+        httpStatus: shape.data.httpStatus,
+        path: shape.data.path,
+        /** The platform's own code (validation, not_found, no_capacity, …): what clients branch on. */
+        tianqiCode: tianqiCodeOf(error),
+        details: internal ? undefined : cause?.details,
+      },
+    };
+  },
+});
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+
+/** Every error leaves as the platform's vocabulary, with a readable message for bad input. */
+const withErrors = t.middleware(async ({ next, ctx }) => {
+  const result = await next();
+  if (!result.ok) {
+    const mapped = toTrpcError(result.error);
+    if (mapped.code === 'INTERNAL_SERVER_ERROR')
+      ctx.log.error({ err: result.error.cause ?? result.error }, 'request failed');
+    throw mapped;
+  }
+  return result;
+});
+
+/**
+ * PostgreSQL cannot store a NUL character in text or JSON: refused here, for every procedure, as bad
+ * input with its path, instead of failing deep inside a write.
+ */
+const noNul = t.middleware(async ({ getRawInput, next }) => {
+  const path = nulPath(await getRawInput(), 'input', 0);
+  if (path) throw new TianqiError('validation', `${path}: text may not contain NUL characters`);
+  return next();
+});
+
+function nulPath(value: unknown, path: string, depth: number): string | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : null;
+  if (depth > 32 || value === null || typeof value !== 'object') return null;
+  for (const [k, v] of Object.entries(value)) {
+    if (k.includes('\u0000')) return path;
+    const found = nulPath(v, `${path}.${k}`, depth + 1);
+    if (found) return found;
+  }
+  return null;
+}
+
+export const publicProcedure = t.procedure.use(withErrors).use(noNul);
+
+export interface SignedIn {
+  userId: string;
+  username: string;
+  role: 'admin' | 'user';
+  sessionId: string;
+}
+
+/** Signed in: a session, and for a browser's cookie an allowed Origin (no cross-site requests). */
+export const userProcedure = publicProcedure.use(({ ctx, next }) => {
+  if (!ctx.session) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'sign in first' });
+  if (ctx.viaCookie && !ctx.originAllowed) {
+    throw new TRPCError({ code: 'FORBIDDEN', message: 'cross-site request refused' });
+  }
+  const { userId, username, role, sessionId } = ctx.session;
+  const user: SignedIn = { userId, username, role, sessionId };
+  const command: CommandContext = {
+    actor: { kind: 'user', userId, role },
+    ip: ctx.ip,
+    commandId: ctx.idempotencyKey ?? undefined,
+    correlationId: ctx.requestId,
+  };
+  return next({ ctx: { user, command } });
+});
+
+export const adminProcedure = userProcedure.use(({ ctx, next }) => {
+  if (ctx.user.role !== 'admin') throw new TRPCError({ code: 'FORBIDDEN', message: 'admins only' });
+  return next();
+});
+
+/**
+ * Read-your-writes: a mutation answers once the read models include what it wrote, so the list the
+ * client loads next shows it. Bounded: a stalled projection never holds a request for long.
+ */
+export async function settled(
+  services: Services,
+  position: GlobalPosition | null,
+  timeoutMs = 5_000,
+): Promise<void> {
+  if (!position) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    services.projections.waitFor(position),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** A command's result, answered once the read models include it (see settled). */
+export async function applied<T extends { position: GlobalPosition | null }>(
+  services: Services,
+  result: Promise<T>,
+): Promise<T> {
+  const done = await result;
+  await settled(services, done.position);
+  return done;
+}

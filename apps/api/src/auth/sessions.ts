@@ -1,0 +1,119 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { LoginChannel, Role } from '@tianqi/domain';
+import type pg from 'pg';
+
+export interface SessionUser {
+  sessionId: string;
+  userId: string;
+  username: string;
+  role: Role;
+  expiresAt: Date;
+}
+
+export interface SessionPolicy {
+  idleMinutes: number;
+  maxHours: number;
+}
+
+const digest = (token: string) => createHash('sha256').update(token).digest('base64url');
+
+/** Tokens look like `tq_<43 base64url chars>`: easy to spot in a leaked log and to revoke. */
+const TOKEN = /^tq_[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Sign-in sessions: a random token handed out once (cookie or bearer), kept only as a digest. A session
+ * ends after `idleMinutes` unused or `maxHours` in all, at logout, when the password changes (the
+ * other sessions), and at once when its user is disabled.
+ */
+export class SessionStore {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly policy: SessionPolicy,
+  ) {}
+
+  async create(input: {
+    userId: string;
+    via: LoginChannel;
+    ip: string | null;
+    userAgent: string | null;
+  }): Promise<{ token: string; sessionId: string; expiresAt: Date }> {
+    const token = `tq_${randomBytes(32).toString('base64url')}`;
+    const sessionId = randomBytes(9).toString('base64url');
+    const { rows } = await this.pool.query<{ expires_at: Date }>(
+      `INSERT INTO auth_sessions (token_digest, session_id, user_id, via, ip, user_agent, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(mins => $7))
+       RETURNING expires_at`,
+      [
+        digest(token),
+        sessionId,
+        input.userId,
+        input.via,
+        input.ip,
+        input.userAgent?.slice(0, 300) ?? null,
+        Math.min(this.policy.idleMinutes, this.policy.maxHours * 60),
+      ],
+    );
+    return { token, sessionId, expiresAt: rows[0]!.expires_at };
+  }
+
+  /**
+   * The signed-in user behind a token, or null (unknown, expired, or the user is disabled). Using a
+   * session pushes its idle expiry out, at most once a minute and never past its maximum age.
+   */
+  async resolve(token: string): Promise<SessionUser | null> {
+    if (!TOKEN.test(token)) return null;
+    const { rows } = await this.pool.query<{
+      session_id: string;
+      user_id: string;
+      username: string;
+      role: Role;
+      disabled: boolean;
+      expires_at: Date;
+      stale: boolean;
+    }>(
+      `SELECT s.session_id, s.user_id, u.username, u.role, u.disabled, s.expires_at,
+              s.last_seen_at < now() - interval '1 minute' AS stale
+       FROM auth_sessions s JOIN rm.users u ON u.user_id = s.user_id
+       WHERE s.token_digest = $1 AND s.expires_at > now()`,
+      [digest(token)],
+    );
+    const row = rows[0];
+    if (!row || row.disabled) return null;
+    let expiresAt = row.expires_at;
+    if (row.stale) {
+      const { rows: touched } = await this.pool.query<{ expires_at: Date }>(
+        `UPDATE auth_sessions SET last_seen_at = now(),
+           expires_at = least(created_at + make_interval(hours => $2), now() + make_interval(mins => $3))
+         WHERE token_digest = $1 RETURNING expires_at`,
+        [digest(token), this.policy.maxHours, this.policy.idleMinutes],
+      );
+      expiresAt = touched[0]?.expires_at ?? expiresAt;
+    }
+    return {
+      sessionId: row.session_id,
+      userId: row.user_id,
+      username: row.username,
+      role: row.role,
+      expiresAt,
+    };
+  }
+
+  async revoke(sessionId: string): Promise<void> {
+    await this.pool.query('DELETE FROM auth_sessions WHERE session_id = $1', [sessionId]);
+  }
+
+  /** Ends every session of a user, except `keep` (the one that changed the password). */
+  async revokeUser(userId: string, keep?: string): Promise<number> {
+    const { rowCount } = await this.pool.query(
+      'DELETE FROM auth_sessions WHERE user_id = $1 AND session_id IS DISTINCT FROM $2',
+      [userId, keep ?? null],
+    );
+    return rowCount ?? 0;
+  }
+
+  /** Forgets sessions that ended: run now and then. */
+  async sweep(): Promise<number> {
+    const { rowCount } = await this.pool.query('DELETE FROM auth_sessions WHERE expires_at <= now()');
+    return rowCount ?? 0;
+  }
+}

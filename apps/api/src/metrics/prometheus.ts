@@ -1,0 +1,121 @@
+import type { GlobalPosition } from '@tianqi/events';
+import type pg from 'pg';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface MetricSources {
+  pool: pg.Pool;
+  /** The reconciler's queue: instances waiting or in work. */
+  queueDepth: () => number;
+  /** Where the read models have got to. */
+  projectionPosition: () => GlobalPosition;
+}
+
+/**
+ * What /metrics shows Prometheus: instances by state, nodes by Docker status, the reconciler's queue
+ * and pass latency, how far the read models lag, sync duration, sign-ins, and the process itself.
+ * Gauges over the read models are read at scrape time, so they cost nothing between scrapes.
+ */
+export class PlatformMetrics {
+  readonly registry = new Registry();
+  readonly logins: Counter<'outcome' | 'via'>;
+  readonly reconcilePass: Histogram<'outcome'>;
+  readonly syncDuration: Histogram;
+  readonly httpRequests: Histogram<'method' | 'route' | 'status'>;
+  readonly terminals: Gauge;
+  #sources: MetricSources | null = null;
+
+  constructor() {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'tianqi_process_' });
+    this.logins = new Counter({
+      name: 'tianqi_logins_total',
+      help: 'Sign-in attempts by outcome (success, failure, limited) and channel (web, cli, ssh).',
+      labelNames: ['outcome', 'via'],
+      registers,
+    });
+    this.reconcilePass = new Histogram({
+      name: 'tianqi_reconcile_pass_seconds',
+      help: 'How long one reconciler pass over an instance took (Docker calls included).',
+      labelNames: ['outcome'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.syncDuration = new Histogram({
+      name: 'tianqi_sync_duration_seconds',
+      help: 'How long one sync of every node took.',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers,
+    });
+    this.httpRequests = new Histogram({
+      name: 'tianqi_http_request_seconds',
+      help: 'HTTP requests by method, route and status.',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      registers,
+    });
+    this.terminals = new Gauge({
+      name: 'tianqi_terminals_open',
+      help: 'Web terminal sessions open now.',
+      registers,
+    });
+    const self = this;
+    new Gauge({
+      name: 'tianqi_instances',
+      help: 'Instances by desired and observed state (deleted and removed ones left out).',
+      labelNames: ['desired', 'observed'],
+      registers,
+      async collect() {
+        this.reset();
+        if (!self.#sources) return;
+        const { rows } = await self.#sources.pool.query<{ desired: string; observed: string; n: number }>(
+          `SELECT desired, observed, count(*)::int AS n FROM rm.instances
+           WHERE NOT (desired = 'deleted' AND observed = 'removed') GROUP BY desired, observed`,
+        );
+        for (const r of rows) this.set({ desired: r.desired, observed: r.observed }, r.n);
+      },
+    });
+    new Gauge({
+      name: 'tianqi_nodes',
+      help: 'Nodes by Docker connection status.',
+      labelNames: ['status'],
+      registers,
+      async collect() {
+        this.reset();
+        if (!self.#sources) return;
+        const { rows } = await self.#sources.pool.query<{ status: string; n: number }>(
+          'SELECT docker_status AS status, count(*)::int AS n FROM rm.nodes WHERE NOT deleted GROUP BY docker_status',
+        );
+        for (const r of rows) this.set({ status: r.status }, r.n);
+      },
+    });
+    new Gauge({
+      name: 'tianqi_reconciler_queue_depth',
+      help: 'Instances waiting for, or in, a reconciler pass.',
+      registers,
+      collect() {
+        this.set(self.#sources?.queueDepth() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'tianqi_projection_lag_seconds',
+      help: 'Age of the oldest event the read models have not taken in yet (0 when up to date).',
+      registers,
+      async collect() {
+        if (!self.#sources) return;
+        const p = self.#sources.projectionPosition();
+        const { rows } = await self.#sources.pool.query<{ lag: number | null }>(
+          `SELECT extract(epoch FROM now() - min(recorded_at))::float8 AS lag FROM (
+             SELECT recorded_at FROM events
+             WHERE transaction_id > $1::text::xid8 OR (transaction_id = $1::text::xid8 AND position > $2)
+             ORDER BY transaction_id, position LIMIT 1) first_unapplied`,
+          [p.transactionId.toString(), p.position.toString()],
+        );
+        this.set(Math.max(0, rows[0]?.lag ?? 0));
+      },
+    });
+  }
+
+  attach(sources: MetricSources): void {
+    this.#sources = sources;
+  }
+}

@@ -1,0 +1,115 @@
+import type { Duplex } from 'node:stream';
+import type Docker from 'dockerode';
+import { execCapture } from '../docker/exec.js';
+
+const BASH_PATHS = ['/bin/bash', '/usr/bin/bash', '/usr/local/bin/bash'];
+
+/** bash when the container has it, else sh: looked up in the container's files, no process started. */
+export async function chooseShell(docker: Docker, containerId: string): Promise<string> {
+  const container = docker.getContainer(containerId);
+  for (const path of BASH_PATHS) {
+    try {
+      await container.infoArchive({ path });
+      return path;
+    } catch {
+      // not there: try the next
+    }
+  }
+  return '/bin/sh';
+}
+
+const MARK = 'tianqi-shell-pid:';
+
+export interface ShellSession {
+  /** Raw TTY bytes both ways. */
+  stream: Duplex;
+  resize(cols: number, rows: number): Promise<void>;
+  /** Output with the start-up marker line taken out. */
+  onOutput(listener: (bytes: Buffer) => void): void;
+  /** Resolves with the shell's exit code once it has ended. */
+  exited: Promise<number | null>;
+  /** Ends the shell (SIGHUP, as a terminal closing would) if it still runs. */
+  hangUp(): Promise<void>;
+}
+
+/**
+ * Starts an interactive shell with a TTY in a container (`docker exec -it`). The shell first prints its
+ * PID in the container, which is taken out of the output and kept: Docker does not end an exec when
+ * its client goes away, so closing a terminal hangs the shell up through a second exec.
+ */
+export async function openShell(
+  docker: Docker,
+  containerId: string,
+  options: { cols: number; rows: number; term?: string; env?: string[] },
+): Promise<ShellSession> {
+  const shell = await chooseShell(docker, containerId);
+  const exec = await docker.getContainer(containerId).exec({
+    Cmd: [shell, '-c', `echo "${MARK}$$"; exec ${shell} -l`],
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    Tty: true,
+    Env: [`TERM=${options.term ?? 'xterm-256color'}`, ...(options.env ?? [])],
+    ConsoleSize: [options.rows, options.cols],
+  } as Docker.ExecCreateOptions);
+  const stream = (await exec.start({
+    hijack: true,
+    stdin: true,
+    Tty: true,
+  } as Docker.ExecStartOptions)) as Duplex;
+  let pid: string | null = null;
+  let head: Buffer | null = Buffer.alloc(0);
+  const listeners: ((bytes: Buffer) => void)[] = [];
+  // Output that comes before anyone listens is kept for the first listener.
+  const backlog: Buffer[] = [];
+  const emit = (bytes: Buffer) => {
+    if (listeners.length === 0) backlog.push(bytes);
+    for (const l of listeners) l(bytes);
+  };
+  stream.on('data', (chunk: Buffer) => {
+    if (head === null) return emit(chunk);
+    head = Buffer.concat([head, chunk]);
+    const nl = head.indexOf('\n');
+    if (nl < 0 && head.length < 256) return;
+    const first = head.subarray(0, nl < 0 ? head.length : nl + 1).toString('utf8');
+    const m = new RegExp(`${MARK}(\\d+)`).exec(first);
+    pid = m?.[1] ?? null;
+    const rest = m ? head.subarray(nl + 1) : head;
+    head = null;
+    if (rest.length > 0) emit(rest);
+  });
+  const exited = new Promise<number | null>((resolve) => {
+    const done = () =>
+      exec.inspect().then(
+        (i) => resolve(i.Running ? null : (i.ExitCode ?? null)),
+        () => resolve(null),
+      );
+    stream.once('end', done);
+    stream.once('close', done);
+  });
+  const session: ShellSession = {
+    stream,
+    onOutput: (listener) => {
+      listeners.push(listener);
+      for (const bytes of backlog.splice(0)) listener(bytes);
+    },
+    resize: async (cols, rows) => {
+      await exec.resize({ h: rows, w: cols });
+    },
+    exited,
+    hangUp: async () => {
+      const info = await exec.inspect().catch(() => null);
+      if (pid && info?.Running) {
+        await execCapture(docker, containerId, [
+          shell,
+          '-c',
+          `kill -HUP ${pid} 2>/dev/null || kill -9 ${pid}`,
+        ]).catch(() => {});
+      }
+      stream.destroy();
+    },
+  };
+  // Docker applies ConsoleSize only on newer engines: size it once more now that it runs.
+  await session.resize(options.cols, options.rows).catch(() => {});
+  return session;
+}

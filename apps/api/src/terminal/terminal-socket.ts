@@ -1,0 +1,183 @@
+import { randomBytes } from 'node:crypto';
+import { idSchema, TianqiError } from '@tianqi/domain';
+import type { InstanceRow } from '@tianqi/projections';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
+import { z } from 'zod';
+import { TRPC_CODES } from '../api/errors.js';
+import { containerOf, dockerFailure, visibleInstance } from '../api/instance-access.js';
+import { authenticate, clientIp, originAllowed } from '../api/request-auth.js';
+import type { Services } from '../api/services.js';
+import type { SessionUser } from '../auth/sessions.js';
+import { openShell } from './shell.js';
+
+const querySchema = z.object({
+  cols: z.coerce.number().int().min(10).max(1000).default(80),
+  rows: z.coerce.number().int().min(2).max(500).default(24),
+});
+
+/** Messages the browser sends as text frames; keystrokes come as binary frames. */
+const controlSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('resize'),
+    cols: z.number().int().min(10).max(1000),
+    rows: z.number().int().min(2).max(500),
+  }),
+  z.object({ type: z.literal('ping') }),
+]);
+
+const KEEPALIVE_MS = 25_000;
+
+const STATUS: Record<string, number> = {
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  SERVICE_UNAVAILABLE: 503,
+  BAD_REQUEST: 400,
+};
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    terminal?: {
+      user: SessionUser;
+      row: InstanceRow;
+      size: z.output<typeof querySchema>;
+      via: 'web' | 'cli';
+    };
+  }
+}
+
+/**
+ * The web terminal: `GET /api/instances/:instanceId/terminal?cols=&rows=` upgraded to a WebSocket.
+ * Before the upgrade: a session (cookie or bearer), an allowed Origin, and the instance must be the
+ * caller's (or the caller an admin). Then a shell with a TTY in the container: binary frames carry
+ * bytes both ways, text frames carry `{"type":"resize","cols","rows"}`; the socket is pinged to keep
+ * it open and to notice a vanished client; either side ending ends the other; the session is recorded.
+ */
+export function registerTerminal(app: FastifyInstance, services: Services): void {
+  const refuse = (reply: FastifyReply, err: TianqiError) =>
+    reply.code(STATUS[TRPC_CODES[err.code]] ?? 500).send({ error: err.code, message: err.message });
+
+  app.get(
+    '/api/instances/:instanceId/terminal',
+    {
+      websocket: true,
+      preValidation: async (req: FastifyRequest, reply: FastifyReply) => {
+        if (!originAllowed(req.headers, services.config.server['public-origins'])) {
+          return refuse(reply, new TianqiError('forbidden', 'this origin may not open terminals'));
+        }
+        const { session, viaCookie } = await authenticate(req.headers, services.sessions);
+        if (!session) return refuse(reply, new TianqiError('unauthorized', 'sign in first'));
+        const id = idSchema.safeParse((req.params as { instanceId?: string }).instanceId);
+        const size = querySchema.safeParse(req.query);
+        if (!id.success || !size.success)
+          return refuse(reply, new TianqiError('validation', 'bad instance id or terminal size'));
+        try {
+          const row = await visibleInstance(services, session, id.data);
+          if (row.observed !== 'running')
+            throw new TianqiError('conflict', `instance ${row.name} is not running (it is ${row.observed})`);
+          // A browser signs in with the cookie; the CLI with its bearer token.
+          req.terminal = { user: session, row, size: size.data, via: viaCookie ? 'web' : 'cli' };
+        } catch (err) {
+          if (err instanceof TianqiError) return refuse(reply, err);
+          throw err;
+        }
+      },
+    },
+    (socket: WebSocket, req: FastifyRequest) => {
+      void serve(services, socket, req);
+    },
+  );
+}
+
+async function serve(services: Services, socket: WebSocket, req: FastifyRequest): Promise<void> {
+  const { user, row, size, via } = req.terminal!;
+  const log = services.logger.child({ instanceId: row.instanceId, userId: user.userId, terminal: true });
+  const startedAt = new Date();
+  const ip = clientIp(req.ip);
+  let shell: Awaited<ReturnType<typeof openShell>>;
+  try {
+    const { docker, containerId } = await containerOf(services, row);
+    shell = await openShell(docker, containerId, size);
+  } catch (err) {
+    const e = dockerFailure(err, row);
+    socket.send(JSON.stringify({ type: 'error', message: e.message }));
+    socket.close(1011, e.code);
+    return;
+  }
+  services.metrics.terminals.inc();
+  log.info('terminal opened');
+
+  let alive = true;
+  const keepalive = setInterval(() => {
+    if (!alive) return socket.terminate();
+    alive = false;
+    socket.ping();
+  }, KEEPALIVE_MS);
+  socket.on('pong', () => {
+    alive = true;
+  });
+
+  shell.onOutput((bytes) => {
+    if (socket.readyState === socket.OPEN) socket.send(bytes, { binary: true });
+  });
+  socket.on('message', (data: Buffer, isBinary: boolean) => {
+    alive = true;
+    if (isBinary) {
+      shell.stream.write(data);
+      return;
+    }
+    let control: z.output<typeof controlSchema> | null = null;
+    try {
+      control = controlSchema.parse(JSON.parse(data.toString('utf8')));
+    } catch {
+      socket.send(
+        JSON.stringify({
+          type: 'error',
+          message: 'a text frame must be {"type":"resize","cols":N,"rows":N}',
+        }),
+      );
+      return;
+    }
+    if (control.type === 'resize')
+      shell.resize(control.cols, control.rows).catch((err: unknown) => log.debug({ err }, 'resize failed'));
+  });
+
+  const socketClosed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const ended = await Promise.race([
+    shell.exited.then((code) => ({ by: 'shell' as const, code })),
+    socketClosed.then(() => ({ by: 'client' as const, code: null })),
+  ]);
+  clearInterval(keepalive);
+  if (ended.by === 'shell') {
+    if (socket.readyState === socket.OPEN) {
+      socket.send(JSON.stringify({ type: 'exit', code: ended.code }));
+      socket.close(1000, 'the shell ended');
+    }
+  } else {
+    await shell.hangUp();
+  }
+  services.metrics.terminals.dec();
+  const endedAt = new Date();
+  log.info(
+    { seconds: (endedAt.getTime() - startedAt.getTime()) / 1000, endedBy: ended.by },
+    'terminal closed',
+  );
+  await services.commands.instances
+    .record(
+      row.instanceId,
+      {
+        type: 'RecordTerminalSession',
+        sessionId: randomBytes(9).toString('base64url'),
+        userId: user.userId,
+        via,
+        ip,
+        startedAt: startedAt.toISOString(),
+        endedAt: endedAt.toISOString(),
+        recordingId: null,
+      },
+      { actor: { kind: 'user', userId: user.userId, role: user.role }, ip },
+    )
+    .catch((err: unknown) => log.warn({ err }, 'could not record the terminal session'));
+}

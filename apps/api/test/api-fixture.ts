@@ -1,0 +1,106 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestDatabase, freePort, type TestDatabase } from '@tianqi/infra';
+import pino from 'pino';
+import { afterAll, beforeAll } from 'vitest';
+import { type ApiClient, createApiClient } from '../src/cli/api-client.js';
+import { type Config, configSchema } from '../src/config/schema.js';
+import { type RunningPlatform, startPlatform } from '../src/platform.js';
+
+export const ADMIN = { username: 'admin', password: 'admin-password' };
+
+export interface ApiFixture {
+  url: string;
+  platform: RunningPlatform;
+  /** Signed out. */
+  anon: ApiClient;
+  /** Signs in over HTTP (as the CLI does) and returns the token and a client that uses it. */
+  login(username: string, password: string): Promise<{ token: string; client: ApiClient; userId: string }>;
+  /** A new user made by the admin through the API, signed in. */
+  user(
+    username: string,
+    role?: 'admin' | 'user',
+  ): Promise<{ token: string; client: ApiClient; userId: string }>;
+  admin: ApiClient;
+  adminToken: string;
+  /** How many events the log holds. */
+  eventCount(): Promise<number>;
+  close(): Promise<void>;
+}
+
+type ConfigInput = Parameters<typeof configSchema.parse>[0];
+
+/** A whole platform (`tianqi start` in-process) on a fresh database and a free port, and API clients. */
+export async function openApi(over: Record<string, unknown> = {}): Promise<ApiFixture> {
+  const db: TestDatabase = await createTestDatabase();
+  const dataDir = await mkdtemp(join(tmpdir(), 'tianqi-api-'));
+  const port = await freePort();
+  const base = {
+    server: { host: '127.0.0.1', port },
+    'data-dir': dataDir,
+    database: { url: db.url, 'pool-size': 20 },
+    log: { level: 'silent' },
+    jumpbox: { enabled: false },
+    secrets: { key: randomBytes(32).toString('base64') },
+    admin: ADMIN,
+    sync: { 'interval-seconds': 60 },
+    docker: { 'local-socket': '', 'network-mode': 'none', 'stop-timeout-seconds': 1 },
+  };
+  const config: Config = configSchema.parse(merge(base, over) as ConfigInput);
+  const platform = await startPlatform(config, pino({ level: 'silent' }));
+  const url = `http://127.0.0.1:${port}`;
+  const login = async (username: string, password: string) => {
+    const { token, user } = await createApiClient(url).auth.login.mutate({ username, password, via: 'cli' });
+    return { token: token!, client: createApiClient(url, token), userId: user.userId };
+  };
+  const admin = await login(ADMIN.username, ADMIN.password);
+  return {
+    url,
+    platform,
+    anon: createApiClient(url),
+    login,
+    admin: admin.client,
+    adminToken: admin.token,
+    async user(username, role = 'user') {
+      await admin.client.users.create.mutate({ username, password: `${username}-password`, role });
+      return login(username, `${username}-password`);
+    },
+    async eventCount() {
+      const { rows } = await platform.database.pool.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM events',
+      );
+      return rows[0]!.n;
+    },
+    async close() {
+      await platform.stop();
+      await db.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const prev = out[k];
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && prev && typeof prev === 'object'
+        ? merge(prev as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out;
+}
+
+/** One platform for a test file. */
+export function useApi(over: Record<string, unknown> = {}): () => ApiFixture {
+  let fixture: ApiFixture | undefined;
+  beforeAll(async () => {
+    fixture = await openApi(over);
+  }, 60_000);
+  afterAll(async () => {
+    await fixture?.close();
+  });
+  return () => fixture!;
+}

@@ -1,0 +1,273 @@
+import type { Duplex } from 'node:stream';
+import { loadTestNodes } from '@tianqi/infra';
+import Docker from 'dockerode';
+import { beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { execCapture } from '../src/docker/exec.js';
+import { type ApiFixture, useApi } from './api-fixture.js';
+import { until } from './docker-fixture.js';
+
+const api = useApi();
+const testNodes = loadTestNodes();
+const plain = testNodes.nodes[1]!; // plain TCP
+let alice: Awaited<ReturnType<ApiFixture['user']>>;
+let bob: Awaited<ReturnType<ApiFixture['user']>>;
+let imageId: string;
+let specId: string;
+
+beforeAll(async () => {
+  const a = api();
+  await a.admin.nodes.register.mutate({
+    name: 'flow-node',
+    cpuCores: 8,
+    memoryGb: 16,
+    systemDiskGb: 100,
+    dockerAddress: `tcp://${plain.host}:${plain.port}`,
+    useTls: false,
+  });
+  imageId = (await a.admin.images.create.mutate({ name: 'busybox', address: testNodes.images.sh })).id;
+  specId = (
+    await a.admin.specs.create.mutate({
+      name: 'cpu-small',
+      gpuCount: 0,
+      cpuCores: 0.5,
+      memoryGb: 0.5,
+      systemDiskGb: 1,
+      pricePerHour: 0.5,
+    })
+  ).id;
+  alice = await a.user('alice');
+  bob = await a.user('bob');
+  // Registering tests the connection in the background: wait until the node is seen connected.
+  await until(
+    'the node to be connected',
+    async () => (await a.admin.nodes.list.query())[0]?.dockerStatus === 'connected',
+  );
+});
+
+/** A shell prompt at the end of the output, maybe followed by terminal control sequences. */
+const PROMPT = new RegExp(`[#$] (${String.fromCharCode(27)}\\[[0-9;]*[A-Za-z])*$`);
+
+/** Opens the terminal WebSocket; resolves once open, with what it has received so far. */
+function terminal(
+  url: string,
+  token: string,
+  instanceId: string,
+  headers: Record<string, string> = {},
+  query = 'cols=90&rows=30',
+) {
+  const ws = new WebSocket(`${url.replace('http', 'ws')}/api/instances/${instanceId}/terminal?${query}`, {
+    headers: { authorization: `Bearer ${token}`, ...headers },
+  });
+  let output = '';
+  const texts: string[] = [];
+  ws.on('message', (data: Buffer, binary: boolean) => {
+    if (binary) {
+      output += data.toString('utf8');
+      // Answer "where is the cursor?" as a terminal does: busybox's line editor waits for it.
+      if (data.includes('\x1b[6n')) ws.send(Buffer.from('\x1b[1;1R'), { binary: true });
+    } else texts.push(data.toString('utf8'));
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
+  const opened = new Promise<void>((resolve, reject) => {
+    ws.on('open', () => resolve());
+    ws.on('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    ws.on('error', reject);
+  });
+  return {
+    ws,
+    opened,
+    closed,
+    texts,
+    output: () => output,
+    type: (s: string) => ws.send(Buffer.from(s), { binary: true }),
+    /** A person types once they see the prompt. */
+    prompt: () =>
+      until('the shell prompt', async () => PROMPT.test(output), 15_000).catch((err) => {
+        throw new Error(`${(err as Error).message}; it showed ${JSON.stringify(output)}`);
+      }),
+    /** Waits for a whole output line equal to `line` (the typed command's echo does not count). */
+    lineSeen: (line: string) =>
+      until(
+        `"${line}" in the terminal`,
+        async () => output.split(/\r?\n/).some((l) => l.trim() === line),
+        15_000,
+      ).catch((err) => {
+        throw new Error(
+          `${(err as Error).message}; it showed ${JSON.stringify(output)} ${JSON.stringify(texts)}`,
+        );
+      }),
+  };
+}
+
+describe('the whole flow through the HTTP API, on a real Docker node', () => {
+  let instanceId: string;
+  let containerId: string;
+
+  it('a user creates an instance and watches it reach running through the subscription', async () => {
+    const created = await alice.client.instances.create.mutate({ name: 'flow-one', imageId, specId });
+    instanceId = created.id;
+    expect(created.version).toBeGreaterThan(0);
+    // The list answers with it at once (the mutation waited for the read models).
+    expect((await alice.client.instances.list.query()).items.map((i) => i.name)).toEqual(['flow-one']);
+    const controller = new AbortController();
+    const seen: string[] = [];
+    for await (const event of alice.client.instances.watch.subscribe(
+      { instanceId },
+      { signal: controller.signal },
+    )) {
+      seen.push(event.data.observed);
+      if (event.data.observed === 'running') {
+        containerId = event.data.containerId!;
+        controller.abort();
+      }
+    }
+    expect(seen.at(-1)).toBe('running');
+    expect(containerId).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('follows the container output, picks up after a reconnect without repeating a line, and reads the tail', async () => {
+    // What the container's own shell prints is its log: type into it through Docker.
+    const docker = new Docker({ host: plain.host, port: plain.port, protocol: 'http' });
+    const attached = await docker
+      .getContainer(containerId)
+      .attach({ stream: true, stdin: true, stdout: false, stderr: false, hijack: true });
+    const say = (text: string) => attached.write(`echo ${text}\n`);
+    const follow = async (lastEventId: string | null, until: string) => {
+      const controller = new AbortController();
+      const lines: { id: string; text: string }[] = [];
+      const done = (async () => {
+        for await (const e of alice.client.instances.followLogs.subscribe(
+          { instanceId, tail: 0, lastEventId },
+          { signal: controller.signal },
+        )) {
+          lines.push({ id: e.id, text: e.data.text });
+          if (e.data.text.trim() === until) controller.abort();
+        }
+      })();
+      return { lines, done };
+    };
+    const first = await follow(null, 'one-日本語');
+    await new Promise((r) => setTimeout(r, 300)); // the follow request is open
+    say('one-日本語');
+    await first.done;
+    const lastId = first.lines.at(-1)!.id;
+    say('two');
+    await new Promise((r) => setTimeout(r, 1_100)); // a line written while no one follows
+    const second = await follow(lastId, 'three');
+    say('three');
+    await second.done;
+    const texts = second.lines.map((l) => l.text.trim());
+    expect(texts).toContain('two');
+    expect(texts).not.toContain('one-日本語');
+    const tail = await alice.client.instances.logs.query({ instanceId, tail: 50, timestamps: true });
+    expect(tail.lines.map((l) => l.text.trim())).toEqual(
+      expect.arrayContaining(['one-日本語', 'two', 'three']),
+    );
+    expect(tail.lines.every((l) => l.stream === 'stdout' && l.time !== null)).toBe(true);
+    (attached as unknown as Duplex).destroy();
+  });
+
+  it('reads live stats of the running container', async () => {
+    const controller = new AbortController();
+    for await (const e of alice.client.instances.liveStats.subscribe(
+      { instanceId },
+      { signal: controller.signal },
+    )) {
+      expect(e.data.memoryUsedBytes).toBeGreaterThan(0);
+      expect(e.data.memoryLimitBytes).toBe(512 * 1024 ** 2);
+      expect(e.data.pids).toBeGreaterThan(0);
+      controller.abort();
+    }
+    expect((await alice.client.instances.stats.query({ instanceId })).latest).not.toBeNull();
+  });
+
+  it('opens a terminal: echo hi, stty size at the asked size and after a resize, exit ends the socket cleanly and is recorded', async () => {
+    const a = api();
+    const t = terminal(a.url, alice.token, instanceId);
+    await t.opened;
+    await t.prompt();
+    t.type('echo hi\n');
+    await t.lineSeen('hi');
+    t.type('stty size\n');
+    await t.lineSeen('30 90');
+    t.ws.send(JSON.stringify({ type: 'resize', cols: 120, rows: 40 }));
+    await new Promise((r) => setTimeout(r, 200));
+    t.type('stty size\n');
+    await t.lineSeen('40 120');
+    t.type('exit 0\n');
+    const closed = await t.closed;
+    expect(closed.code).toBe(1000);
+    expect(t.texts.map((x) => JSON.parse(x))).toContainEqual({ type: 'exit', code: 0 });
+    const history = await until('the terminal session in the history', async () => {
+      const h = await alice.client.instances.history.query({ instanceId });
+      return h.some((e) => e.type === 'TerminalSessionEnded') ? h : null;
+    });
+    const session = history.find((e) => e.type === 'TerminalSessionEnded')!;
+    expect(session.actorName).toBe('alice');
+    expect(session.actorIp).toBe('127.0.0.1');
+    // Signed in with a bearer token, as the CLI is (a browser's cookie makes it a web terminal session).
+    expect(session.summary).toMatch(/^CLI shell session from 127\.0\.0\.1, \d+ s$/);
+  });
+
+  it('closing the socket hangs the shell up instead of leaving it running', async () => {
+    const a = api();
+    const t = terminal(a.url, alice.token, instanceId);
+    await t.opened;
+    await t.prompt();
+    t.type('echo $$ > /tmp/shell.pid\n');
+    await new Promise((r) => setTimeout(r, 300));
+    t.ws.close();
+    await t.closed;
+    const docker = new Docker({ host: plain.host, port: plain.port, protocol: 'http' });
+    const pid = (await execCapture(docker, containerId, ['cat', '/tmp/shell.pid'])).stdout.trim();
+    expect(pid).toMatch(/^\d+$/);
+    // `kill -0` fails once no such process is left in the container.
+    await until(
+      'the shell to be gone',
+      async () => (await execCapture(docker, containerId, ['kill', '-0', pid])).exitCode !== 0,
+    );
+  });
+
+  it('refuses a terminal to another user (404), to no one signed in (401) and from a foreign Origin (403)', async () => {
+    const a = api();
+    await expect(terminal(a.url, bob.token, instanceId).opened).rejects.toThrow('HTTP 404');
+    await expect(
+      terminal(a.url, 'tq_not-a-real-token-000000000000000000000000000', instanceId).opened,
+    ).rejects.toThrow('HTTP 401');
+    await expect(
+      terminal(a.url, alice.token, instanceId, { origin: 'http://evil.example' }).opened,
+    ).rejects.toThrow('HTTP 403');
+    await expect(terminal(a.url, alice.token, instanceId, {}, 'cols=1&rows=1').opened).rejects.toThrow(
+      'HTTP 400',
+    );
+  });
+
+  it('deletes it; the history shows who asked and the container and volume going, and its past state is still there', async () => {
+    const runningAt = new Date();
+    await alice.client.instances.delete.mutate({ instanceId });
+    const history = await until('the container to be removed', async () => {
+      const h = await alice.client.instances.history.query({ instanceId });
+      return h.some((e) => e.type === 'VolumesRemoved') ? h : null;
+    });
+    const types = history.map((e) => e.type);
+    expect(types).toEqual(
+      expect.arrayContaining([
+        'InstanceCreated',
+        'ContainerCreated',
+        'ContainerStarted',
+        'InstanceDeleteRequested',
+        'ContainerRemoved',
+        'AllocationReleased',
+      ]),
+    );
+    expect(history.find((e) => e.type === 'InstanceDeleteRequested')!.actorName).toBe('alice');
+    const before = await alice.client.instances.at.query({ instanceId, time: runningAt });
+    expect(before.state.observed).toBe('running');
+    // Gone from the list, and another user never saw it.
+    expect((await alice.client.instances.list.query()).items).toEqual([]);
+    await expect(bob.client.instances.history.query({ instanceId })).rejects.toThrow(/no instance/);
+  });
+});
