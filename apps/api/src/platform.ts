@@ -13,10 +13,12 @@ import { registerLocalNode } from './docker/local-node.js';
 import { NodeHealth } from './docker/node-health.js';
 import { createHttpServer, mountApi } from './http/server.js';
 import { ChangeFeed } from './live/change-feed.js';
+import { ReadCache } from './live/read-cache.js';
 import { PlatformMetrics } from './metrics/prometheus.js';
 import { Reconciler } from './reconciler/reconciler.js';
 import { loadSecretKey, SecretBox } from './security/secrets.js';
 import { SyncService } from './sync/sync-service.js';
+import { openTerminals } from './terminal/terminal-socket.js';
 
 export interface RunningPlatform {
   url: string;
@@ -115,6 +117,7 @@ export async function startPlatform(config: Config, logger = createLogger(config
       sync,
       streamClients: new NodeClients({ timeoutMs: 0 }),
       feed: new ChangeFeed(projections),
+      reads: new ReadCache(projections),
       sessions,
       auth: new AuthService({
         store,
@@ -130,6 +133,14 @@ export async function startPlatform(config: Config, logger = createLogger(config
       metrics,
       logger,
     };
+    // A role change or a disable counts from the next request, even for a session looked up just now.
+    const detachSessions = projections.onApplied((events) => {
+      for (const e of events) {
+        if (e.type === 'RoleChanged' || e.type === 'UserDisabled' || e.type === 'PasswordChanged') {
+          sessions.forgetUser(e.streamId.slice('user-'.length));
+        }
+      }
+    });
     metrics.attach({
       pool: database.pool,
       queueDepth: () => live.queue.depth,
@@ -156,11 +167,17 @@ export async function startPlatform(config: Config, logger = createLogger(config
       stop: () => {
         stopping ??= (async () => {
           clearInterval(sweep);
+          detachSessions();
           services.feed.close();
           // In-flight requests finish; open streams (followed logs, watches) get 5 s, then are cut.
           const cut = setTimeout(() => app.server.closeAllConnections(), 5_000);
           await app.close();
           clearTimeout(cut);
+          // Terminals closed by the server hang their shells up and record their sessions first.
+          await Promise.race([
+            Promise.allSettled([...openTerminals]),
+            new Promise((r) => setTimeout(r, 10_000)),
+          ]);
           // No new work is taken, then in-flight Docker calls finish, before the database goes.
           await reconciler?.unsubscribe();
           await sync?.stop();

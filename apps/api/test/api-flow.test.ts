@@ -231,6 +231,39 @@ describe('the whole flow through the HTTP API, on a real Docker node', () => {
     );
   });
 
+  it('a terminal ends when its session is signed out', async () => {
+    const a = api();
+    const second = await a.login('alice', 'alice-password');
+    const t = terminal(a.url, second.token, instanceId);
+    await t.opened;
+    await t.prompt();
+    await second.client.auth.logout.mutate();
+    expect((await t.closed).code).toBe(4401);
+  });
+
+  it('a user told there is no room is not told about the nodes; an admin is', async () => {
+    const huge = (
+      await api().admin.specs.create.mutate({
+        name: 'cpu-huge',
+        gpuCount: 0,
+        cpuCores: 64,
+        memoryGb: 1,
+        systemDiskGb: 1,
+        pricePerHour: 9,
+      })
+    ).id;
+    const asUser = await bob.client.instances.create
+      .mutate({ name: 'too-big', imageId, specId: huge })
+      .catch((e: Error) => e);
+    expect((asUser as Error).message).toBe(
+      'no node can host this spec now; try again later or choose another spec',
+    );
+    const asAdmin = await api()
+      .admin.instances.create.mutate({ name: 'too-big', imageId, specId: huge })
+      .catch((e: Error) => e);
+    expect((asAdmin as Error).message).toMatch(/flow-node: .*CPU/);
+  });
+
   it('refuses a terminal to another user (404), to no one signed in (401) and from a foreign Origin (403)', async () => {
     const a = api();
     await expect(terminal(a.url, bob.token, instanceId).opened).rejects.toThrow('HTTP 404');

@@ -58,6 +58,15 @@ describe('container logs: frames, streams, UTF-8 and timestamps', () => {
     ]);
   });
 
+  it('the pieces of a cut line keep its timestamp and come after the lines before it', () => {
+    const d = new LogDecoder({ multiplexed: false, timestamps: true });
+    const out = d.push(Buffer.from(`2026-11-22T10:00:00Z first\n2026-11-22T10:00:01Z ${'y'.repeat(20_000)}`));
+    expect(out[0]).toEqual({ stream: 'stdout', time: '2026-11-22T10:00:00Z', text: 'first' });
+    expect(out[1]!.time).toBe('2026-11-22T10:00:01Z');
+    const rest = d.push(Buffer.from('z'.repeat(20_000)));
+    expect(rest.every((l) => l.time === '2026-11-22T10:00:01Z')).toBe(true);
+  });
+
   it('cuts a line that never ends instead of holding it all', () => {
     const d = new LogDecoder({ multiplexed: false, timestamps: false });
     const out = d.push(Buffer.from('x'.repeat(40_000)));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LoginLimiter } from '../src/auth/login-limiter.js';
+import { addressBlock, LoginLimiter } from '../src/auth/login-limiter.js';
 
 describe('login limiter', () => {
   const make = () => {
@@ -26,6 +26,27 @@ describe('login limiter', () => {
     limiter.success('someone');
     await limiter.failure('user9', '10.0.0.1');
     expect(() => limiter.check('fresh', '10.0.0.1')).toThrow(/from this address/);
+  });
+
+  it('counts attempts under way: a burst of parallel guesses meets the limit before any of them ends', () => {
+    const { limiter } = make();
+    const running = [
+      limiter.begin('dave', '10.0.0.5'),
+      limiter.begin('dave', '10.0.0.5'),
+      limiter.begin('dave', '10.0.0.5'),
+    ];
+    expect(() => limiter.begin('dave', '10.0.0.5')).toThrow(/too many sign-ins at once/);
+    for (const done of running) done();
+    expect(() => limiter.begin('dave', '10.0.0.5')).not.toThrow();
+  });
+
+  it('names differing only in case or spaces are one name; IPv6 addresses count by /64', async () => {
+    const { limiter } = make();
+    for (const name of ['Erin', ' erin', 'ERIN ']) await limiter.failure(name, null);
+    expect(() => limiter.check('erin', null)).toThrow(/for this user/);
+    expect(addressBlock('2001:db8:0:1::5')).toBe(addressBlock('2001:db8:0:1:ffff::9'));
+    expect(addressBlock('2001:db8:0:1::5')).not.toBe(addressBlock('2001:db8:0:2::5'));
+    expect(addressBlock('10.1.2.3')).toBe('10.1.2.3');
   });
 
   it('a right password clears the name count', async () => {

@@ -62,7 +62,8 @@ describe('`tianqi start`', () => {
       expect(await waitForHealth(port, first)).toEqual({ status: 'ok' });
       expect(first.output()).toContain(`Tianqi is running at http://localhost:${port}`);
       // And it says how to get in.
-      for (let i = 0; i < 50 && !first.output().includes('Sign in'); i++) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 50 && !first.output().includes('Sign in'); i++)
+        await new Promise((r) => setTimeout(r, 100));
       expect(first.output()).toContain(
         `Sign in at http://localhost:${port} as root (admin.username), or with the CLI: tianqi login --server http://localhost:${port}`,
       );

@@ -49,6 +49,26 @@ describe('the reconciler work queue', () => {
     expect(failing.depth).toBe(0);
   });
 
+  it('works on at most `concurrency` keys at once, and gets through all of them', async () => {
+    let active = 0;
+    let most = 0;
+    const done: string[] = [];
+    const queue = new WorkQueue(
+      async (key) => {
+        active++;
+        most = Math.max(most, active);
+        await tick(5);
+        done.push(key);
+        active--;
+      },
+      { concurrency: 3 },
+    );
+    for (let i = 0; i < 20; i++) queue.add(`k${i}`);
+    await queue.idle();
+    expect(most).toBe(3);
+    expect(done.sort()).toEqual(Array.from({ length: 20 }, (_, i) => `k${i}`).sort());
+  });
+
   it('bounds concurrent work per key, handing each slot over in order', async () => {
     const slots = new KeyedSemaphore(2);
     let active = 0;

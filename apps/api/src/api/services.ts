@@ -7,6 +7,7 @@ import type { Commands } from '../commands/index.js';
 import type { Config } from '../config/schema.js';
 import type { NodeClients } from '../docker/clients.js';
 import type { ChangeFeed } from '../live/change-feed.js';
+import type { ReadCache } from '../live/read-cache.js';
 import type { PlatformMetrics } from '../metrics/prometheus.js';
 import type { Reconciler } from '../reconciler/reconciler.js';
 import type { SyncService } from '../sync/sync-service.js';
@@ -24,6 +25,8 @@ export interface Services {
   streamClients: NodeClients;
   /** What the read models just took in: drives the live subscriptions. */
   feed: ChangeFeed;
+  /** Query answers kept while the read models stay where they were. */
+  reads: ReadCache;
   auth: AuthService;
   sessions: SessionStore;
   metrics: PlatformMetrics;

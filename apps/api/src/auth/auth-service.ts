@@ -43,17 +43,25 @@ export class AuthService {
   async verifyPassword(attempt: Omit<LoginAttempt, 'userAgent'>): Promise<UserView> {
     const { username, password, via, ip } = attempt;
     const { limiter, users } = this.deps;
+    let done: () => void;
     try {
-      limiter.check(username, ip);
+      done = limiter.begin(username, ip);
     } catch (err) {
       this.deps.onLogin?.('limited', via);
       throw err;
     }
-    const user = await users.verifyLogin(username, password);
+    let user: UserView | null;
+    try {
+      user = await users.verifyLogin(username, password);
+    } finally {
+      done();
+    }
     if (!user) {
       this.deps.onLogin?.('failure', via);
+      // Counted before the slow part, so a burst of guesses meets the lockout as it forms.
+      const waited = limiter.failure(username, ip);
       await this.#recordFailure(username, via, ip, 'password');
-      await limiter.failure(username, ip);
+      await waited;
       throw new TianqiError('unauthorized', WRONG);
     }
     limiter.success(username);

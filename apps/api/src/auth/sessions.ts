@@ -26,9 +26,19 @@ const TOKEN = /^tq_[A-Za-z0-9_-]{43}$/;
  * other sessions), and at once when its user is disabled.
  */
 export class SessionStore {
+  /**
+   * Sessions looked up in the last few seconds, so a burst of requests costs one query. Dropped at
+   * once on logout, password change, role change and disable in this process (see forgetUser).
+   */
+  readonly #recent = new Map<string, { user: SessionUser; until: number }>();
+  readonly #listeners = new Set<(who: { userId?: string; sessionId?: string }) => void>();
+  /** Bumped by every forget: a lookup that overlapped one is not cached (it may be from before). */
+  #generation = 0;
+
   constructor(
     private readonly pool: pg.Pool,
     private readonly policy: SessionPolicy,
+    private readonly cacheMs = 5_000,
   ) {}
 
   async create(input: {
@@ -62,6 +72,19 @@ export class SessionStore {
    */
   async resolve(token: string): Promise<SessionUser | null> {
     if (!TOKEN.test(token)) return null;
+    const key = digest(token);
+    const now = Date.now();
+    const recent = this.#recent.get(key);
+    if (recent && recent.until > now && recent.user.expiresAt.getTime() > now) return recent.user;
+    const generation = this.#generation;
+    const user = await this.#lookup(key);
+    if (this.#recent.size >= 10_000) this.#recent.clear();
+    if (user && generation === this.#generation) this.#recent.set(key, { user, until: now + this.cacheMs });
+    else this.#recent.delete(key);
+    return user;
+  }
+
+  async #lookup(key: string): Promise<SessionUser | null> {
     const { rows } = await this.pool.query<{
       session_id: string;
       user_id: string;
@@ -75,7 +98,7 @@ export class SessionStore {
               s.last_seen_at < now() - interval '1 minute' AS stale
        FROM auth_sessions s JOIN rm.users u ON u.user_id = s.user_id
        WHERE s.token_digest = $1 AND s.expires_at > now()`,
-      [digest(token)],
+      [key],
     );
     const row = rows[0];
     if (!row || row.disabled) return null;
@@ -85,7 +108,7 @@ export class SessionStore {
         `UPDATE auth_sessions SET last_seen_at = now(),
            expires_at = least(created_at + make_interval(hours => $2), now() + make_interval(mins => $3))
          WHERE token_digest = $1 RETURNING expires_at`,
-        [digest(token), this.policy.maxHours, this.policy.idleMinutes],
+        [key, this.policy.maxHours, this.policy.idleMinutes],
       );
       expiresAt = touched[0]?.expires_at ?? expiresAt;
     }
@@ -99,11 +122,33 @@ export class SessionStore {
   }
 
   async revoke(sessionId: string): Promise<void> {
+    this.#forget((u) => u.sessionId === sessionId, { sessionId });
     await this.pool.query('DELETE FROM auth_sessions WHERE session_id = $1', [sessionId]);
+  }
+
+  /** Looks a user's sessions up again on their next request (their role or status changed). */
+  forgetUser(userId: string): void {
+    this.#forget((u) => u.userId === userId, { userId });
+  }
+
+  #forget(match: (user: SessionUser) => boolean, who: { userId?: string; sessionId?: string }): void {
+    this.#generation++;
+    for (const [key, { user }] of this.#recent) if (match(user)) this.#recent.delete(key);
+    for (const listener of this.#listeners) listener(who);
+  }
+
+  /**
+   * Told when a session ends or a user's sessions must be looked at again (logout, disable, role or
+   * password change): long-lived connections (terminals) close on it. Returns the unsubscribe.
+   */
+  onForget(listener: (who: { userId?: string; sessionId?: string }) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** Ends every session of a user, except `keep` (the one that changed the password). */
   async revokeUser(userId: string, keep?: string): Promise<number> {
+    this.forgetUser(userId);
     const { rowCount } = await this.pool.query(
       'DELETE FROM auth_sessions WHERE user_id = $1 AND session_id IS DISTINCT FROM $2',
       [userId, keep ?? null],

@@ -57,12 +57,16 @@ export class LogDecoder {
     const text = this.#partial[stream] + this.#text[stream].write(bytes);
     const parts = text.split('\n');
     this.#partial[stream] = parts.pop() ?? '';
+    for (const part of parts) out.push(this.#line(stream, part));
+    // After the whole lines before it: a line that never ends is handed out in pieces, in order.
     if (this.#partial[stream].length > MAX_LINE) {
       out.push(this.#line(stream, this.#partial[stream]));
       this.#partial[stream] = '';
     }
-    for (const part of parts) out.push(this.#line(stream, part));
   }
+
+  /** The last stamp seen per stream: the pieces of a cut line carry their line's. */
+  readonly #lastTime: { stdout: string | null; stderr: string | null } = { stdout: null, stderr: null };
 
   #line(stream: 'stdout' | 'stderr', raw: string): LogLine {
     let text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
@@ -72,7 +76,10 @@ export class LogDecoder {
       if (m) {
         time = m[1]!;
         text = text.slice(m[0].length);
+      } else {
+        time = this.#lastTime[stream];
       }
+      this.#lastTime[stream] = time;
     }
     return { stream, time, text: text.length > MAX_LINE ? text.slice(0, MAX_LINE) : text };
   }

@@ -6,6 +6,8 @@ export type { LogLine } from './log-decoder.js';
 
 /** How many lines one request may ask for. */
 export const MAX_TAIL = 10_000;
+/** A follow resumed from further back than this starts from the tail instead (no replay of days). */
+const MAX_RESUME_MS = 3_600_000;
 
 /** The last `tail` lines of a container's output, stdout and stderr told apart. */
 export async function readLogs(
@@ -15,6 +17,8 @@ export async function readLogs(
 ): Promise<LogLine[]> {
   const container = docker.getContainer(containerId);
   const { Config } = await container.inspect();
+  // Docker answers a read that does not follow in one body: the tail is bounded in lines here, and
+  // the lines handed out are bounded in length (a body of very long lines is the one cost left).
   const buffer = (await container.logs({
     stdout: true,
     stderr: true,
@@ -38,7 +42,8 @@ export async function* followLogs(
 ): AsyncGenerator<LogLine> {
   const container = docker.getContainer(containerId);
   const { Config } = await container.inspect();
-  const since = options.since ? Date.parse(options.since) / 1000 : undefined;
+  const resumeAt = options.since ? Date.parse(options.since) : Number.NaN;
+  const since = Date.now() - resumeAt < MAX_RESUME_MS ? resumeAt / 1000 : undefined;
   const stream = (await container.logs({
     stdout: true,
     stderr: true,

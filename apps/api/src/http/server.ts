@@ -75,6 +75,9 @@ export async function mountApi(app: FastifyInstance, services: Services): Promis
     prefix: '/api/trpc',
     trpcOptions: {
       router: appRouter,
+      // A batch is one request that runs many calls: a small cap keeps it from being a way around
+      // per-request limits (sign-in attempts above all).
+      maxBatchSize: 10,
       createContext: contextFactory(services),
       onError: ({ error, path }) => {
         if (error.code === 'INTERNAL_SERVER_ERROR')

@@ -17,6 +17,8 @@ const INSTANCE = 'instance-';
  */
 export class ChangeFeed {
   readonly #emitter = new EventEmitter();
+  /** Aborted at shutdown: every open subscription ends, instead of holding the server open. */
+  readonly #closing = new AbortController();
   readonly #detach: () => void;
 
   constructor(runner: ProjectionRunner) {
@@ -39,7 +41,8 @@ export class ChangeFeed {
    * Changes from now until `signal` aborts (then it ends quietly). Listening starts at this call, not
    * at the first read, so a caller can read the current rows in between and miss nothing.
    */
-  changes(signal: AbortSignal): AsyncIterable<Change> {
+  changes(caller: AbortSignal): AsyncIterable<Change> {
+    const signal = AbortSignal.any([caller, this.#closing.signal]);
     const events = on(this.#emitter, 'change', { signal });
     return (async function* () {
       try {
@@ -50,7 +53,13 @@ export class ChangeFeed {
     })();
   }
 
+  /** Shutting down: subscriptions end (see changes). */
+  get closing(): AbortSignal {
+    return this.#closing.signal;
+  }
+
   close(): void {
+    this.#closing.abort();
     this.#detach();
     this.#emitter.removeAllListeners();
   }

@@ -18,6 +18,8 @@ export class WorkQueue {
       baseDelayMs?: number;
       maxDelayMs?: number;
       onError?: (key: string, err: unknown) => void;
+      /** Keys worked on at once: a start with 10,000 instances queued must not load them all at once. */
+      concurrency?: number;
     } = {},
   ) {}
 
@@ -38,11 +40,21 @@ export class WorkQueue {
     }
     if (this.#queued.has(key)) return;
     this.#queued.add(key);
-    queueMicrotask(() => void this.#run(key));
+    queueMicrotask(() => this.#pump());
+  }
+
+  /** Starts queued keys, oldest first, while there is room. */
+  #pump(): void {
+    const limit = this.options.concurrency ?? 64;
+    for (const key of this.#queued) {
+      if (this.#stopped || this.#running.size >= limit) break;
+      this.#queued.delete(key);
+      void this.#run(key);
+    }
+    this.#checkIdle();
   }
 
   async #run(key: string): Promise<void> {
-    if (!this.#queued.delete(key) || this.#stopped) return this.#checkIdle();
     this.#running.add(key);
     try {
       await this.work(key);
@@ -70,7 +82,7 @@ export class WorkQueue {
     } finally {
       this.#running.delete(key);
       if (this.#again.delete(key)) this.add(key);
-      this.#checkIdle();
+      this.#pump();
     }
   }
 

@@ -155,12 +155,12 @@ export class SyncService {
     if (!node) return null;
     const docker = this.deps.clients.forNode(node, this.deps.commands.nodes);
     const running = { instanceId, containerId: instance.containerId, gpu: gpuOf(instance) };
-    return (await this.#slots.run(node.nodeId, () => this.#sample(docker, running)))
+    return (await this.#slots.run(node.nodeId, () => this.#sample(docker, running, true)))
       ? this.metrics.latest(instanceId)
       : null;
   }
 
-  async #sample(docker: Docker, running: RunningContainer): Promise<boolean> {
+  async #sample(docker: Docker, running: RunningContainer, live = false): Promise<boolean> {
     const { instanceId, containerId } = running;
     try {
       // One shot: no second look a second later; CPU % is taken against the previous sync's sample.
@@ -172,7 +172,7 @@ export class SyncService {
       ]);
       const sample = toSample(stats, this.metrics.previousCpu(instanceId), Date.now());
       if (gpu) Object.assign(sample, gpu);
-      this.metrics.add(instanceId, sample, stats.cpu_stats);
+      this.metrics.add(instanceId, sample, stats.cpu_stats, { live });
       return true;
     } catch {
       return false;

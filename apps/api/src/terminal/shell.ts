@@ -86,6 +86,9 @@ export async function openShell(
       );
     stream.once('end', done);
     stream.once('close', done);
+    // The hijacked socket has no error listener of its own any more: a reset (a daemon restart, a
+    // write after the shell ended) would otherwise be an uncaught error that ends the whole process.
+    stream.on('error', done);
   });
   const session: ShellSession = {
     stream,

@@ -86,26 +86,56 @@ export function registerTerminal(app: FastifyInstance, services: Services): void
       },
     },
     (socket: WebSocket, req: FastifyRequest) => {
-      void serve(services, socket, req);
+      const session = serve(services, socket, req).catch((err: unknown) =>
+        services.logger.error({ err }, 'terminal failed'),
+      );
+      openTerminals.add(session);
+      void session.finally(() => openTerminals.delete(session));
     },
   );
 }
+
+/** Output waiting for a slow client beyond this pauses the shell's output (backpressure). */
+const HIGH_WATER = 1024 * 1024;
+
+/** Terminals open now, so a shutdown can wait for them to be hung up and recorded. */
+export const openTerminals = new Set<Promise<void>>();
 
 async function serve(services: Services, socket: WebSocket, req: FastifyRequest): Promise<void> {
   const { user, row, size, via } = req.terminal!;
   const log = services.logger.child({ instanceId: row.instanceId, userId: user.userId, terminal: true });
   const startedAt = new Date();
   const ip = clientIp(req.ip);
+  // Listen at once: a client may type, resize or leave while the shell is still being started.
+  const early: { data: Buffer; isBinary: boolean }[] = [];
+  const onEarly = (data: Buffer, isBinary: boolean) => {
+    if (early.length < 100) early.push({ data, isBinary });
+  };
+  socket.on('message', onEarly);
+  const socketClosed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  // Signed out, disabled or demoted meanwhile: the shell goes with the session.
+  const revoked = new Promise<void>((resolve) => {
+    const stop = services.sessions.onForget((u) => {
+      if (u.userId === user.userId || u.sessionId === user.sessionId) {
+        stop();
+        resolve();
+      }
+    });
+    void socketClosed.then(stop);
+  });
   let shell: Awaited<ReturnType<typeof openShell>>;
   try {
     const { docker, containerId } = await containerOf(services, row);
     shell = await openShell(docker, containerId, size);
   } catch (err) {
     const e = dockerFailure(err, row);
-    socket.send(JSON.stringify({ type: 'error', message: e.message }));
-    socket.close(1011, e.code);
+    if (socket.readyState === socket.OPEN) {
+      socket.send(JSON.stringify({ type: 'error', message: e.message }));
+      socket.close(1011, e.code);
+    }
     return;
   }
+  socket.off('message', onEarly);
   services.metrics.terminals.inc();
   log.info('terminal opened');
 
@@ -119,13 +149,23 @@ async function serve(services: Services, socket: WebSocket, req: FastifyRequest)
     alive = true;
   });
 
+  // Output: paused while the client has more than HIGH_WATER unread, resumed once it catches up.
   shell.onOutput((bytes) => {
-    if (socket.readyState === socket.OPEN) socket.send(bytes, { binary: true });
+    if (socket.readyState !== socket.OPEN) return;
+    socket.send(bytes, { binary: true }, () => {
+      if (socket.bufferedAmount < HIGH_WATER && shell.stream.isPaused()) shell.stream.resume();
+    });
+    if (socket.bufferedAmount >= HIGH_WATER) shell.stream.pause();
   });
-  socket.on('message', (data: Buffer, isBinary: boolean) => {
+  const onMessage = (data: Buffer, isBinary: boolean) => {
     alive = true;
     if (isBinary) {
-      shell.stream.write(data);
+      if (!shell.stream.writable) return;
+      // Input: the client waits while Docker has not taken what was typed.
+      if (!shell.stream.write(data)) {
+        socket.pause();
+        shell.stream.once('drain', () => socket.resume());
+      }
       return;
     }
     let control: z.output<typeof controlSchema> | null = null;
@@ -142,12 +182,14 @@ async function serve(services: Services, socket: WebSocket, req: FastifyRequest)
     }
     if (control.type === 'resize')
       shell.resize(control.cols, control.rows).catch((err: unknown) => log.debug({ err }, 'resize failed'));
-  });
+  };
+  socket.on('message', onMessage);
+  for (const m of early.splice(0)) onMessage(m.data, m.isBinary);
 
-  const socketClosed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   const ended = await Promise.race([
     shell.exited.then((code) => ({ by: 'shell' as const, code })),
     socketClosed.then(() => ({ by: 'client' as const, code: null })),
+    revoked.then(() => ({ by: 'revoked' as const, code: null })),
   ]);
   clearInterval(keepalive);
   if (ended.by === 'shell') {
@@ -157,6 +199,7 @@ async function serve(services: Services, socket: WebSocket, req: FastifyRequest)
     }
   } else {
     await shell.hangUp();
+    if (socket.readyState === socket.OPEN) socket.close(4401, 'the session ended');
   }
   services.metrics.terminals.dec();
   const endedAt = new Date();

@@ -78,7 +78,10 @@ export async function auditLog(pool: pg.Pool, rawFilter: AuditFilter = {}): Prom
 
 type AuditRow = Record<string, unknown> & { type: string; data: unknown; position: string };
 
-/** An instance's full history: its own events and its allocation and release on the node. */
+/** An instance's history (its newest 500 events): its own events and its allocation and release on the node. */
 export async function instanceHistory(pool: pg.Pool, instanceId: string): Promise<AuditEntry[]> {
-  return (await auditLog(pool, { instanceId, limit: 500 })).items;
+  // The newest 500 events, oldest first: a long-lived instance shows what happened lately.
+  const first = await auditLog(pool, { instanceId, limit: 500 });
+  if (first.total <= 500) return first.items;
+  return (await auditLog(pool, { instanceId, limit: 500, offset: first.total - 500 })).items;
 }

@@ -59,18 +59,17 @@ export async function listInstances(
     add(`name ILIKE ? ESCAPE '\\'`, `%${f.name.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
   if (!f.includeDeleted) w.raw(`NOT (desired = 'deleted' AND observed = 'removed')`);
   const { clause, params } = w;
-  params.push(f.limit, f.offset);
-  const { rows } = await pool.query<Record<string, unknown> & { total: string }>(
-    `SELECT *, count(*) OVER () AS total FROM rm.instances ${clause}
-     ORDER BY created_at DESC, instance_id LIMIT $${params.length - 1} OFFSET $${params.length}`,
-    params,
-  );
-  return {
-    items: rows.map(({ total: _t, ...r }) => camel<InstanceRow>(r)),
-    total: rows[0] ? Number(rows[0].total) : await countInstances(pool, clause, params.slice(0, -2)),
-    limit: f.limit,
-    offset: f.offset,
-  };
+  // The page and the count as two queries at once: a window count would make PostgreSQL read and
+  // sort every matching row to hand out fifty.
+  const [page, total] = await Promise.all([
+    pool.query<Record<string, unknown>>(
+      `SELECT * FROM rm.instances ${clause}
+       ORDER BY created_at DESC, instance_id LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+      [...params, f.limit, f.offset],
+    ),
+    countInstances(pool, clause, params),
+  ]);
+  return { items: page.rows.map((r) => camel<InstanceRow>(r)), total, limit: f.limit, offset: f.offset };
 }
 
 async function countInstances(pool: pg.Pool, clause: string, params: unknown[]): Promise<number> {

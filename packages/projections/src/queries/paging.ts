@@ -12,11 +12,19 @@ export interface Page<T> {
   offset: number;
 }
 
-/** snake_case row → camelCase object, for what the API hands out. */
+const camelNames = new Map<string, string>();
+
+/** snake_case row → camelCase object, for what the API hands out (column names converted once). */
 export function camel<T>(row: Record<string, unknown>): T {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(row))
-    out[k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())] = v;
+  for (const k in row) {
+    let name = camelNames.get(k);
+    if (name === undefined) {
+      name = k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+      if (camelNames.size < 10_000) camelNames.set(k, name);
+    }
+    out[name] = row[k];
+  }
   return out as T;
 }
 

@@ -1,7 +1,7 @@
 import { changesSchema, idSchema, imageShape, specShape } from '@tianqi/domain';
 import { listImages, listSpecs } from '@tianqi/projections';
 import { z } from 'zod';
-import { adminProcedure, applied, router, settled, userProcedure } from '../trpc.js';
+import { adminProcedure, applied, router, userProcedure } from '../trpc.js';
 import { checkedRows, commandResultView, imageView, specView } from '../views.js';
 
 const listInput = z

@@ -1,16 +1,11 @@
-import { idSchema, instanceNameSchema, observedStateSchema, remarkSchema } from '@tianqi/domain';
-import {
-  getInstance,
-  type InstanceRow,
-  instanceAt,
-  instanceHistory,
-  listInstances,
-} from '@tianqi/projections';
+import { idSchema, instanceNameSchema, observedStateSchema, remarkSchema, TianqiError } from '@tianqi/domain';
+import { camel, type InstanceRow, instanceAt, instanceHistory, listInstances } from '@tianqi/projections';
 import { tracked } from '@trpc/server';
 import type pg from 'pg';
 import { z } from 'zod';
 import { followLogs, MAX_TAIL, readLogs } from '../../docker/logs.js';
 import { parsePositionId, positionId } from '../../live/change-feed.js';
+import { toTrpcError } from '../errors.js';
 import { containerOf, dockerFailure, type Viewer, visibleInstance } from '../instance-access.js';
 import type { Services } from '../services.js';
 import { applied, router, settled, userProcedure } from '../trpc.js';
@@ -56,13 +51,13 @@ export const instancesRouter = router({
         .default({ includeDeleted: false, limit: 50, offset: 0 }),
     )
     .output(pageOf(instanceView))
-    .query(({ ctx, input }) =>
+    .query(({ ctx, input }) => {
       // A user's list is always their own, whatever owner they name.
-      listInstances(ctx.services.pool, {
-        ...input,
-        ownerId: ctx.user.role === 'admin' ? input.ownerId : ctx.user.userId,
-      }),
-    ),
+      const filter = { ...input, ownerId: ctx.user.role === 'admin' ? input.ownerId : ctx.user.userId };
+      return ctx.services.reads.get(`instances.list ${JSON.stringify(filter)}`, () =>
+        listInstances(ctx.services.pool, filter),
+      );
+    }),
 
   get: userProcedure
     .input(byId)
@@ -81,7 +76,20 @@ export const instancesRouter = router({
     )
     .output(commandResultView.extend({ nodeId: z.string(), allocation: z.record(z.string(), z.unknown()) }))
     .mutation(async ({ ctx, input }) => {
-      const result = await ctx.services.commands.instances.create(input, ctx.command);
+      const result = await ctx.services.commands.instances
+        .create(input, ctx.command)
+        .catch((err: unknown) => {
+          // Why each node was passed over names nodes and their free resources: for admins only.
+          if (err instanceof TianqiError && err.code === 'no_capacity' && ctx.user.role !== 'admin') {
+            throw new TianqiError(
+              'no_capacity',
+              input.nodeId
+                ? 'the chosen node cannot host this spec now; choose another or let the platform choose'
+                : 'no node can host this spec now; try again later or choose another spec',
+            );
+          }
+          throw err;
+        });
       await settled(ctx.services, result.position);
       return { ...result, allocation: result.allocation as unknown as Record<string, unknown> };
     }),
@@ -167,17 +175,21 @@ export const instancesRouter = router({
     .subscription(async ({ ctx, input, signal }) => {
       const row = await visibleInstance(ctx.services, ctx.user, input.instanceId);
       const { docker, containerId } = await containerOf(ctx.services, row);
+      const until = untilClosed(ctx.services, signal);
       return (async function* () {
+        let last = input.lastEventId ?? '';
         try {
           for await (const line of followLogs(docker, containerId, {
             tail: input.tail,
             since: input.lastEventId,
-            signal,
+            signal: until,
           })) {
-            yield tracked(line.time ?? '', logLineView.parse(line));
+            last = line.time ?? last;
+            yield tracked(last, logLineView.parse(line));
           }
         } catch (err) {
-          throw dockerFailure(err, row);
+          // Thrown inside the stream, past the middleware: mapped here to the platform's vocabulary.
+          throw toTrpcError(dockerFailure(err, row));
         }
       })();
     }),
@@ -197,11 +209,12 @@ export const instancesRouter = router({
     .input(byId.extend({ lastEventId: z.string().max(64).nullish() }))
     .subscription(async ({ ctx, input, signal }) => {
       await visibleInstance(ctx.services, ctx.user, input.instanceId);
+      const until = untilClosed(ctx.services, signal);
       return (async function* () {
-        while (!signal?.aborted) {
+        while (!until.aborted) {
           const sample = await ctx.services.sync.sampleNow(input.instanceId).catch(() => null);
           if (sample) yield tracked(String(sample.at), sampleView.parse(sample));
-          await sleep(STATS_EVERY_MS, signal);
+          await sleep(STATS_EVERY_MS, until);
         }
       })();
     }),
@@ -214,7 +227,7 @@ export const instancesRouter = router({
     .input(z.strictObject({ instanceId: idSchema.optional(), lastEventId: z.string().max(64).nullish() }))
     .subscription(async ({ ctx, input, signal }) => {
       if (input.instanceId) await visibleInstance(ctx.services, ctx.user, input.instanceId);
-      return watchRows(ctx.services, ctx.user, input, signal ?? new AbortController().signal);
+      return watchRows(ctx.services, ctx.user, input, untilClosed(ctx.services, signal));
     }),
 });
 
@@ -224,47 +237,61 @@ async function* watchRows(
   input: { instanceId?: string; lastEventId?: string | null },
   abort: AbortSignal,
 ) {
-  const mine = (row: InstanceRow | null): row is InstanceRow =>
-    row !== null && (user.role === 'admin' || row.ownerId === user.userId);
+  const owner = user.role === 'admin' ? null : user.userId;
   // Listen first, then read: nothing committed in between is missed.
   const changes = services.feed.changes(abort);
   const since = parsePositionId(input.lastEventId);
   const head = positionId(services.projections.position);
+  const resumed = since && !input.instanceId ? await changedSince(services.pool, since, owner) : null;
   const initial = input.instanceId
-    ? [await getInstance(services.pool, input.instanceId)]
-    : since
-      ? await Promise.all(
-          (await changedSince(services.pool, since)).map((id) => getInstance(services.pool, id)),
-        )
-      : (
-          await listInstances(services.pool, {
-            ownerId: user.role === 'admin' ? undefined : user.userId,
-            limit: 500,
-          })
-        ).items;
-  for (const row of initial) if (mine(row)) yield tracked(head, instanceView.parse(row));
+    ? await rowsOf(services.pool, [input.instanceId], owner)
+    : resumed !== null
+      ? await rowsOf(services.pool, resumed, owner)
+      : (await listInstances(services.pool, { ownerId: owner ?? undefined, limit: 500 })).items;
+  for (const row of initial) yield tracked(head, instanceView.parse(row));
   for await (const change of changes) {
     const ids = input.instanceId
       ? [input.instanceId].filter((id) => change.instanceIds.has(id))
       : [...change.instanceIds];
-    for (const id of ids) {
-      const row = await getInstance(services.pool, id);
-      if (mine(row)) yield tracked(positionId(change.position), instanceView.parse(row));
+    if (ids.length === 0) continue;
+    for (const row of await rowsOf(services.pool, ids, owner)) {
+      yield tracked(positionId(change.position), instanceView.parse(row));
     }
   }
 }
 
-/** Instances with events after a position (for a list subscription picking up where it left off). */
+/** These instances' rows, only the owner's when an owner is given: one query. */
+async function rowsOf(pool: pg.Pool, ids: string[], owner: string | null): Promise<InstanceRow[]> {
+  const { rows } = await pool.query(
+    'SELECT * FROM rm.instances WHERE instance_id = ANY($1) AND ($2::text IS NULL OR owner_id = $2)',
+    [ids, owner],
+  );
+  return rows.map((r) => camel<InstanceRow>(r));
+}
+
+/** A subscription's signal, aborted too when the server shuts down. */
+function untilClosed(services: Services, signal: AbortSignal | undefined): AbortSignal {
+  return AbortSignal.any([signal ?? new AbortController().signal, services.feed.closing]);
+}
+
+/**
+ * The caller's instances with events after a position (a list subscription picking up where it left
+ * off), or null when that is too far back to be worth it: the caller then gets the whole list again.
+ */
 async function changedSince(
   pool: pg.Pool,
   since: { transactionId: bigint; position: bigint },
-): Promise<string[]> {
+  owner: string | null,
+): Promise<string[] | null> {
   const { rows } = await pool.query<{ id: string }>(
-    `SELECT DISTINCT substr(stream_id, 10) AS id FROM events
-     WHERE stream_id LIKE 'instance-%'
-       AND (transaction_id > $1::text::xid8 OR (transaction_id = $1::text::xid8 AND position > $2))
-     LIMIT 1000`,
-    [since.transactionId.toString(), since.position.toString()],
+    `SELECT DISTINCT i.instance_id AS id
+     FROM (SELECT stream_id FROM events
+           WHERE transaction_id > $1::text::xid8 OR (transaction_id = $1::text::xid8 AND position > $2)
+           ORDER BY transaction_id, position LIMIT 20000) e
+     JOIN rm.instances i ON e.stream_id = 'instance-' || i.instance_id
+     WHERE $3::text IS NULL OR i.owner_id = $3
+     LIMIT 501`,
+    [since.transactionId.toString(), since.position.toString(), owner],
   );
-  return rows.map((r) => r.id);
+  return rows.length > 500 ? null : rows.map((r) => r.id);
 }

@@ -1,0 +1,955 @@
+/**
+ * API benchmark: the whole platform (`tianqi start`, compiled as `npm run build` does) as its own
+ * process, on a database holding 10,000 running instances on 3 nodes (100 users, ~100 each), loaded by
+ * 50 concurrent HTTP clients (autocannon) from this process: `instances.list` as an admin (every
+ * instance) and as a user (their ~100), each saturated (every client sends again as soon as it is
+ * answered) and paced (RATE requests a second in all); then `instances.create`, a new name each time.
+ * Latency p50/p99, successful requests/s, failures, and the API process's CPU per request; its resident
+ * memory (VmRSS of its own pid) idle after start (beside the same process on an empty database), after
+ * the load and after more syncs; and the heap an hour of resource samples takes. Targets from the
+ * issue: list p99 ≤ 50 ms; RSS ≤ 300 MB with 10,000 instances on 3 nodes.
+ * `npm run bench -- --json` writes bench/results/api.json. About 2½ minutes with the defaults.
+ *
+ * Environment: TIANQI_BENCH_SECONDS (each load run, default 10), TIANQI_BENCH_API_INSTANCES (10,000),
+ * TIANQI_BENCH_API_USERS (100), TIANQI_BENCH_API_CONNECTIONS (50), TIANQI_BENCH_API_RATE (paced runs,
+ * 100 req/s), TIANQI_BENCH_API_SYNCS (syncs after the load, default 3), TIANQI_BENCH_API_FROM=source
+ * (run src/ under tsx instead of compiling: no tsc, but tsx's loader adds ~50 MB resident),
+ * TIANQI_BENCH_API_NODE_ARGS (node options for the API process; default `--max-old-space-size=256`, as
+ * the README recommends; e.g. `--cpu-prof --cpu-prof-dir=DIR`, or empty for V8's defaults), TIANQI_BENCH_DATABASE_URL (else a private PostgreSQL).
+ *
+ * Why the nodes are stand-in Docker engines served here: the platform acts on every instance whose
+ * work may be unfinished as soon as it starts. Nodes at unreachable addresses, or recorded as failed,
+ * do not keep it quiet: each of the 10,000 instances is retried for ever (RetryLater, backoff capped at
+ * 30 s: about 450 reconciler passes a second, two database reads each), which would be measured along
+ * with the API; and a platform whose nodes do not answer keeps no resource samples, whose memory is
+ * part of the 300 MB. So each node is a small HTTP server on a unix socket that answers the few Docker
+ * calls the platform makes (version, list, create, start, inspect, stats) from a table of containers,
+ * at no cost worth counting. The 10,000 instances are written before the API starts, through the
+ * domain's deciders (the same decisions the create command makes: node allocation, instance,
+ * name claim, then container created and started as the reconciler records them), appended in bulk;
+ * the reconciler's first pass then finds every container as recorded and does nothing. The creates
+ * under load do go through the reconciler, which makes and starts their containers on these engines.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { specDemand, streams } from '@tianqi/domain';
+import { createPool, EventStore, eventStoreMigrations, migrate } from '@tianqi/events';
+import { BenchReport, type BenchRow, freePort, openBenchDatabase, percentile } from '@tianqi/infra';
+import {
+  type PlatformStore,
+  ProjectionRunner,
+  platformEvents,
+  projectionMigrations,
+} from '@tianqi/projections';
+import autocannon from 'autocannon';
+import { AggregateLoader, aggregates } from '../src/commands/aggregates.js';
+import { newId } from '../src/commands/ids.js';
+import { type CommandContext, createCommands, metadataOf, systemContext } from '../src/commands/index.js';
+import { type Batch, claimName } from '../src/commands/names.js';
+import { defaultConfig } from '../src/config/schema.js';
+import { apiMigrations } from '../src/database/connect.js';
+import { installationId } from '../src/docker/installation.js';
+import {
+  LABEL_INSTALLATION,
+  LABEL_INSTANCE,
+  LABEL_MANAGED_BY,
+  LABEL_NODE,
+  MANAGED_BY,
+} from '../src/reconciler/container-recipe.js';
+import { hashPassword } from '../src/security/passwords.js';
+import { SecretBox } from '../src/security/secrets.js';
+import { type DockerStats, MetricsStore, toSample } from '../src/sync/metrics.js';
+
+const SECONDS = Number(process.env.TIANQI_BENCH_SECONDS ?? 10);
+const INSTANCES = Number(process.env.TIANQI_BENCH_API_INSTANCES ?? 10_000);
+const USERS = Number(process.env.TIANQI_BENCH_API_USERS ?? 100);
+const CONNECTIONS = Number(process.env.TIANQI_BENCH_API_CONNECTIONS ?? 50);
+const SYNCS = Number(process.env.TIANQI_BENCH_API_SYNCS ?? 3);
+/** The paced list runs: this many requests a second over all the clients (2 a second each by default). */
+const RATE = Number(process.env.TIANQI_BENCH_API_RATE ?? 100);
+/** Extra node options for the API process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where time goes. */
+// The heap ceiling the README recommends for a production API process: without it V8 lets the heap
+// grow well past the live data under load (RSS ~390 MB after the creates here, the live heap < 160 MB).
+const NODE_ARGS = (process.env.TIANQI_BENCH_API_NODE_ARGS ?? '--max-old-space-size=256')
+  .split(/\s+/)
+  .filter(Boolean);
+const ARGS_NOTE = NODE_ARGS.length > 0 ? ` (node ${NODE_ARGS.join(' ')})` : '';
+const NODES = 3;
+const PASSWORD = 'bench-password';
+const ADMIN = { username: 'admin', password: 'admin-password' };
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+/** `source`: run src/cli/tianqi.ts under tsx (no build, but tsx's loader adds ~50 MB resident). */
+const FROM_SOURCE = process.env.TIANQI_BENCH_API_FROM === 'source';
+const system = systemContext('bench');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------------------
+// Stand-in Docker engines
+
+interface Container {
+  Id: string;
+  Names: string[];
+  Image: string;
+  State: 'created' | 'running';
+  Status: string;
+  Created: number;
+  Labels: Record<string, string>;
+}
+
+/** Enough of the Docker Engine API, on a unix socket, for the reconciler and the sync. */
+class StandInEngine {
+  readonly containers = new Map<string, Container>();
+  readonly #byInstance = new Map<string, Container>();
+  /** Calls by route; anything the engine does not know is answered 404 and counted under "unknown". */
+  readonly calls = new Map<string, number>();
+  #cpu = 0;
+  readonly #server: Server;
+
+  constructor(readonly socketPath: string) {
+    this.#server = createServer((req, res) => {
+      this.#handle(req, res).catch((err: unknown) => {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ message: String(err) }));
+      });
+    });
+  }
+
+  add(c: Container): void {
+    this.containers.set(c.Id, c);
+    const instance = c.Labels[LABEL_INSTANCE];
+    if (instance) this.#byInstance.set(instance, c);
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(this.socketPath, () => resolve());
+    });
+  }
+
+  close(): Promise<void> {
+    this.#server.closeAllConnections();
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+
+  #count(route: string): void {
+    this.calls.set(route, (this.calls.get(route) ?? 0) + 1);
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let body = '';
+    for await (const chunk of req) body += chunk;
+    const url = new URL(req.url ?? '/', 'http://engine');
+    const path = url.pathname.replace(/^\/v[\d.]+\//, '/');
+    const id = /^\/containers\/([^/]+)\//.exec(path)?.[1];
+    const route = `${req.method} ${id ? path.replace(id, ':id') : path}`;
+    const send = (status: number, value?: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(value === undefined ? '' : JSON.stringify(value));
+    };
+    const container = id ? this.containers.get(id) : undefined;
+    this.#count(route);
+    switch (route) {
+      case 'GET /_ping':
+        res.end('OK');
+        return;
+      case 'GET /version':
+        return send(200, { Version: '27.5.1', ApiVersion: '1.47', Os: 'linux', Arch: 'amd64' });
+      case 'GET /containers/json': {
+        const labels: string[] = JSON.parse(url.searchParams.get('filters') ?? '{}').label ?? [];
+        const matches = (c: Container) =>
+          labels.every((l) => {
+            const eq = l.indexOf('=');
+            return eq < 0 ? l in c.Labels : c.Labels[l.slice(0, eq)] === l.slice(eq + 1);
+          });
+        const one = labels.find((l) => l.startsWith(`${LABEL_INSTANCE}=`));
+        const pool = one
+          ? [this.#byInstance.get(one.slice(LABEL_INSTANCE.length + 1))].filter((c) => c !== undefined)
+          : [...this.containers.values()];
+        return send(200, pool.filter(matches));
+      }
+      case 'POST /containers/create': {
+        const spec = JSON.parse(body) as { Image: string; Labels?: Record<string, string> };
+        const made: Container = {
+          Id: randomBytes(32).toString('hex'),
+          Names: [`/${url.searchParams.get('name') ?? 'unnamed'}`],
+          Image: spec.Image,
+          State: 'created',
+          Status: 'Created',
+          Created: Math.floor(Date.now() / 1000),
+          Labels: spec.Labels ?? {},
+        };
+        this.add(made);
+        return send(201, { Id: made.Id, Warnings: [] });
+      }
+      case 'POST /containers/:id/start':
+        if (!container) return send(404, { message: `No such container: ${id}` });
+        if (container.State === 'running') return send(304);
+        container.State = 'running';
+        container.Status = 'Up 1 second';
+        return send(204);
+      case 'GET /containers/:id/json':
+        if (!container) return send(404, { message: `No such container: ${id}` });
+        return send(200, {
+          Id: container.Id,
+          Name: container.Names[0],
+          State: {
+            Status: container.State,
+            Running: container.State === 'running',
+            Restarting: false,
+            OOMKilled: false,
+            ExitCode: 0,
+          },
+          Mounts: [],
+        });
+      case 'GET /containers/:id/stats': {
+        if (!container) return send(404, { message: `No such container: ${id}` });
+        this.#cpu += 1e7;
+        return send(200, {
+          cpu_stats: {
+            cpu_usage: { total_usage: this.#cpu },
+            system_cpu_usage: this.#cpu * 50,
+            online_cpus: 2,
+          },
+          memory_stats: { usage: 64 * 2 ** 20, limit: 2 ** 30, stats: { inactive_file: 2 ** 20 } },
+          networks: { eth0: { rx_bytes: 1000, tx_bytes: 2000 } },
+          blkio_stats: { io_service_bytes_recursive: [{ op: 'read', value: 4096 }] },
+          pids_stats: { current: 3 },
+        });
+      }
+      default:
+        this.calls.set(route, (this.calls.get(route) ?? 0) - 1);
+        this.#count(`unknown: ${route}`);
+        return send(404, { message: `the bench's stand-in engine does not answer ${route}` });
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The data: users, catalog, nodes, 10,000 running instances
+
+interface Seeded {
+  imageId: string;
+  specId: string;
+  usernames: string[];
+  creator: string;
+}
+
+/**
+ * Users (one password hash shared by all: made once, argon2 takes ~60 ms), an image, a CPU-only spec,
+ * 3 large connected nodes, then the instances through the deciders, appended in bulk: per (node, owner)
+ * one transaction for the creations (node allocations + instances + name claims, as the owner) and one
+ * for their containers being created and started (as the reconciler).
+ */
+async function seed(store: PlatformStore, engines: StandInEngine[]): Promise<Seeded> {
+  const commands = createCommands(store, new SecretBox(randomBytes(32)));
+  const loader = new AggregateLoader(store);
+  const installation = await installationId(store.pool);
+  const passwordHash = await hashPassword(PASSWORD);
+  const usernames = Array.from({ length: USERS }, (_, u) => `bench${u}`);
+  const creator = 'bench-creator';
+  const userIds: string[] = [];
+  for (const [i, username] of [...usernames, creator].entries()) {
+    const userId = newId();
+    if (i < USERS) userIds.push(userId);
+    await store.appendMany(
+      [
+        {
+          streamId: streams.user(userId),
+          expectedVersion: 'no_stream',
+          events: aggregates.user.decide(
+            { type: 'RegisterUser', userId, username, role: 'user', passwordHash },
+            aggregates.user.initial,
+          ),
+        },
+        await claimName(loader, 'user', username, userId),
+      ],
+      { metadata: metadataOf(system) },
+    );
+  }
+  const imageId = (await commands.catalog.registerImage({ name: 'bench', address: 'busybox' }, system)).id;
+  const specId = (
+    await commands.catalog.createSpec(
+      { name: 'cpu-small', gpuCount: 0, cpuCores: 0.5, memoryGb: 1, systemDiskGb: 10, pricePerHour: 0.1 },
+      system,
+    )
+  ).id;
+  const image = (await loader.load(streams.image(imageId), aggregates.image)).state;
+  const spec = (await loader.load(streams.spec(specId), aggregates.spec)).state;
+  const demand = specDemand(spec);
+  // At most what a node may declare: room for the 10,000 and for ~14,000 more creates of this spec.
+  const nodeIds: string[] = [];
+  for (let n = 0; n < NODES; n++) {
+    const { id } = await commands.nodes.register(
+      {
+        name: `bench-${n}`,
+        cpuCores: 4096,
+        memoryGb: 65_536,
+        systemDiskGb: 1_048_576,
+        gpuCount: 0,
+        dockerAddress: `unix://${engines[n]!.socketPath}`,
+        useTls: false,
+      },
+      system,
+    );
+    await commands.nodes.recordDockerStatus(id, 'connected', '', system);
+    nodeIds.push(id);
+  }
+
+  const reconciler: CommandContext = systemContext('reconciler');
+  const fill = async (n: number) => {
+    const nodeId = nodeIds[n]!;
+    for (let u = 0; u < USERS; u++) {
+      const ownerId = userIds[u]!;
+      const node = await loader.load(streams.node(nodeId), aggregates.node);
+      let nodeState = node.state;
+      const nodeEvents: Batch['events'][number][] = [];
+      const created: Batch[] = [];
+      const started: Batch[] = [];
+      const claims: Promise<Batch>[] = [];
+      // Instance k belongs to user k % USERS and lives on node k % NODES.
+      for (let k = u; k < INSTANCES; k += USERS) {
+        if (k % NODES !== n) continue;
+        const instanceId = newId();
+        const name = `inst-${k}`;
+        const granted = aggregates.node.decide(
+          { type: 'AllocateResources', instanceId, spec: demand },
+          nodeState,
+        );
+        nodeState = granted.reduce(aggregates.node.evolve, nodeState);
+        nodeEvents.push(...granted);
+        const allocation = (granted[0] as Extract<(typeof granted)[0], { type: 'ResourcesAllocated' }>).data
+          .allocation;
+        const made = aggregates.instance.decide(
+          {
+            type: 'CreateInstance',
+            instanceId,
+            name,
+            ownerId,
+            remark: '',
+            image: { imageId: image.imageId, name: image.name, address: image.address },
+            spec: { ...demand, specId: spec.specId, name: spec.name, pricePerHour: spec.pricePerHour },
+            node: { nodeId, name: nodeState.name },
+            allocation,
+          },
+          aggregates.instance.initial,
+        );
+        let state = made.reduce(aggregates.instance.evolve, aggregates.instance.initial);
+        const containerId = randomBytes(32).toString('hex');
+        const containerName = `${name}-${instanceId}`;
+        const containerMade = aggregates.instance.decide(
+          { type: 'RecordContainerCreated', containerId, containerName },
+          state,
+        );
+        state = containerMade.reduce(aggregates.instance.evolve, state);
+        const containerStarted = aggregates.instance.decide({ type: 'RecordContainerStarted' }, state);
+        created.push({ streamId: streams.instance(instanceId), expectedVersion: 'no_stream', events: made });
+        started.push({
+          streamId: streams.instance(instanceId),
+          expectedVersion: made.length,
+          events: [...containerMade, ...containerStarted],
+        });
+        claims.push(claimName(loader, `instance.${ownerId}`, name, instanceId));
+        engines[n]!.add({
+          Id: containerId,
+          Names: [`/${containerName}`],
+          Image: image.address,
+          State: 'running',
+          Status: 'Up 2 hours',
+          Created: Math.floor(Date.now() / 1000) - 7200,
+          Labels: {
+            [LABEL_INSTANCE]: instanceId,
+            [LABEL_MANAGED_BY]: MANAGED_BY,
+            [LABEL_INSTALLATION]: installation,
+            [LABEL_NODE]: nodeId,
+          },
+        });
+      }
+      if (created.length === 0) continue;
+      const owner: CommandContext = { actor: { kind: 'user', userId: ownerId, role: 'user' } };
+      await store.appendMany(
+        [
+          { streamId: streams.node(nodeId), expectedVersion: node.version, events: nodeEvents },
+          ...created,
+          ...(await Promise.all(claims)),
+        ],
+        { metadata: metadataOf(owner) },
+      );
+      await store.appendMany(started, { metadata: metadataOf(reconciler) });
+    }
+  };
+  await Promise.all(nodeIds.map((_, n) => fill(n)));
+  return { imageId, specId, usernames, creator };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The API process
+
+interface Api {
+  child: ChildProcess;
+  base: string;
+  output(): string;
+}
+
+/**
+ * The API compiled as `npm run build` compiles it (tsc, tsconfig.build.json), but into `dir`, leaving
+ * apps/api/dist alone: `npm run bench` builds the packages the API uses, not the API itself, and
+ * running it from source under tsx would count tsx's loader in its memory. `dir` mirrors the repository
+ * where the compiled code looks around itself (migrations, the web app, node_modules).
+ */
+async function buildApi(dir: string): Promise<string[]> {
+  if (FROM_SOURCE) {
+    return ['--import', import.meta.resolve('tsx'), join(REPO, 'apps/api/src/cli/tianqi.ts')];
+  }
+  const api = join(dir, 'apps/api');
+  await mkdir(api, { recursive: true });
+  await symlink(join(REPO, 'node_modules'), join(dir, 'node_modules'));
+  await symlink(join(REPO, 'apps/web'), join(dir, 'apps/web'));
+  for (const f of ['package.json', 'migrations']) await symlink(join(REPO, 'apps/api', f), join(api, f));
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  const outDir = join(api, 'dist');
+  const built = spawnSync(
+    process.execPath,
+    [tsc, '-p', join(REPO, 'apps/api/tsconfig.build.json'), '--outDir', outDir, '--declaration', 'false'],
+    { encoding: 'utf8' },
+  );
+  const entry = join(outDir, 'cli/tianqi.js');
+  if (!existsSync(entry)) throw new Error(`building the API failed:\n${built.stdout}${built.stderr}`);
+  // tsc writes its output even with type errors; the bench goes on, but says so.
+  if (built.status !== 0) console.error(`  (tsc reported errors; running what it emitted)\n${built.stdout}`);
+  return [entry];
+}
+
+function startApi(entry: string[], databaseUrl: string, dataDir: string, port: number): Api {
+  // Only what is set here configures it: no TIANQI_* of the caller's shell, no tianqi.yaml (cwd).
+  const env: NodeJS.ProcessEnv = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([k]) => !k.startsWith('TIANQI_') && k !== 'DATABASE_URL' && k !== 'PORT',
+    ),
+  );
+  Object.assign(env, {
+    PORT: String(port),
+    DATABASE_URL: databaseUrl,
+    TIANQI_SERVER_HOST: '127.0.0.1',
+    TIANQI_DATA_DIR: dataDir,
+    TIANQI_LOG_LEVEL: 'error',
+    TIANQI_JUMPBOX_ENABLED: 'false',
+    TIANQI_SECRETS_KEY: randomBytes(32).toString('base64'),
+    TIANQI_ADMIN_USERNAME: ADMIN.username,
+    TIANQI_ADMIN_PASSWORD: ADMIN.password,
+    // The longest interval allowed: the cron fires at the top of each hour only (reported per run).
+    TIANQI_SYNC_INTERVAL_SECONDS: '3600',
+    TIANQI_DOCKER_LOCAL_SOCKET: '',
+    TIANQI_DOCKER_NETWORK_MODE: 'none',
+  });
+  const child = spawn(process.execPath, [...NODE_ARGS, ...entry, 'start'], {
+    cwd: dataDir,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const keep = (d: Buffer) => {
+    out = (out + d.toString()).slice(-20_000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  return { child, base: `http://127.0.0.1:${port}`, output: () => out };
+}
+
+async function stopApi(api: Api): Promise<void> {
+  if (api.child.exitCode !== null || api.child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => api.child.once('exit', () => resolve()));
+  api.child.kill('SIGTERM');
+  const timer = setTimeout(() => api.child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function alive(api: Api): void {
+  if (api.child.exitCode !== null || api.child.signalCode !== null)
+    throw new Error(
+      `the API process exited (${api.child.exitCode ?? api.child.signalCode}):\n${api.output()}`,
+    );
+}
+
+async function trpc<T>(api: Api, procedure: string, input: unknown, token?: string): Promise<T> {
+  const res = await fetch(`${api.base}/api/trpc/${procedure}`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: input === undefined ? undefined : JSON.stringify(input),
+  });
+  const body = (await res.json()) as { result?: { data: T }; error?: unknown };
+  if (!res.ok || !body.result)
+    throw new Error(`${procedure}: HTTP ${res.status} ${JSON.stringify(body.error)}`);
+  return body.result.data;
+}
+
+async function login(api: Api, username: string, password: string): Promise<string> {
+  const { token } = await trpc<{ token: string }>(api, 'auth.login', { username, password, via: 'cli' });
+  return token;
+}
+
+/** The reconciler's queue depth, how many syncs have run, and the JS heap (MB), from /metrics. */
+async function platformState(api: Api) {
+  const text = await (await fetch(`${api.base}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+  const mb = (name: string) => Math.round(value(`tianqi_process_nodejs_${name}_bytes`) / 2 ** 20);
+  return {
+    queue: value('tianqi_reconciler_queue_depth'),
+    syncs: value('tianqi_sync_duration_seconds_count'),
+    heapUsedMb: mb('heap_size_used'),
+    heapTotalMb: mb('heap_size_total'),
+    externalMb: mb('external_memory'),
+  };
+}
+
+/**
+ * The API process's memory after `idleMs` without requests: resident (VmRSS of its pid) and peak
+ * resident (VmHWM) in MB from /proc, and its JS heap as it reports it. Resident memory keeps what the
+ * heap grew to under load, and what the C allocator does not give back, long after the data is gone.
+ */
+async function memoryOf(api: Api, idleMs = 5_000) {
+  await sleep(idleMs);
+  const status = readFileSync(`/proc/${api.child.pid}/status`, 'utf8');
+  const kb = (key: string) =>
+    Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
+  const { heapUsedMb, heapTotalMb, externalMb } = await platformState(api);
+  return {
+    rss: kb('VmRSS') / 1024,
+    params: { peakMb: Math.round(kb('VmHWM') / 1024), heapUsedMb, heapTotalMb, externalMb },
+  };
+}
+
+/** Until the reconciler has nothing to do (twice in a row) and at least `syncs` syncs have run. */
+async function settle(api: Api, syncs: number, timeoutMs = 300_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let quiet = 0;
+  for (;;) {
+    alive(api);
+    const s = await platformState(api).catch(() => null);
+    quiet = s && s.queue === 0 && s.syncs >= syncs ? quiet + 1 : 0;
+    if (s && quiet >= 2) return s.syncs;
+    if (Date.now() > deadline) throw new Error(`the platform did not settle: ${JSON.stringify(s)}`);
+    await sleep(250);
+  }
+}
+
+/**
+ * The JS heap that an hour of resource samples takes (the sync keeps one per running instance per run,
+ * an hour of them): measured here on the API's own MetricsStore with `per` instances, then scaled.
+ * The bench's own syncs add only a few samples each, far from the hour a running platform keeps.
+ */
+function sampleHistory(instances: number, per = 1_000) {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const samples = Math.floor(3600 / defaultConfig.sync['interval-seconds']);
+  const store = new MetricsStore();
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  let cpu = 1e9;
+  const start = Date.now();
+  for (let k = 0; k < samples; k++) {
+    for (let i = 0; i < per; i++) {
+      cpu += 1e7 + i;
+      const stats: DockerStats = {
+        cpu_stats: { cpu_usage: { total_usage: cpu }, system_cpu_usage: cpu * 50, online_cpus: 2 },
+        memory_stats: { usage: 2 ** 26 + i * 4096, limit: 2 ** 30, stats: { inactive_file: 2 ** 20 } },
+        networks: { eth0: { rx_bytes: 1000 * k, tx_bytes: 2000 * k } },
+        blkio_stats: { io_service_bytes_recursive: [{ op: 'read', value: 4096 * k }] },
+        pids_stats: { current: 3 },
+      };
+      const id = `i${i}`;
+      store.add(id, toSample(stats, store.previousCpu(id), start + k * 30_000), stats.cpu_stats);
+    }
+  }
+  gc();
+  const kept = store.series('i0').length;
+  const bytesPerSample = (process.memoryUsage().heapUsed - before) / (per * kept);
+  return { mb: (bytesPerSample * instances * kept) / 2 ** 20, bytesPerSample, samples: kept };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Load
+
+/** What one load run measured, from autocannon or from the paced generator. */
+interface Measured {
+  latency: { p50: number; p99: number; mean: number; max: number };
+  requests: number;
+  ok: number;
+  /** Status code → count, non-2xx included. */
+  codes: Record<string, number>;
+  /** Connection errors and timeouts. */
+  errors: number;
+  seconds: number;
+}
+
+interface Run extends Measured {
+  /** Syncs that ran meanwhile (the hourly cron): 0 unless the run crossed the hour. */
+  syncsDuring: number;
+  /** CPU time the API process used (user + system), in ms. */
+  apiCpuMs: number;
+  /** How busy the whole machine was (every core), 0–1: the API, PostgreSQL, this process, and anything else. */
+  machineBusy: number;
+}
+
+/** CPU time of a process (user + system) in ms, from /proc (clock ticks of 10 ms). */
+function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** Busy and total clock ticks of all cores together, from /proc/stat. */
+function machineTicks(): { busy: number; total: number } {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = cpu.reduce((a, b) => a + b, 0);
+  return { busy: total - cpu[3]! - (cpu[4] ?? 0), total };
+}
+
+/** Saturated: CONNECTIONS clients, each sending its next request as soon as the last is answered. */
+async function saturate(options: autocannon.Options): Promise<Measured> {
+  const r = await autocannon({ connections: CONNECTIONS, duration: SECONDS, ...options });
+  return {
+    latency: { p50: r.latency.p50, p99: r.latency.p99, mean: r.latency.mean, max: r.latency.max },
+    requests: r.requests.total,
+    ok: r['2xx'],
+    codes: Object.fromEntries(Object.entries(r.statusCodeStats ?? {}).map(([c, v]) => [c, v.count ?? 0])),
+    errors: r.errors,
+    seconds: r.duration,
+  };
+}
+
+/**
+ * Paced: `rate` requests a second, evenly spaced, from at most CONNECTIONS clients at once. Each
+ * latency counts from when the request was due, so a request held back because every client was
+ * still waiting counts its wait (autocannon's own rate limit sends each second's requests in a burst).
+ */
+async function pace(url: string, headers: Record<string, string>, rate: number): Promise<Measured> {
+  const total = Math.round(rate * SECONDS);
+  const started = performance.now();
+  const latencies: number[] = [];
+  const codes: Record<string, number> = {};
+  let errors = 0;
+  let inFlight = 0;
+  let freed: (() => void) | undefined;
+  const running: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const due = started + (i * 1000) / rate;
+    if (due > performance.now()) await sleep(due - performance.now());
+    while (inFlight >= CONNECTIONS) await new Promise<void>((resolve) => (freed = resolve));
+    inFlight++;
+    running.push(
+      (async () => {
+        try {
+          const res = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
+          await res.arrayBuffer();
+          codes[res.status] = (codes[res.status] ?? 0) + 1;
+        } catch {
+          errors++;
+        } finally {
+          latencies.push(performance.now() - due);
+          inFlight--;
+          freed?.();
+        }
+      })(),
+    );
+  }
+  await Promise.all(running);
+  const sorted = latencies.sort((a, b) => a - b);
+  const ok = Object.entries(codes).reduce((sum, [c, n]) => sum + (c.startsWith('2') ? n : 0), 0);
+  return {
+    latency: {
+      p50: percentile(sorted, 50),
+      p99: percentile(sorted, 99),
+      mean: sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length),
+      max: sorted.at(-1) ?? Number.NaN,
+    },
+    requests: sorted.length,
+    ok,
+    codes,
+    errors,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** One run, with what it cost the API process and how busy the machine was meanwhile. */
+async function measure(api: Api, run: () => Promise<Measured>): Promise<Run> {
+  const before = (await platformState(api)).syncs;
+  const cpu = cpuMsOf(api.child.pid!);
+  const machine = machineTicks();
+  const measured = await run();
+  alive(api);
+  const apiCpuMs = cpuMsOf(api.child.pid!) - cpu;
+  const after = machineTicks();
+  return {
+    ...measured,
+    syncsDuring: (await platformState(api)).syncs - before,
+    apiCpuMs,
+    machineBusy: (after.busy - machine.busy) / (after.total - machine.total),
+  };
+}
+
+function loadRows(
+  report: BenchReport,
+  what: string,
+  run: Run,
+  extra: BenchRow['params'] = {},
+  options: { target?: number; throughput?: boolean } = {},
+) {
+  const { target, throughput = true } = options;
+  const params = {
+    seconds: SECONDS,
+    requests: run.requests,
+    ok2xx: run.ok,
+    non2xx: run.requests - run.ok - run.errors,
+    errors: run.errors,
+    statusCodes: Object.entries(run.codes)
+      .map(([code, n]) => `${code}×${n}`)
+      .join(' '),
+    syncsDuring: run.syncsDuring,
+    // What one request costs the API process (less sensitive to the machine than latency is), and
+    // how loaded the machine was meanwhile.
+    apiCpuMsPerRequest: Number((run.apiCpuMs / Math.max(1, run.requests)).toFixed(2)),
+    apiCpuCores: Number((run.apiCpuMs / 1000 / run.seconds).toFixed(2)),
+    machineBusyPercent: Math.round(run.machineBusy * 100),
+    ...extra,
+  };
+  report.add({ name: `${what}: latency p50`, unit: 'ms', value: run.latency.p50, params });
+  report.add({
+    name: `${what}: latency p99`,
+    unit: 'ms',
+    value: run.latency.p99,
+    params: { ...params, mean: Number(run.latency.mean.toFixed(2)), max: Math.round(run.latency.max) },
+    ...(target === undefined ? {} : { target: { op: '<=' as const, value: target } }),
+  });
+  if (!throughput) return;
+  report.add({
+    name: `${what}: successful requests/s`,
+    unit: 'req/s',
+    value: run.ok / run.seconds,
+    params: { ...params, allResponsesPerSecond: Number((run.requests / run.seconds).toFixed(1)) },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const report = new BenchReport('api');
+  const started = performance.now();
+  const clock = () => `${((performance.now() - started) / 1000).toFixed(0)} s`;
+  const db = await openBenchDatabase();
+  const dir = await mkdtemp(join(tmpdir(), 'tianqi-api-bench-'));
+  const dataDir = join(dir, 'data');
+  await mkdir(dataDir);
+  const engines = Array.from({ length: NODES }, (_, n) => new StandInEngine(join(dir, `node${n}.sock`)));
+  let api: Api | undefined;
+  let cleaned: Promise<void> | undefined;
+  const cleanup = () =>
+    (cleaned ??= (async () => {
+      if (api) await stopApi(api).catch(() => {});
+      await Promise.all(engines.map((e) => e.close().catch(() => {})));
+      await db.drop().catch((err: unknown) => console.error('dropping the bench database failed', err));
+      await rm(dir, { recursive: true, force: true });
+    })());
+  const interrupted = () => {
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  try {
+    await Promise.all(engines.map((e) => e.listen()));
+    console.error(FROM_SOURCE ? 'running the API from source (tsx)' : 'compiling the API (tsc)');
+    const entry = await buildApi(join(dir, 'build'));
+
+    // The same process on the empty database: what the instances add to its memory.
+    console.error(`the API on an empty database (${clock()})`);
+    api = startApi(entry, db.url, dataDir, await freePort());
+    await settle(api, 1);
+    const empty = await memoryOf(api);
+    await stopApi(api);
+    api = undefined;
+
+    console.error(
+      `writing ${INSTANCES.toLocaleString('en')} instances for ${USERS} users on ${NODES} nodes (${clock()})`,
+    );
+    const pool = createPool(db.url, { max: 10 });
+    const store = new EventStore({ pool, registry: platformEvents, connectionString: db.url });
+    let seeded: Seeded;
+    let seedSeconds: number;
+    let projectSeconds: number;
+    try {
+      await migrate(pool, [eventStoreMigrations, projectionMigrations, apiMigrations]);
+      let t = performance.now();
+      seeded = await seed(store, engines);
+      seedSeconds = (performance.now() - t) / 1000;
+      t = performance.now();
+      const runner = new ProjectionRunner({ store });
+      await runner.start();
+      await runner.waitFor(await store.head());
+      await runner.stop();
+      projectSeconds = (performance.now() - t) / 1000;
+    } finally {
+      await store.close();
+      await pool.end();
+    }
+    console.error(
+      `  written in ${seedSeconds.toFixed(1)} s, read models built in ${projectSeconds.toFixed(1)} s`,
+    );
+
+    console.error(`starting the API (${clock()})`);
+    const t = performance.now();
+    api = startApi(entry, db.url, dataDir, await freePort());
+    await settle(api, 1);
+    const startSeconds = (performance.now() - t) / 1000;
+    const afterStart = await memoryOf(api);
+    console.error(
+      `  reconciler idle and first sync taken in ${startSeconds.toFixed(1)} s; RSS ${afterStart.rss.toFixed(0)} MB`,
+    );
+    const adminToken = await login(api, ADMIN.username, ADMIN.password);
+    const userToken = await login(api, seeded.usernames[0]!, PASSWORD);
+    const creatorToken = await login(api, seeded.creator, PASSWORD);
+
+    const listUrl = `${api.base}/api/trpc/instances.list?input=${encodeURIComponent(JSON.stringify({ limit: 50 }))}`;
+    const list = async (token: string) => {
+      const res = await fetch(listUrl, { headers: { authorization: `Bearer ${token}` } });
+      const body = (await res.json()) as { result: { data: { total: number; items: unknown[] } } };
+      return body.result.data;
+    };
+    const adminPage = await list(adminToken);
+    const userPage = await list(userToken);
+    if (adminPage.total < INSTANCES || adminPage.items.length !== Math.min(50, adminPage.total))
+      throw new Error(
+        `the admin's list has ${adminPage.total} instances, ${adminPage.items.length} on the page`,
+      );
+
+    // Each list twice: 50 clients each sending its next request as soon as the last is answered (the
+    // saturated figure: latency there is 50 ÷ throughput), then the same clients paced to RATE
+    // requests a second in all (a figure for latency under a steady load the API can carry).
+    const auth = (token: string) => ({ authorization: `Bearer ${token}` });
+    const lists = [
+      { who: `admin, ${adminPage.total} instances`, token: adminToken, total: adminPage.total },
+      { who: `user with ${userPage.total} instances`, token: userToken, total: userPage.total },
+    ];
+    await saturate({ url: listUrl, headers: auth(adminToken), duration: Math.min(2, SECONDS) }); // warm-up
+    for (const { who, token, total } of lists) {
+      const what = `instances.list, ${who}, limit 50, ${CONNECTIONS} clients`;
+      console.error(`${what} (${clock()})`);
+      const saturated = await measure(api, () => saturate({ url: listUrl, headers: auth(token) }));
+      loadRows(report, what, saturated, { total }, { target: 50 });
+      const paced = await measure(api, () => pace(listUrl, auth(token), RATE));
+      loadRows(
+        report,
+        `${what}, paced to ${RATE} req/s`,
+        paced,
+        { total, rate: RATE },
+        { target: 50, throughput: false },
+      );
+    }
+
+    console.error(`instances.create, a new name each time, the scheduler choosing the node (${clock()})`);
+    let n = 0;
+    const createHeaders = { ...auth(creatorToken), 'content-type': 'application/json' };
+    const createUrl = `${api.base}/api/trpc/instances.create`;
+    const createRun = await measure(api, () =>
+      saturate({
+        url: createUrl,
+        method: 'POST',
+        headers: createHeaders,
+        requests: [
+          {
+            method: 'POST',
+            setupRequest: (req) => ({
+              ...req,
+              // As the CLI's client sends it: a fresh idempotency key for each mutation.
+              headers: { ...createHeaders, 'idempotency-key': randomUUID() },
+              body: JSON.stringify({ name: `made-${n++}`, imageId: seeded.imageId, specId: seeded.specId }),
+            }),
+          },
+        ],
+      }),
+    );
+    // no_capacity is 412 (PRECONDITION_FAILED): counted with the other non-2xx, never as a success.
+    const noCapacity = createRun.codes['412'] ?? 0;
+    loadRows(report, `instances.create, ${CONNECTIONS} clients`, createRun, { noCapacity, sent: n });
+
+    await settle(api, 1);
+    const made = engines.reduce((sum, e) => sum + (e.calls.get('POST /containers/create') ?? 0), 0);
+    const afterLoad = await memoryOf(api);
+    console.error(`  reconciler idle after the creates (${made} containers made) (${clock()})`);
+
+    // Each sync keeps one more resource sample per running instance (an hour of them at most).
+    const syncMs: number[] = [];
+    for (let i = 0; i < SYNCS; i++) {
+      syncMs.push((await trpc<{ ms: number }>(api, 'drift.syncNow', undefined, adminToken)).ms);
+    }
+    const afterSyncs = SYNCS > 0 ? await memoryOf(api) : afterLoad;
+    const unknown = engines.flatMap((e) => [...e.calls].filter(([route]) => route.startsWith('unknown')));
+    const common = {
+      instances: INSTANCES,
+      nodes: NODES,
+      users: USERS,
+      from: FROM_SOURCE ? 'source, tsx' : 'compiled (tsc)',
+      unknownEngineCalls: unknown.map(([r, c]) => `${r}×${c}`).join(' ') || 'none',
+    };
+    report.add({
+      name: `API process RSS, idle after start, ${INSTANCES} instances on ${NODES} nodes${ARGS_NOTE}`,
+      unit: 'MB',
+      value: afterStart.rss,
+      params: { ...common, ...afterStart.params, startSeconds: Number(startSeconds.toFixed(1)) },
+      peer: { name: 'empty database', value: empty.rss, ratio: afterStart.rss / empty.rss },
+      target: { op: '<=', value: 300 },
+    });
+    report.add({
+      name: `API process RSS, idle after the load${ARGS_NOTE}`,
+      unit: 'MB',
+      value: afterLoad.rss,
+      params: { ...common, ...afterLoad.params, instancesMade: made },
+      target: { op: '<=', value: 300 },
+    });
+    if (SYNCS > 0) {
+      report.add({
+        name: `API process RSS after ${SYNCS} more syncs (one more sample per running instance each)${ARGS_NOTE}`,
+        unit: 'MB',
+        value: afterSyncs.rss,
+        params: { ...common, ...afterSyncs.params, syncMs: syncMs.map((ms) => Math.round(ms)).join(' / ') },
+        target: { op: '<=', value: 300 },
+      });
+    }
+    const history = sampleHistory(INSTANCES);
+    report.add({
+      name: `JS heap for an hour of resource samples, ${INSTANCES} running instances (MetricsStore)`,
+      unit: 'MB',
+      value: history.mb,
+      params: {
+        samplesPerInstance: history.samples,
+        syncIntervalSeconds: defaultConfig.sync['interval-seconds'],
+        bytesPerSample: Math.round(history.bytesPerSample),
+      },
+    });
+    if (unknown.length > 0)
+      console.error(`the stand-in engines were asked for: ${common.unknownEngineCalls}`);
+    console.error(`done in ${clock()}`);
+  } finally {
+    process.removeListener('SIGINT', interrupted);
+    process.removeListener('SIGTERM', interrupted);
+    await cleanup();
+  }
+  report.finish(process.argv.slice(2), REPO);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

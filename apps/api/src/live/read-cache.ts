@@ -1,0 +1,36 @@
+import type { ProjectionRunner } from '@tianqi/projections';
+import { positionId } from './change-feed.js';
+
+/**
+ * Answers of read-model queries, kept until the read models move on: an entry is served only while the
+ * runner is at the position it was computed at, so a cached answer is exactly what the query would
+ * return now (and a mutation, which waits for its own position, still reads its write). A burst of
+ * identical list requests with nothing changing in between costs one query.
+ */
+export class ReadCache {
+  readonly #entries = new Map<string, { at: string; value: Promise<unknown> }>();
+  #at = '';
+
+  constructor(
+    private readonly runner: ProjectionRunner,
+    private readonly limit = 1_000,
+  ) {}
+
+  get<T>(key: string, compute: () => Promise<T>): Promise<T> {
+    const at = positionId(this.runner.position);
+    // The read models moved on: nothing kept is any use now.
+    if (at !== this.#at) {
+      this.#entries.clear();
+      this.#at = at;
+    }
+    const hit = this.#entries.get(key);
+    if (hit && hit.at === at) return hit.value as Promise<T>;
+    const value = compute();
+    this.#entries.delete(key);
+    this.#entries.set(key, { at, value });
+    // A failed query is not kept.
+    value.catch(() => this.#entries.get(key)?.value === value && this.#entries.delete(key));
+    if (this.#entries.size > this.limit) this.#entries.delete(this.#entries.keys().next().value!);
+    return value;
+  }
+}
