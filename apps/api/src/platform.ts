@@ -12,6 +12,7 @@ import { NodeClients } from './docker/clients.js';
 import { registerLocalNode } from './docker/local-node.js';
 import { NodeHealth } from './docker/node-health.js';
 import { createHttpServer, mountApi } from './http/server.js';
+import { Jumpbox } from './jumpbox/jumpbox.js';
 import { ChangeFeed } from './live/change-feed.js';
 import { ReadCache } from './live/read-cache.js';
 import { PlatformMetrics } from './metrics/prometheus.js';
@@ -29,6 +30,8 @@ export interface RunningPlatform {
   reconciler: Reconciler;
   sync: SyncService;
   services: Services;
+  /** The SSH jumpbox and its port, when enabled. */
+  jumpbox: { port: number } | null;
   logger: Logger;
   stop(): Promise<void>;
 }
@@ -61,6 +64,8 @@ export async function startPlatform(config: Config, logger = createLogger(config
   });
   const app = createHttpServer({ pool: database.pool, logger });
   const metrics = new PlatformMetrics();
+  let jumpbox: Jumpbox | undefined;
+  let jumpboxPort = 0;
   let reconciler: Reconciler | undefined;
   let sync: SyncService | undefined;
   try {
@@ -152,6 +157,17 @@ export async function startPlatform(config: Config, logger = createLogger(config
     }, 3_600_000);
     sweep.unref();
     await app.listen({ host: config.server.host, port: config.server.port });
+    if (config.jumpbox.enabled) {
+      jumpbox = new Jumpbox(services, {
+        port: config.jumpbox.port,
+        host: config.jumpbox.host,
+        hostKey: config.jumpbox['host-key'],
+        dataDir: config['data-dir'],
+        banner: config.jumpbox.banner,
+        idleMinutes: config.jumpbox['idle-minutes'],
+      });
+      jumpboxPort = await jumpbox.start();
+    }
     const host = config.server.host === '0.0.0.0' ? 'localhost' : config.server.host;
     let stopping: Promise<void> | undefined;
     return {
@@ -164,10 +180,12 @@ export async function startPlatform(config: Config, logger = createLogger(config
       reconciler: reconciler!,
       sync: sync!,
       services,
+      jumpbox: jumpbox ? { port: jumpboxPort } : null,
       stop: () => {
         stopping ??= (async () => {
           clearInterval(sweep);
           detachSessions();
+          await jumpbox?.stop();
           services.feed.close();
           // In-flight requests finish; open streams (followed logs, watches) get 5 s, then are cut.
           const cut = setTimeout(() => app.server.closeAllConnections(), 5_000);
@@ -190,6 +208,7 @@ export async function startPlatform(config: Config, logger = createLogger(config
       },
     };
   } catch (err) {
+    await jumpbox?.stop().catch(() => {});
     await sync?.stop().catch(() => {});
     await reconciler?.stop().catch(() => {});
     await app.close().catch(() => {});

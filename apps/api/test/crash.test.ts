@@ -33,6 +33,7 @@ describe('a crash of the API in the middle of a create', () => {
         env: {
           ...process.env,
           PORT: String(port),
+          TIANQI_JUMPBOX_ENABLED: 'false',
           DATABASE_URL: p.db.url,
           TIANQI_DATA_DIR: dataDir,
           TIANQI_SECRETS_KEY: key,

@@ -20,7 +20,13 @@ interface Started {
 }
 
 function startTianqi(env: Record<string, string>, args: string[] = ['start']): Started {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, TIANQI_LOG_LEVEL: 'warn', ...env };
+  // Several servers start at once across the test files: none of them takes the jumpbox's port.
+  const childEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    TIANQI_LOG_LEVEL: 'warn',
+    TIANQI_JUMPBOX_ENABLED: 'false',
+    ...env,
+  };
   if (!('DATABASE_URL' in env)) delete childEnv.DATABASE_URL;
   const child = spawn(process.execPath, [BIN, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);

@@ -98,6 +98,16 @@ export class AuthService {
       .catch((err: unknown) => this.deps.logger.warn({ err }, 'could not record a failed sign-in'));
   }
 
+  /** Records a sign-in made another way (an SSH key) as the password ones are. */
+  recordLogin(
+    userId: string,
+    ip: string | null,
+    login: { succeeded: boolean; via: LoginChannel; method: 'password' | 'publickey'; reason?: string },
+  ): Promise<void> {
+    this.deps.onLogin?.(login.succeeded ? 'success' : 'failure', login.via);
+    return this.#record(userId, ip, login);
+  }
+
   async #record(
     userId: string,
     ip: string | null,

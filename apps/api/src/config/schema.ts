@@ -60,6 +60,10 @@ export const configSchema = z.strictObject({
       /** Path of an ed25519 host key; empty: one is generated once and kept in data-dir. */
       'host-key': z.string().default(''),
       banner: z.string().max(4096).default('欢迎使用SSH跳板机服务\r\n'),
+      /** Address the jumpbox listens on. */
+      host: z.string().min(1).default('0.0.0.0'),
+      /** A session with no traffic either way for this long is closed. */
+      'idle-minutes': z.number().int().min(1).max(10_080).default(60),
     })
     .prefault({}),
   secrets: z

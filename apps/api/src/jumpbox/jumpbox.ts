@@ -1,0 +1,459 @@
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { TianqiError } from '@tianqi/domain';
+import { getInstance } from '@tianqi/projections';
+import type Docker from 'dockerode';
+import type { Logger } from 'pino';
+import ssh2 from 'ssh2';
+import { containerOf } from '../api/instance-access.js';
+import { clientIp } from '../api/request-auth.js';
+import type { Services } from '../api/services.js';
+import { chooseShell, openShell } from '../terminal/shell.js';
+import { demultiplex } from './frames.js';
+import { loadHostKey } from './host-key.js';
+import { LineEditor } from './line-editor.js';
+import { type LoginName, parseLoginName } from './login-name.js';
+import { type MenuEntry, PROMPT, readChoice, renderMenu } from './menu.js';
+import { type JumpUser, menuEntries, routeTarget, stillAllowed } from './targets.js';
+
+export interface JumpboxOptions {
+  port: number;
+  host: string;
+  hostKey: string;
+  dataDir: string;
+  banner: string;
+  idleMinutes: number;
+}
+
+type Channel = ssh2.ServerChannel;
+interface Pty {
+  cols: number;
+  rows: number;
+  term: string;
+}
+
+/**
+ * The SSH jumpbox: `ssh -p 2026 user@host` signs in with the platform's accounts (password or a
+ * registered public key) and gets a menu of their instances; `user+instance@host` goes straight to one;
+ * `user+instance@host 'cmd'` runs one command with its exit code and its stdout and stderr apart (scp
+ * and rsync work through it). Every route checks ownership on the server.
+ */
+export class Jumpbox {
+  #server: ssh2.Server | null = null;
+  readonly #connections = new Set<ssh2.Connection>();
+  readonly #sessions = new Set<Promise<void>>();
+  readonly #log: Logger;
+
+  constructor(
+    private readonly services: Services,
+    private readonly options: JumpboxOptions,
+  ) {
+    this.#log = services.logger.child({ component: 'jumpbox' });
+  }
+
+  async start(): Promise<number> {
+    const hostKey = await loadHostKey(this.options.hostKey, this.options.dataDir);
+    const server = new ssh2.Server(
+      {
+        hostKeys: [hostKey],
+        banner: this.options.banner,
+        ident: 'Tianqi',
+        keepaliveInterval: 30_000,
+        keepaliveCountMax: 4,
+      },
+      (client, info) => this.#accept(client, clientIp(info.ip)),
+    );
+    this.#server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port, this.options.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const port = (server.address() as AddressInfo).port;
+    this.#log.info({ port }, 'SSH jumpbox listening');
+    return port;
+  }
+
+  /** Stops taking connections, closes the open ones, and waits for their sessions to be recorded. */
+  async stop(): Promise<void> {
+    const server = this.#server;
+    if (!server) return;
+    this.#server = null;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const c of this.#connections) c.end();
+    await Promise.race([Promise.allSettled([...this.#sessions]), new Promise((r) => setTimeout(r, 10_000))]);
+    await closed;
+  }
+
+  #accept(client: ssh2.Connection, ip: string | null): void {
+    this.#connections.add(client);
+    let user: JumpUser | null = null;
+    let login: LoginName | null = null;
+    let lastActivity = Date.now();
+    const touch = () => {
+      lastActivity = Date.now();
+    };
+    const idle = setInterval(
+      () => {
+        if (Date.now() - lastActivity > this.options.idleMinutes * 60_000) {
+          this.#log.info({ ip, user: user?.username }, 'idle SSH connection closed');
+          client.end();
+        }
+      },
+      Math.min(60_000, this.options.idleMinutes * 30_000),
+    );
+    client.on('close', () => {
+      clearInterval(idle);
+      this.#connections.delete(client);
+    });
+    client.on('error', (err) => this.#log.debug({ err, ip }, 'SSH connection error'));
+
+    client.on('authentication', (ctx) => {
+      touch();
+      void this.#authenticate(ctx, ip).then((signedIn) => {
+        if (signedIn) {
+          user = signedIn.user;
+          login = signedIn.login;
+          ctx.accept();
+        } else {
+          ctx.reject(['password', 'publickey']);
+        }
+      });
+    });
+
+    client.on('ready', () => {
+      client.on('session', (accept) => {
+        const session = accept();
+        let pty: Pty | null = null;
+        let resize: ((cols: number, rows: number) => void) | null = null;
+        session.on('pty', (ok, _no, info) => {
+          pty = { cols: info.cols || 80, rows: info.rows || 24, term: info.term || 'xterm' };
+          ok?.();
+        });
+        session.on('window-change', (ok, _no, info) => {
+          if (pty) pty = { ...pty, cols: info.cols, rows: info.rows };
+          resize?.(info.cols, info.rows);
+          ok?.();
+        });
+        session.on('env', (ok) => ok?.());
+        const run = (work: Promise<void>) => {
+          const tracked = work.catch((err: unknown) => this.#log.warn({ err, ip }, 'SSH session failed'));
+          this.#sessions.add(tracked);
+          void tracked.finally(() => this.#sessions.delete(tracked));
+        };
+        session.on('shell', (ok) => {
+          const channel = ok();
+          // Held until something reads it: what the client sends first must not be lost.
+          channel.pause();
+          channel.on('data', touch);
+          run(
+            this.#shell(
+              channel,
+              user!,
+              login!,
+              ip,
+              () => pty,
+              (fn) => {
+                resize = fn;
+              },
+            ),
+          );
+        });
+        session.on('exec', (ok, _no, info) => {
+          const channel = ok();
+          channel.pause();
+          channel.on('data', touch);
+          run(this.#command(channel, user!, login!, info.command, pty));
+        });
+        session.on('subsystem', (_ok, no) => no?.());
+      });
+    });
+  }
+
+  /** Password or a registered public key; rate-limited and recorded like the web sign-in. */
+  async #authenticate(
+    ctx: ssh2.AuthContext,
+    ip: string | null,
+  ): Promise<{ user: JumpUser; login: LoginName } | null> {
+    let login: LoginName;
+    try {
+      login = parseLoginName(ctx.username);
+    } catch {
+      return null;
+    }
+    const { auth, commands } = this.services;
+    try {
+      if (ctx.method === 'password') {
+        const user = await auth.verifyPassword({
+          username: login.username,
+          password: ctx.password,
+          via: 'ssh',
+          ip,
+        });
+        return { user: { userId: user.userId, username: user.username, role: user.role }, login };
+      }
+      if (ctx.method === 'publickey') {
+        const user = await commands.users.byUsername(login.username);
+        if (!user || user.disabled) return null;
+        const key = user.sshKeys
+          .map((k) => ssh2.utils.parseKey(`${k.algorithm} ${k.key}`))
+          .find(
+            (k): k is ssh2.ParsedKey =>
+              !(k instanceof Error) && k.type === ctx.key.algo && k.getPublicSSH().equals(ctx.key.data),
+          );
+        if (!key) return null;
+        // Without a signature the client only asks whether the key would do: yes, prove it.
+        if (!ctx.signature || !ctx.blob)
+          return { user: { userId: user.userId, username: user.username, role: user.role }, login };
+        if (key.verify(ctx.blob, ctx.signature, ctx.hashAlgo) !== true) return null;
+        await auth.recordLogin(user.userId, ip, { succeeded: true, via: 'ssh', method: 'publickey' });
+        return { user: { userId: user.userId, username: user.username, role: user.role }, login };
+      }
+    } catch (err) {
+      if (!(err instanceof TianqiError)) this.#log.warn({ err }, 'SSH sign-in failed');
+    }
+    return null;
+  }
+
+  /** An interactive session: the menu, or straight into the instance the login named. */
+  async #shell(
+    channel: Channel,
+    user: JumpUser,
+    login: LoginName,
+    ip: string | null,
+    pty: () => Pty | null,
+    onResize: (fn: (cols: number, rows: number) => void) => void,
+  ): Promise<void> {
+    const { pool } = this.services;
+    if (login.instance) {
+      const target = await routeTarget(pool, user, login.instance);
+      if (!target) return finish(channel, 1, `No instance ${login.instance.name} of yours.\r\n`);
+      return this.#open(channel, user, target, ip, pty, onResize);
+    }
+    const entries = await menuEntries(pool, user);
+    if (entries.length === 0) {
+      return finish(
+        channel,
+        0,
+        'You have no instances with a container yet. Create one in the web app or with `tianqi instance create`.\r\n',
+      );
+    }
+    channel.write(
+      `Signed in as ${user.username}${user.role === 'admin' ? ' (admin: every instance)' : ''}.\r\n`,
+    );
+    channel.write(renderMenu(entries, user.role === 'admin'));
+    channel.write(PROMPT);
+    const editor = new LineEditor();
+    const typed: { rest: Buffer } = { rest: Buffer.alloc(0) };
+    for (;;) {
+      let line: string | null = null;
+      // Lines already typed (piped) are read before waiting for more.
+      const queued = typed.rest.length > 0 ? editor.feed(typed.rest) : [];
+      typed.rest = Buffer.alloc(0);
+      const ready = queued.find((e) => e.kind === 'line' || e.kind === 'eof');
+      for (const e of queued) channel.write(e.output);
+      if (ready?.kind === 'line') {
+        line = ready.line;
+        typed.rest = ready.rest;
+      } else if (!ready) {
+        line = await nextLine(channel, editor, typed);
+      }
+      if (line === null) return finish(channel, 0, 'Bye.\r\n');
+      if (line === '') {
+        channel.write(PROMPT);
+        continue;
+      }
+      const choice = readChoice(line, entries.length);
+      if (choice.kind === 'quit') return finish(channel, 0, 'Bye.\r\n');
+      if (choice.kind === 'bad') {
+        channel.write(`${choice.message}${PROMPT}`);
+        continue;
+      }
+      const entry = await stillAllowed(pool, user, entries[choice.index]!.instanceId);
+      if (!entry || entry.observed !== 'running') {
+        const state = entry ? entry.observed : 'gone';
+        channel.write(
+          `${entries[choice.index]!.name} is ${state}, not running: start it first (tianqi instance start ${entries[choice.index]!.name}).\r\n${PROMPT}`,
+        );
+        continue;
+      }
+      return this.#open(channel, user, entry, ip, pty, onResize, typed.rest);
+    }
+  }
+
+  /** A shell with a TTY in the instance's container, sized and resized as the client's terminal. */
+  async #open(
+    channel: Channel,
+    user: JumpUser,
+    target: MenuEntry,
+    ip: string | null,
+    pty: () => Pty | null,
+    onResize: (fn: (cols: number, rows: number) => void) => void,
+    typedAhead: Buffer = Buffer.alloc(0),
+  ): Promise<void> {
+    const row = await getInstance(this.services.pool, target.instanceId);
+    if (!row || row.observed !== 'running') {
+      return finish(
+        channel,
+        1,
+        `${target.name} is ${row?.observed ?? 'gone'}, not running: start it first.\r\n`,
+      );
+    }
+    let docker: Docker;
+    let containerId: string;
+    try {
+      ({ docker, containerId } = await containerOf(this.services, row));
+    } catch (err) {
+      return finish(channel, 1, `${(err as Error).message}\r\n`);
+    }
+    const size = pty() ?? { cols: 80, rows: 24, term: 'xterm' };
+    const startedAt = new Date();
+    const shell = await openShell(docker, containerId, { cols: size.cols, rows: size.rows, term: size.term });
+    onResize((cols, rows) => void shell.resize(cols, rows).catch(() => {}));
+    shell.onOutput((bytes) => {
+      if (!channel.write(bytes)) {
+        shell.stream.pause();
+        channel.once('drain', () => shell.stream.resume());
+      }
+    });
+    // Typed while the menu or the shell's start was still in the way: the shell reads it first.
+    const early: Buffer[] = typedAhead.length > 0 ? [typedAhead] : [];
+    channel.on('data', (data: Buffer) => {
+      if (shell.stream.writable) shell.stream.write(data);
+    });
+    for (const bytes of early) shell.stream.write(bytes);
+    channel.resume();
+    const closed = new Promise<void>((resolve) => channel.once('close', () => resolve()));
+    const ended = await Promise.race([
+      shell.exited.then((code) => ({ by: 'shell' as const, code })),
+      closed.then(() => ({ by: 'client' as const, code: null })),
+    ]);
+    if (ended.by === 'shell') finish(channel, ended.code ?? 0);
+    else await shell.hangUp();
+    await this.services.commands.instances
+      .record(
+        row.instanceId,
+        {
+          type: 'RecordTerminalSession',
+          sessionId: randomBytes(9).toString('base64url'),
+          userId: user.userId,
+          via: 'ssh',
+          ip,
+          startedAt: startedAt.toISOString(),
+          endedAt: new Date().toISOString(),
+          recordingId: null,
+        },
+        { actor: { kind: 'user', userId: user.userId, role: user.role }, ip },
+      )
+      .catch((err: unknown) => this.#log.warn({ err }, 'could not record the SSH session'));
+  }
+
+  /**
+   * One command in the instance named by the login (`user+inst`), its stdin, stdout and stderr kept
+   * apart (no TTY unless the client asked for one) and its exit code passed back: what scp and rsync need.
+   */
+  async #command(
+    channel: Channel,
+    user: JumpUser,
+    login: LoginName,
+    command: string,
+    pty: Pty | null,
+  ): Promise<void> {
+    if (!login.instance) {
+      return finishErr(
+        channel,
+        2,
+        "Name the instance to run a command in: ssh -p PORT user+instance@host 'command'\n",
+      );
+    }
+    const target = await routeTarget(this.services.pool, user, login.instance);
+    const row = target ? await getInstance(this.services.pool, target.instanceId) : null;
+    if (!row) return finishErr(channel, 1, `No instance ${login.instance.name} of yours.\n`);
+    if (row.observed !== 'running')
+      return finishErr(channel, 1, `${row.name} is ${row.observed}, not running.\n`);
+    let docker: Docker;
+    let containerId: string;
+    try {
+      ({ docker, containerId } = await containerOf(this.services, row));
+    } catch (err) {
+      return finishErr(channel, 1, `${(err as Error).message}\n`);
+    }
+    const shell = await chooseShell(docker, containerId);
+    const exec = await docker.getContainer(containerId).exec({
+      Cmd: [shell, '-c', command],
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: pty !== null,
+      Env: pty ? [`TERM=${pty.term}`] : [],
+    });
+    const stream = (await exec.start({
+      hijack: true,
+      stdin: true,
+      Tty: pty !== null,
+    } as Docker.ExecStartOptions)) as Duplex;
+    stream.on('error', () => {});
+    if (pty) await exec.resize({ h: pty.rows, w: pty.cols }).catch(() => {});
+    // Input at the client's pace; its end (EOF) closes the command's stdin.
+    channel.pipe(stream);
+    if (pty) {
+      stream.pipe(channel, { end: false });
+      await new Promise<void>((resolve) => {
+        stream.once('end', resolve);
+        stream.once('close', resolve);
+      });
+    } else {
+      await demultiplex(stream, channel, channel.stderr);
+    }
+    const { ExitCode } = await exec.inspect();
+    finish(channel, ExitCode ?? 255);
+  }
+}
+
+/**
+ * The next line typed at the menu, or null when the client is done (EOF, ^D, closed). What was typed
+ * after it (a pasted or piped script) is kept in `typed` for the shell.
+ */
+function nextLine(channel: Channel, editor: LineEditor, typed: { rest: Buffer }): Promise<string | null> {
+  return new Promise((resolve) => {
+    const onData = (data: Buffer) => {
+      for (const event of editor.feed(data)) {
+        channel.write(event.output);
+        if (event.kind === 'line') {
+          typed.rest = event.rest;
+          return done(event.line);
+        }
+        if (event.kind === 'eof') return done(null);
+        if (event.kind === 'cancel') channel.write(PROMPT);
+      }
+    };
+    const onEnd = () => done(null);
+    const done = (line: string | null) => {
+      channel.pause();
+      channel.off('data', onData);
+      channel.off('end', onEnd);
+      channel.off('close', onEnd);
+      resolve(line);
+    };
+    channel.on('data', onData);
+    channel.once('end', onEnd);
+    channel.once('close', onEnd);
+    channel.resume();
+  });
+}
+
+/** Says the last words on the channel, passes the exit status, and closes it. */
+function finish(channel: Channel, code: number, message = ''): void {
+  if (message) channel.write(message);
+  channel.exit(code);
+  channel.end();
+}
+
+function finishErr(channel: Channel, code: number, message: string): void {
+  channel.stderr.write(message);
+  channel.exit(code);
+  channel.end();
+}

@@ -1,0 +1,278 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { freePort, loadTestNodes } from '@tianqi/infra';
+import Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Jumpbox } from '../src/jumpbox/jumpbox.js';
+import { type ApiFixture, openApi } from './api-fixture.js';
+import { until } from './docker-fixture.js';
+
+/** Debian's real OpenSSH client (with sshpass for the password) against the jumpbox and real containers. */
+const plain = loadTestNodes().nodes[1]!;
+const images = loadTestNodes().images;
+const DRIVE = fileURLToPath(new URL('./support/pty-drive.py', import.meta.url));
+let api: ApiFixture;
+let port: number;
+const ids: Record<string, { id: string; containerId: string }> = {};
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+function run(cmd: string, args: string[], input?: string | Buffer): Promise<Run> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.on('close', (code) =>
+      resolve({
+        code,
+        stdout: Buffer.concat(out).toString('latin1'),
+        stderr: Buffer.concat(err).toString(),
+        ms: Date.now() - t0,
+      }),
+    );
+    child.stdin.end(input);
+  });
+}
+
+const sshOptions = (p = port, logLevel = 'ERROR') => [
+  '-p',
+  String(p),
+  '-o',
+  'StrictHostKeyChecking=no',
+  '-o',
+  'UserKnownHostsFile=/dev/null',
+  '-o',
+  `LogLevel=${logLevel}`,
+  '-o',
+  'NumberOfPasswordPrompts=1',
+  '-o',
+  'PreferredAuthentications=password',
+];
+/** `ssh` as `login` with `password`, running `command` (or nothing: the menu) with stdin `input`. */
+const ssh = (login: string, password: string, command: string[] = [], input?: string | Buffer) =>
+  run('sshpass', ['-p', password, 'ssh', ...sshOptions(), `${login}@127.0.0.1`, ...command], input);
+/** An interactive session in a real pseudo-terminal of `rows`×`cols`, driven step by step. */
+const drive = (login: string, password: string, rows: number, cols: number, steps: unknown[]) =>
+  run('python3', [
+    DRIVE,
+    JSON.stringify([{ size: [rows, cols] }, ...steps]),
+    'sshpass',
+    '-p',
+    password,
+    'ssh',
+    '-tt',
+    ...sshOptions(),
+    `${login}@127.0.0.1`,
+  ]);
+
+beforeAll(async () => {
+  port = await freePort();
+  api = await openApi({
+    jumpbox: { enabled: true, port, host: '127.0.0.1', banner: 'Welcome to Tianqi test jumpbox\r\n' },
+    auth: { 'max-failures': 3, 'lockout-minutes': 1 },
+  });
+  await api.admin.nodes.register.mutate({
+    name: 'jump-node',
+    cpuCores: 8,
+    memoryGb: 16,
+    systemDiskGb: 100,
+    dockerAddress: `tcp://${plain.host}:${plain.port}`,
+    useTls: false,
+  });
+  const imageId = (await api.admin.images.create.mutate({ name: 'bash', address: images.bash })).id;
+  const specId = (
+    await api.admin.specs.create.mutate({
+      name: 'jump-cpu',
+      gpuCount: 0,
+      cpuCores: 0.5,
+      memoryGb: 0.5,
+      systemDiskGb: 1,
+      pricePerHour: 1,
+    })
+  ).id;
+  await until(
+    'the node to be connected',
+    async () => (await api.admin.nodes.list.query())[0]?.dockerStatus === 'connected',
+  );
+  const alice = await api.user('alice');
+  const bob = await api.user('bob');
+  for (const [owner, name] of [
+    [alice, 'box1'],
+    [alice, 'box2'],
+    [bob, 'bobbox'],
+  ] as const) {
+    const { id } = await owner.client.instances.create.mutate({ name, imageId, specId });
+    const row = await until(`${name} to run`, async () => {
+      const r = await owner.client.instances.get.query({ instanceId: id });
+      return r.observed === 'running' ? r : null;
+    });
+    ids[name] = { id, containerId: row.containerId! };
+  }
+  await alice.client.instances.stop.mutate({ instanceId: ids.box2!.id });
+  await until(
+    'box2 to stop',
+    async () => (await alice.client.instances.get.query({ instanceId: ids.box2!.id })).observed === 'exited',
+  );
+}, 120_000);
+
+afterAll(async () => {
+  await api?.close();
+});
+
+describe('the SSH jumpbox, with the real ssh client', () => {
+  it('a user sees a menu of exactly their instances, picks one, and is in its container; q leaves with 0', async () => {
+    const r = await drive('alice', 'alice-password', 24, 80, [
+      { expect: 'Choose an instance' },
+      { send: '1\r' },
+      { expect: '# ' },
+      { send: 'echo "host=$HOSTNAME"\r' },
+      { expect: 'host=' },
+      { send: 'exit 0\r' },
+    ]);
+    expect(r.stdout).toContain(`box1-${ids.box1!.containerId.slice(0, 12)}-jump-node  (running)`);
+    expect(r.stdout).toContain(`box2-${ids.box2!.containerId.slice(0, 12)}-jump-node  (exited)`);
+    expect(r.stdout).not.toContain('bobbox');
+    const hostname = (
+      await new Docker({ host: plain.host, port: plain.port }).getContainer(ids.box1!.containerId).inspect()
+    ).Config.Hostname;
+    expect(r.stdout).toContain(`host=${hostname}`);
+    expect(r.code).toBe(0);
+    const quit = await drive('alice', 'alice-password', 24, 80, [
+      { expect: 'Choose an instance' },
+      { send: '9\r' },
+      { expect: 'Type a number from 1 to 2' },
+      { send: '2\r' },
+      { expect: 'box2 is exited, not running' },
+      { send: 'qx\x7f\r' },
+    ]);
+    expect(quit.stdout).toContain('Bye.');
+    expect(quit.code).toBe(0);
+  });
+
+  it('an admin sees every instance with its owner', async () => {
+    const r = await drive('admin', 'admin-password', 24, 80, [
+      { expect: 'Choose an instance' },
+      { send: 'q\r' },
+    ]);
+    for (const name of ['box1', 'box2', 'bobbox'])
+      expect(r.stdout).toContain(`${name}-${ids[name]!.containerId.slice(0, 12)}-jump-node`);
+    expect(r.stdout).toMatch(/bobbox-\w{12}-jump-node {2}\(running\) {2}bob/);
+    expect(r.code).toBe(0);
+  });
+
+  it('the shell has the client terminal size, and follows a resize (stty size)', async () => {
+    const r = await drive('alice+box1', 'alice-password', 30, 100, [
+      { expect: '# ' },
+      { send: 'stty size\r' },
+      { expect: '30 100' },
+      { resize: [40, 120] },
+      { sleep: 0.3 },
+      { send: 'stty size\r' },
+      { expect: '40 120' },
+      { send: 'exit 7\r' },
+    ]);
+    expect(r.code).toBe(7);
+  });
+
+  it('a straight command returns its exit code and keeps stdout and stderr apart', async () => {
+    const r = await ssh('alice+box1', 'alice-password', ['echo out; echo err >&2; exit 3']);
+    expect(r).toMatchObject({ code: 3, stdout: 'out\n', stderr: 'err\n' });
+  });
+
+  it('copies 10 MB in through stdin and back out, byte for byte', async () => {
+    const data = randomBytes(10 * 1024 * 1024);
+    const put = await ssh('alice+box1', 'alice-password', ['cat > /data/blob.bin'], data);
+    expect(put.code).toBe(0);
+    expect((await ssh('alice+box1', 'alice-password', ['wc -c < /data/blob.bin'])).stdout.trim()).toBe(
+      String(data.length),
+    );
+    const get = await run('sshpass', [
+      '-p',
+      'alice-password',
+      'ssh',
+      ...sshOptions(),
+      'alice+box1@127.0.0.1',
+      'cat /data/blob.bin',
+    ]);
+    expect(get.code).toBe(0);
+    const got = Buffer.from(get.stdout, 'latin1');
+    expect(got.length).toBe(data.length);
+    expect(got.equals(data)).toBe(true);
+  });
+
+  it("user B reaches none of A's instances: not by menu, route, owner route or command", async () => {
+    const menu = await drive('bob', 'bob-password', 24, 80, [
+      { expect: 'Choose an instance' },
+      { send: 'q\r' },
+    ]);
+    expect(menu.stdout).toContain('bobbox');
+    expect(menu.stdout).not.toContain('box1');
+    for (const login of ['bob+box1', 'bob+alice/box1']) {
+      const r = await ssh(login, 'bob-password', ['cat /etc/hostname']);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain('No instance box1 of yours');
+    }
+    // An admin may name the owner.
+    const admin = await ssh('admin+alice/box1', 'admin-password', ['hostname']);
+    expect(admin).toMatchObject({ code: 0, stdout: 'box1\n' });
+  });
+
+  it('wrong passwords answer slower each time, then even the right one is refused; all recorded', async () => {
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await ssh('alice+box1', 'not-the-password', ['true']);
+      expect(r.code).not.toBe(0);
+      times.push(r.ms);
+    }
+    expect(times[2]!).toBeGreaterThan(times[0]! + 300);
+    const locked = await ssh('alice+box1', 'alice-password', ['true']);
+    expect(locked.code).not.toBe(0);
+    const log = await api.admin.audit.list.query({ type: 'LoginFailed', limit: 10 });
+    expect(log.items.filter((e) => e.summary.startsWith('failed sign-in (ssh, password)'))).toHaveLength(3);
+    expect(log.items[0]!.actorIp).toBe('127.0.0.1');
+  });
+
+  it('shows the banner before sign-in, and keeps its host key across a restart', async () => {
+    const r = await run('sshpass', [
+      '-p',
+      'bob-password',
+      'ssh',
+      ...sshOptions(port, 'INFO'),
+      'bob+bobbox@127.0.0.1',
+      'true',
+    ]);
+    expect(r.stderr).toContain('Welcome to Tianqi test jumpbox');
+    const scan = async (p: number) =>
+      (await run('ssh-keyscan', ['-p', String(p), '-t', 'ed25519', '127.0.0.1'])).stdout
+        .split(' ')
+        .slice(1)
+        .join(' ')
+        .trim();
+    const before = await scan(port);
+    expect(before).toMatch(/^ssh-ed25519 AAAA/);
+    const second = new Jumpbox(api.platform.services, {
+      port: await freePort(),
+      host: '127.0.0.1',
+      hostKey: '',
+      dataDir: api.platform.services.config['data-dir'],
+      banner: '',
+      idleMinutes: 5,
+    });
+    const secondPort = await second.start();
+    try {
+      expect(await scan(secondPort)).toBe(before);
+    } finally {
+      await second.stop();
+    }
+  });
+});
