@@ -193,6 +193,13 @@ const table: [string, Record<Role, Outcome>, (c: Caller) => Promise<unknown>][] 
     OWNER,
     (c) => c.client.instances.at.query({ instanceId: ids.instanceX, time: new Date() }),
   ],
+  ['instances.recordings', OWNER, (c) => c.client.instances.recordings.query({ instanceId: ids.instanceX })],
+  // No recording has this id: the owner and the admin get as far as looking (not_found), B not even that.
+  [
+    'instances.recording',
+    { anon: 'UNAUTHORIZED', a: 'NOT_FOUND', b: 'NOT_FOUND', admin: 'NOT_FOUND' },
+    (c) => c.client.instances.recording.query({ instanceId: ids.instanceX, recordingId: 'none' }),
+  ],
   ['instances.logs', OWNER, (c) => c.client.instances.logs.query({ instanceId: ids.instanceX, tail: 10 })],
   ['instances.stats', OWNER, (c) => c.client.instances.stats.query({ instanceId: ids.instanceX })],
   [

@@ -1,5 +1,8 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, loadTestNodes } from '@tianqi/infra';
 import Docker from 'dockerode';
@@ -43,7 +46,7 @@ function run(cmd: string, args: string[], input?: string | Buffer): Promise<Run>
   });
 }
 
-const sshOptions = (p = port, logLevel = 'ERROR') => [
+const sshOptions = (p = port, logLevel = 'ERROR', auth = 'password') => [
   '-p',
   String(p),
   '-o',
@@ -55,7 +58,7 @@ const sshOptions = (p = port, logLevel = 'ERROR') => [
   '-o',
   'NumberOfPasswordPrompts=1',
   '-o',
-  'PreferredAuthentications=password',
+  `PreferredAuthentications=${auth}`,
 ];
 /** `ssh` as `login` with `password`, running `command` (or nothing: the menu) with stdin `input`. */
 const ssh = (login: string, password: string, command: string[] = [], input?: string | Buffer) =>
@@ -228,18 +231,94 @@ describe('the SSH jumpbox, with the real ssh client', () => {
   });
 
   it('wrong passwords answer slower each time, then even the right one is refused; all recorded', async () => {
+    await api.user('carol'); // her own name: the lockout must not get in the other tests' way
     const times: number[] = [];
     for (let i = 0; i < 3; i++) {
-      const r = await ssh('alice+box1', 'not-the-password', ['true']);
+      const r = await ssh('carol', 'not-the-password', ['true']);
       expect(r.code).not.toBe(0);
       times.push(r.ms);
     }
     expect(times[2]!).toBeGreaterThan(times[0]! + 300);
-    const locked = await ssh('alice+box1', 'alice-password', ['true']);
+    const locked = await ssh('carol', 'carol-password', ['true']);
     expect(locked.code).not.toBe(0);
     const log = await api.admin.audit.list.query({ type: 'LoginFailed', limit: 10 });
     expect(log.items.filter((e) => e.summary.startsWith('failed sign-in (ssh, password)'))).toHaveLength(3);
     expect(log.items[0]!.actorIp).toBe('127.0.0.1');
+  });
+
+  it('records an interactive session (what was typed and shown, and a resize) for its owner and admins', async () => {
+    const r = await drive('alice+box1', 'alice-password', 24, 80, [
+      { expect: '# ' },
+      { send: 'echo recorded-$((6*7))\r' },
+      { expect: 'recorded-42' },
+      { resize: [30, 90] },
+      { sleep: 0.3 },
+      { send: 'exit\r' },
+    ]);
+    expect(r.code).toBe(0);
+    const alice = await api.login('alice', 'alice-password');
+    const list = await until('the recording', async () => {
+      const l = await alice.client.instances.recordings.query({ instanceId: ids.box1!.id });
+      return l.length > 0 ? l : null;
+    });
+    expect(list[0]).toMatchObject({ username: 'alice', via: 'ssh', truncated: false });
+    const { cast } = await alice.client.instances.recording.query({
+      instanceId: ids.box1!.id,
+      recordingId: list[0]!.recordingId,
+    });
+    const [header, ...events] = cast
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(header).toMatchObject({ version: 2, width: 80, height: 24 });
+    const played = (kind: string) =>
+      events
+        .filter((e) => e[1] === kind)
+        .map((e) => e[2])
+        .join('');
+    expect(played('i')).toContain('echo recorded-$((6*7))');
+    expect(played('o')).toContain('recorded-42');
+    expect(events.some((e) => e[1] === 'r' && e[2] === '90x30')).toBe(true);
+    // The session's event points at it; bob cannot read it.
+    const history = await alice.client.instances.history.query({ instanceId: ids.box1!.id });
+    expect(
+      history.some(
+        (e) => e.type === 'TerminalSessionEnded' && e.summary.startsWith('SSH session from 127.0.0.1'),
+      ),
+    ).toBe(true);
+    const bob = await api.login('bob', 'bob-password');
+    await expect(
+      bob.client.instances.recording.query({ instanceId: ids.box1!.id, recordingId: list[0]!.recordingId }),
+    ).rejects.toThrow(/no instance/);
+  });
+
+  it('signs in with a registered public key, and not with another one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tianqi-keys-'));
+    try {
+      for (const name of ['good', 'other']) {
+        await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', join(dir, name)]);
+      }
+      const alice = await api.login('alice', 'alice-password');
+      await alice.client.auth.addSshKey.mutate({ publicKey: await readFile(join(dir, 'good.pub'), 'utf8') });
+      const withKey = (key: string) =>
+        run('ssh', [
+          ...sshOptions(port, 'ERROR', 'publickey'),
+          '-o',
+          'IdentitiesOnly=yes',
+          '-o',
+          'BatchMode=yes',
+          '-i',
+          join(dir, key),
+          'alice+box1@127.0.0.1',
+          'echo key-ok',
+        ]);
+      expect(await withKey('good')).toMatchObject({ code: 0, stdout: 'key-ok\n' });
+      expect((await withKey('other')).code).toBe(255);
+      const log = await api.admin.audit.list.query({ type: 'LoginSucceeded', limit: 50 });
+      expect(log.items.some((e) => e.summary === 'signed in (ssh, publickey)')).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('shows the banner before sign-in, and keeps its host key across a restart', async () => {

@@ -9,6 +9,7 @@ import ssh2 from 'ssh2';
 import { containerOf } from '../api/instance-access.js';
 import { clientIp } from '../api/request-auth.js';
 import type { Services } from '../api/services.js';
+import { Recorder } from '../terminal/recording.js';
 import { chooseShell, openShell } from '../terminal/shell.js';
 import { demultiplex } from './frames.js';
 import { loadHostKey } from './host-key.js';
@@ -273,7 +274,7 @@ export class Jumpbox {
         continue;
       }
       const entry = await stillAllowed(pool, user, entries[choice.index]!.instanceId);
-      if (!entry || entry.observed !== 'running') {
+      if (entry?.observed !== 'running') {
         const state = entry ? entry.observed : 'gone';
         channel.write(
           `${entries[choice.index]!.name} is ${state}, not running: start it first (tianqi instance start ${entries[choice.index]!.name}).\r\n${PROMPT}`,
@@ -295,7 +296,7 @@ export class Jumpbox {
     typedAhead: Buffer = Buffer.alloc(0),
   ): Promise<void> {
     const row = await getInstance(this.services.pool, target.instanceId);
-    if (!row || row.observed !== 'running') {
+    if (row?.observed !== 'running') {
       return finish(
         channel,
         1,
@@ -312,8 +313,13 @@ export class Jumpbox {
     const size = pty() ?? { cols: 80, rows: 24, term: 'xterm' };
     const startedAt = new Date();
     const shell = await openShell(docker, containerId, { cols: size.cols, rows: size.rows, term: size.term });
-    onResize((cols, rows) => void shell.resize(cols, rows).catch(() => {}));
+    const recorder = new Recorder(size);
+    onResize((cols, rows) => {
+      recorder.resize(cols, rows);
+      void shell.resize(cols, rows).catch(() => {});
+    });
     shell.onOutput((bytes) => {
+      recorder.output(bytes);
       if (!channel.write(bytes)) {
         shell.stream.pause();
         channel.once('drain', () => shell.stream.resume());
@@ -322,9 +328,13 @@ export class Jumpbox {
     // Typed while the menu or the shell's start was still in the way: the shell reads it first.
     const early: Buffer[] = typedAhead.length > 0 ? [typedAhead] : [];
     channel.on('data', (data: Buffer) => {
+      recorder.input(data);
       if (shell.stream.writable) shell.stream.write(data);
     });
-    for (const bytes of early) shell.stream.write(bytes);
+    for (const bytes of early) {
+      recorder.input(bytes);
+      shell.stream.write(bytes);
+    }
     channel.resume();
     const closed = new Promise<void>((resolve) => channel.once('close', () => resolve()));
     const ended = await Promise.race([
@@ -333,6 +343,12 @@ export class Jumpbox {
     ]);
     if (ended.by === 'shell') finish(channel, ended.code ?? 0);
     else await shell.hangUp();
+    const recordingId = await recorder
+      .save(this.services.pool, { instanceId: row.instanceId, userId: user.userId, via: 'ssh' })
+      .catch((err: unknown) => {
+        this.#log.warn({ err }, 'could not keep the session recording');
+        return null;
+      });
     await this.services.commands.instances
       .record(
         row.instanceId,
@@ -344,7 +360,7 @@ export class Jumpbox {
           ip,
           startedAt: startedAt.toISOString(),
           endedAt: new Date().toISOString(),
-          recordingId: null,
+          recordingId,
         },
         { actor: { kind: 'user', userId: user.userId, role: user.role }, ip },
       )

@@ -9,6 +9,7 @@ import { containerOf, dockerFailure, visibleInstance } from '../api/instance-acc
 import { authenticate, clientIp, originAllowed } from '../api/request-auth.js';
 import type { Services } from '../api/services.js';
 import type { SessionUser } from '../auth/sessions.js';
+import { Recorder } from './recording.js';
 import { openShell } from './shell.js';
 
 const querySchema = z.object({
@@ -136,6 +137,7 @@ async function serve(services: Services, socket: WebSocket, req: FastifyRequest)
     return;
   }
   socket.off('message', onEarly);
+  const recorder = new Recorder({ ...size, term: 'xterm-256color' });
   services.metrics.terminals.inc();
   log.info('terminal opened');
 
@@ -151,6 +153,7 @@ async function serve(services: Services, socket: WebSocket, req: FastifyRequest)
 
   // Output: paused while the client has more than HIGH_WATER unread, resumed once it catches up.
   shell.onOutput((bytes) => {
+    recorder.output(bytes);
     if (socket.readyState !== socket.OPEN) return;
     socket.send(bytes, { binary: true }, () => {
       if (socket.bufferedAmount < HIGH_WATER && shell.stream.isPaused()) shell.stream.resume();
@@ -161,6 +164,7 @@ async function serve(services: Services, socket: WebSocket, req: FastifyRequest)
     alive = true;
     if (isBinary) {
       if (!shell.stream.writable) return;
+      recorder.input(data);
       // Input: the client waits while Docker has not taken what was typed.
       if (!shell.stream.write(data)) {
         socket.pause();
@@ -180,8 +184,10 @@ async function serve(services: Services, socket: WebSocket, req: FastifyRequest)
       );
       return;
     }
-    if (control.type === 'resize')
+    if (control.type === 'resize') {
+      recorder.resize(control.cols, control.rows);
       shell.resize(control.cols, control.rows).catch((err: unknown) => log.debug({ err }, 'resize failed'));
+    }
   };
   socket.on('message', onMessage);
   for (const m of early.splice(0)) onMessage(m.data, m.isBinary);
@@ -202,6 +208,12 @@ async function serve(services: Services, socket: WebSocket, req: FastifyRequest)
     if (socket.readyState === socket.OPEN) socket.close(4401, 'the session ended');
   }
   services.metrics.terminals.dec();
+  const recordingId = await recorder
+    .save(services.pool, { instanceId: row.instanceId, userId: user.userId, via })
+    .catch((err: unknown) => {
+      log.warn({ err }, 'could not keep the session recording');
+      return null;
+    });
   const endedAt = new Date();
   log.info(
     { seconds: (endedAt.getTime() - startedAt.getTime()) / 1000, endedBy: ended.by },
@@ -218,7 +230,7 @@ async function serve(services: Services, socket: WebSocket, req: FastifyRequest)
         ip,
         startedAt: startedAt.toISOString(),
         endedAt: endedAt.toISOString(),
-        recordingId: null,
+        recordingId,
       },
       { actor: { kind: 'user', userId: user.userId, role: user.role }, ip },
     )

@@ -120,6 +120,48 @@ export const instancesRouter = router({
       return instanceHistory(ctx.services.pool, input.instanceId);
     }),
 
+  /** Its recorded terminal sessions (web, CLI and SSH), newest first. */
+  recordings: userProcedure
+    .input(byId)
+    .output(
+      z.array(
+        z.object({
+          recordingId: z.string(),
+          userId: z.string(),
+          username: z.string().nullable(),
+          via: z.string(),
+          startedAt: z.date(),
+          endedAt: z.date(),
+          bytes: z.number().int(),
+          truncated: z.boolean(),
+        }),
+      ),
+    )
+    .query(async ({ ctx, input }) => {
+      await visibleInstance(ctx.services, ctx.user, input.instanceId);
+      const { rows } = await ctx.services.pool.query(
+        `SELECT r.recording_id, r.user_id, u.username, r.via, r.started_at, r.ended_at, r.bytes, r.truncated
+         FROM terminal_recordings r LEFT JOIN rm.users u ON u.user_id = r.user_id
+         WHERE r.instance_id = $1 ORDER BY r.started_at DESC LIMIT 500`,
+        [input.instanceId],
+      );
+      return rows.map((r) => camel<never>(r));
+    }),
+
+  /** One recording, as an asciicast v2 file (the web app plays it back). */
+  recording: userProcedure
+    .input(byId.extend({ recordingId: z.string().min(1).max(64) }))
+    .output(z.object({ recordingId: z.string(), truncated: z.boolean(), cast: z.string() }))
+    .query(async ({ ctx, input }) => {
+      await visibleInstance(ctx.services, ctx.user, input.instanceId);
+      const { rows } = await ctx.services.pool.query<{ truncated: boolean; cast_text: string }>(
+        'SELECT truncated, cast_text FROM terminal_recordings WHERE recording_id = $1 AND instance_id = $2',
+        [input.recordingId, input.instanceId],
+      );
+      if (!rows[0]) throw new TianqiError('not_found', `no recording ${input.recordingId}`);
+      return { recordingId: input.recordingId, truncated: rows[0].truncated, cast: rows[0].cast_text };
+    }),
+
   /** Its state at a past moment, folded from its own events up to then. */
   at: userProcedure
     .input(byId.extend({ time: z.coerce.date() }))
