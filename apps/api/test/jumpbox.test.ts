@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -210,6 +210,29 @@ describe('the SSH jumpbox, with the real ssh client', () => {
     const got = Buffer.from(get.stdout, 'latin1');
     expect(got.length).toBe(data.length);
     expect(got.equals(data)).toBe(true);
+  });
+
+  it('scp -O copies a 10 MB file in and back out through the jumpbox, byte for byte', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tianqi-scp-'));
+    try {
+      const data = randomBytes(10 * 1024 * 1024);
+      await writeFile(join(dir, 'up.bin'), data);
+      const scp = (from: string, to: string) =>
+        run('sshpass', [
+          '-p',
+          'alice-password',
+          'scp',
+          '-O',
+          ...sshOptions().map((o) => (o === '-p' ? '-P' : o)),
+          from,
+          to,
+        ]);
+      expect((await scp(join(dir, 'up.bin'), 'alice+box1@127.0.0.1:/data/')).code).toBe(0);
+      expect((await scp('alice+box1@127.0.0.1:/data/up.bin', join(dir, 'down.bin'))).code).toBe(0);
+      expect((await readFile(join(dir, 'down.bin'))).equals(data)).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("user B reaches none of A's instances: not by menu, route, owner route or command", async () => {
