@@ -73,6 +73,7 @@ export class Jumpbox {
         resolve();
       });
     });
+    server.on('error', (err: Error) => this.#log.error({ err }, 'SSH jumpbox error'));
     const port = (server.address() as AddressInfo).port;
     this.#log.info({ port }, 'SSH jumpbox listening');
     return port;
