@@ -120,6 +120,10 @@ async function removeContainersOf(installation: string): Promise<void> {
     const found = await docker
       .listContainers({ all: true, filters: { label: [`tianqi.installation=${installation}`] } })
       .catch(() => []);
-    for (const c of found) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
+    for (const c of found)
+      await docker
+        .getContainer(c.Id)
+        .remove({ force: true, v: true })
+        .catch(() => {});
   }
 }

@@ -210,7 +210,10 @@ describe('the whole flow through the HTTP API, on a real Docker node', () => {
     expect(session.actorIp).toBe('127.0.0.1');
     // And recorded: what was typed and what was shown.
     const [recording] = await alice.client.instances.recordings.query({ instanceId });
-    const { cast } = await alice.client.instances.recording.query({ instanceId, recordingId: recording!.recordingId });
+    const { cast } = await alice.client.instances.recording.query({
+      instanceId,
+      recordingId: recording!.recordingId,
+    });
     expect(cast).toContain('"i","echo hi');
     expect(cast).toContain('"r","120x40"');
     // Signed in with a bearer token, as the CLI is (a browser's cookie makes it a web terminal session).

@@ -254,18 +254,48 @@ describe('the SSH jumpbox, with the real ssh client', () => {
       clientKey: tls.key!,
       hamiCoreDir: hami,
     });
-    const imageId = (await api.admin.images.create.mutate({ name: 'bash-sliced', address: images.bash, supportsSlicing: true })).id;
-    const specId = (
-      await api.admin.specs.create.mutate({ name: 'slice-6', gpuModel: 'RTX 4090', gpuCount: 1, vramGb: 6, slice: true, cpuCores: 0.5, memoryGb: 0.5, systemDiskGb: 1, pricePerHour: 2 })
+    const imageId = (
+      await api.admin.images.create.mutate({
+        name: 'bash-sliced',
+        address: images.bash,
+        supportsSlicing: true,
+      })
     ).id;
-    await until('the GPU node to be connected', async () => (await api.admin.nodes.get.query({ nodeId })).dockerStatus === 'connected');
+    const specId = (
+      await api.admin.specs.create.mutate({
+        name: 'slice-6',
+        gpuModel: 'RTX 4090',
+        gpuCount: 1,
+        vramGb: 6,
+        slice: true,
+        cpuCores: 0.5,
+        memoryGb: 0.5,
+        systemDiskGb: 1,
+        pricePerHour: 2,
+      })
+    ).id;
+    await until(
+      'the GPU node to be connected',
+      async () => (await api.admin.nodes.get.query({ nodeId })).dockerStatus === 'connected',
+    );
     const alice = await api.login('alice', 'alice-password');
     const { id } = await alice.client.instances.create.mutate({ name: 'sliced', imageId, specId, nodeId });
-    await until('the slice to run', async () => (await alice.client.instances.get.query({ instanceId: id })).observed === 'running');
-    const r = await ssh('alice+sliced', 'alice-password', ['echo "$CUDA_DEVICE_MEMORY_LIMIT $CUDA_DEVICE_SM_LIMIT $LD_PRELOAD"; cat /etc/ld.so.preload']);
-    expect(r).toMatchObject({ code: 0, stdout: '6g 25 /libvgpu/build/libvgpu.so\n/libvgpu/build/libvgpu.so\n' });
+    await until(
+      'the slice to run',
+      async () => (await alice.client.instances.get.query({ instanceId: id })).observed === 'running',
+    );
+    const r = await ssh('alice+sliced', 'alice-password', [
+      'echo "$CUDA_DEVICE_MEMORY_LIMIT $CUDA_DEVICE_SM_LIMIT $LD_PRELOAD"; cat /etc/ld.so.preload',
+    ]);
+    expect(r).toMatchObject({
+      code: 0,
+      stdout: '6g 25 /libvgpu/build/libvgpu.so\n/libvgpu/build/libvgpu.so\n',
+    });
     await alice.client.instances.delete.mutate({ instanceId: id });
-    await until('the slice to be removed', async () => (await alice.client.instances.get.query({ instanceId: id })).observed === 'removed');
+    await until(
+      'the slice to be removed',
+      async () => (await alice.client.instances.get.query({ instanceId: id })).observed === 'removed',
+    );
     await rm(hami, { recursive: true, force: true });
   });
 
