@@ -22,6 +22,8 @@ describe('configuration', () => {
       port: 2026,
       'host-key': '',
       banner: '欢迎使用SSH跳板机服务\r\n',
+      host: '0.0.0.0',
+      'idle-minutes': 60,
     });
     expect(config.sync['interval-seconds']).toBe(30);
   });
@@ -36,6 +38,8 @@ describe('configuration', () => {
       port: 2222,
       'host-key': '/etc/tianqi/host_ed25519',
       banner: 'hello\r\n',
+      host: '0.0.0.0',
+      'idle-minutes': 60,
     });
     expect(config.server.port).toBe(9000);
   });
