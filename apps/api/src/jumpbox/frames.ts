@@ -7,6 +7,7 @@ import type { Readable, Writable } from 'node:stream';
  */
 export function demultiplex(source: Readable, stdout: Writable, stderr: Writable): Promise<void> {
   let pending: Buffer = Buffer.alloc(0);
+  const waiting = new Set<Writable>();
   return new Promise((resolve, reject) => {
     source.on('data', (chunk: Buffer) => {
       pending = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
@@ -15,9 +16,16 @@ export function demultiplex(source: Readable, stdout: Writable, stderr: Writable
         const size = pending.readUInt32BE(4);
         if (pending.length < 8 + size) break;
         const target = pending[0] === 2 ? stderr : stdout;
-        if (!target.write(pending.subarray(8, 8 + size))) {
+        if (!target.write(pending.subarray(8, 8 + size)) && !waiting.has(target)) {
+          // One drain listener per pause and writable, not one per frame written while full.
           full = true;
-          target.once('drain', () => source.resume());
+          waiting.add(target);
+          target.once('drain', () => {
+            waiting.delete(target);
+            if (waiting.size === 0) source.resume();
+          });
+        } else if (waiting.has(target)) {
+          full = true;
         }
         pending = pending.subarray(8 + size);
       }

@@ -141,8 +141,18 @@ export class Jumpbox {
           ok?.();
         });
         session.on('env', (ok) => ok?.());
-        const run = (work: Promise<void>) => {
-          const tracked = work.catch((err: unknown) => this.#log.warn({ err, ip }, 'SSH session failed'));
+        const run = (work: Promise<void>, channel: Channel) => {
+          const tracked = work.catch((err: unknown) => {
+            this.#log.warn({ err, ip }, 'SSH session failed');
+            // The client is told and let go, instead of waiting on a session that will not answer.
+            try {
+              channel.stderr.write(`The session failed: ${(err as Error).message}\r\n`);
+              channel.exit(1);
+              channel.end();
+            } catch {
+              // already closed
+            }
+          });
           this.#sessions.add(tracked);
           void tracked.finally(() => this.#sessions.delete(tracked));
         };
@@ -162,13 +172,14 @@ export class Jumpbox {
                 resize = fn;
               },
             ),
+            channel,
           );
         });
         session.on('exec', (ok, _no, info) => {
           const channel = ok();
           channel.pause();
           channel.on('data', touch);
-          run(this.#command(channel, user!, login!, info.command, pty));
+          run(this.#command(channel, user!, login!, info.command, pty), channel);
         });
         session.on('subsystem', (_ok, no) => no?.());
       });
