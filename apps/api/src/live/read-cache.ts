@@ -8,7 +8,8 @@ import { positionId } from './change-feed.js';
  * identical list requests with nothing changing in between costs one query.
  */
 export class ReadCache {
-  readonly #entries = new Map<string, { at: string; value: Promise<unknown> }>();
+  /** Answers at the position `#at`: all of them are dropped once the read models move on. */
+  readonly #entries = new Map<string, Promise<unknown>>();
   #at = '';
 
   constructor(
@@ -24,12 +25,11 @@ export class ReadCache {
       this.#at = at;
     }
     const hit = this.#entries.get(key);
-    if (hit && hit.at === at) return hit.value as Promise<T>;
+    if (hit) return hit as Promise<T>;
     const value = compute();
-    this.#entries.delete(key);
-    this.#entries.set(key, { at, value });
+    this.#entries.set(key, value);
     // A failed query is not kept.
-    value.catch(() => this.#entries.get(key)?.value === value && this.#entries.delete(key));
+    value.catch(() => this.#entries.get(key) === value && this.#entries.delete(key));
     if (this.#entries.size > this.limit) this.#entries.delete(this.#entries.keys().next().value!);
     return value;
   }
