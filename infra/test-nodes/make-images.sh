@@ -2,8 +2,9 @@
 # Builds the root filesystems of the local test images (no registry can be reached here):
 #   busybox.tar: a static busybox with every applet, so the image has `sh`;
 #   bash.tar:    the same plus a static bash as /bin/bash, a stand-in nvidia-smi printing fixed
-#                figures (what the platform reads for a GPU instance's memory), and Debian's scp with
-#                the libraries it loads (what `scp -O` runs on the far side, through the jumpbox).
+#                figures (what the platform reads for a GPU instance's memory), and Debian's scp and
+#                rsync with the libraries they load (what `scp -O` and `rsync -e ssh` run on the far
+#                side, through the jumpbox).
 set -euo pipefail
 DIR="$1"; BUSYBOX="$2"; BASH_STATIC="$3"
 mkdir -p "$DIR"
@@ -19,13 +20,14 @@ build() { # name with-bash
     rm -f "$root/bin/bash"; cp "$BASH_STATIC" "$root/bin/bash"
     printf '#!/bin/sh\n# Stand-in for nvidia-smi: fixed figures in the format the platform asks for.\ncase "$*" in\n  *--query-gpu=memory.used,memory.total*) echo "1234, 24564" ;;\n  *) echo "NVIDIA-SMI stand-in" ;;\nesac\n' >"$root/usr/bin/nvidia-smi"
     chmod +x "$root/usr/bin/nvidia-smi"
-    if [ -x /usr/bin/scp ]; then
-      cp /usr/bin/scp "$root/usr/bin/scp"
-      for lib in $(ldd /usr/bin/scp | grep -oE '/[^ ]+\.so[^ ]*'); do
+    for tool in scp rsync; do
+      [ -x "/usr/bin/$tool" ] || continue
+      cp "/usr/bin/$tool" "$root/usr/bin/$tool"
+      for lib in $(ldd "/usr/bin/$tool" | grep -oE '/[^ ]+\.so[^ ]*'); do
         mkdir -p "$root$(dirname "$lib")"
         cp -L "$lib" "$root$lib"
       done
-    fi
+    done
   fi
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"

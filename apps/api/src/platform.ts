@@ -18,6 +18,7 @@ import { ReadCache } from './live/read-cache.js';
 import { PlatformMetrics } from './metrics/prometheus.js';
 import { Reconciler } from './reconciler/reconciler.js';
 import { loadSecretKey, SecretBox } from './security/secrets.js';
+import { settleWithin } from './shutdown/settle-within.js';
 import { SyncService } from './sync/sync-service.js';
 import { openTerminals } from './terminal/terminal-socket.js';
 
@@ -192,10 +193,7 @@ export async function startPlatform(config: Config, logger = createLogger(config
           await app.close();
           clearTimeout(cut);
           // Terminals closed by the server hang their shells up and record their sessions first.
-          await Promise.race([
-            Promise.allSettled([...openTerminals]),
-            new Promise((r) => setTimeout(r, 10_000)),
-          ]);
+          await settleWithin([...openTerminals], 10_000);
           // No new work is taken, then in-flight Docker calls finish, before the database goes.
           await reconciler?.unsubscribe();
           await sync?.stop();

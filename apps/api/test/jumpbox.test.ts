@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -191,6 +191,14 @@ describe('the SSH jumpbox, with the real ssh client', () => {
     expect(r).toMatchObject({ code: 3, stdout: 'out\n', stderr: 'err\n' });
   });
 
+  it('runs the command line as typed, in bash when the container has it', async () => {
+    const line = `printf '%s|' "a  b" 'c$HOME' "\${BASH_VERSION:+bash}"`;
+    expect(await ssh('alice+box1', 'alice-password', [line])).toMatchObject({
+      code: 0,
+      stdout: 'a  b|c$HOME|bash|',
+    });
+  });
+
   it('copies 10 MB in through stdin and back out, byte for byte', async () => {
     const data = randomBytes(10 * 1024 * 1024);
     const put = await ssh('alice+box1', 'alice-password', ['cat > /data/blob.bin'], data);
@@ -230,6 +238,35 @@ describe('the SSH jumpbox, with the real ssh client', () => {
       expect((await scp(join(dir, 'up.bin'), 'alice+box1@127.0.0.1:/data/')).code).toBe(0);
       expect((await scp('alice+box1@127.0.0.1:/data/up.bin', join(dir, 'down.bin'))).code).toBe(0);
       expect((await readFile(join(dir, 'down.bin'))).equals(data)).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("rsync -e 'ssh -p PORT' sends a tree in and back out through the jumpbox", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tianqi-rsync-'));
+    try {
+      await mkdir(join(dir, 'up', 'nested'), { recursive: true });
+      const big = randomBytes(3 * 1024 * 1024);
+      await writeFile(join(dir, 'up', 'big.bin'), big);
+      await writeFile(join(dir, 'up', 'nested', '名前.txt'), 'hello\n');
+      const rsync = (from: string, to: string) =>
+        run('sshpass', [
+          '-p',
+          'alice-password',
+          'rsync',
+          '-a',
+          '-e',
+          ['ssh', ...sshOptions()].join(' '),
+          from,
+          to,
+        ]);
+      const up = await rsync(`${join(dir, 'up')}/`, 'alice+box1@127.0.0.1:/data/tree/');
+      expect(up).toMatchObject({ code: 0, stderr: '' });
+      const down = await rsync('alice+box1@127.0.0.1:/data/tree/', `${join(dir, 'down')}/`);
+      expect(down).toMatchObject({ code: 0, stderr: '' });
+      expect((await readFile(join(dir, 'down', 'big.bin'))).equals(big)).toBe(true);
+      expect(await readFile(join(dir, 'down', 'nested', '名前.txt'), 'utf8')).toBe('hello\n');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

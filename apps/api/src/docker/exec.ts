@@ -1,5 +1,37 @@
-import { PassThrough } from 'node:stream';
+import type { Socket } from 'node:net';
+import { type Duplex, PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
+
+export interface StartedExec {
+  exec: Docker.Exec;
+  /** The hijacked connection: stdin one way; the output the other (multiplexed without a TTY). */
+  stream: Duplex;
+}
+
+/** Starts a command in a container with stdin, stdout and stderr attached, for a session to drive. */
+export async function startExec(
+  docker: Docker,
+  containerId: string,
+  options: { cmd: string[]; tty: boolean; env?: string[]; size?: { cols: number; rows: number } },
+): Promise<StartedExec> {
+  const exec = await docker.getContainer(containerId).exec({
+    Cmd: options.cmd,
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    Tty: options.tty,
+    Env: options.env ?? [],
+    ...(options.size ? { ConsoleSize: [options.size.rows, options.size.cols] } : {}),
+  } as Docker.ExecCreateOptions);
+  const stream = (await exec.start({
+    hijack: true,
+    stdin: true,
+    Tty: options.tty,
+  } as Docker.ExecStartOptions)) as Duplex;
+  // Keystrokes are tiny writes: with Nagle's algorithm one would wait for the last one's ACK.
+  (stream as Partial<Socket>).setNoDelay?.(true);
+  return { exec, stream };
+}
 
 export interface ExecResult {
   exitCode: number | null;

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { TianqiError } from '@tianqi/domain';
 import { getInstance } from '@tianqi/projections';
 import type Docker from 'dockerode';
@@ -9,13 +8,16 @@ import ssh2 from 'ssh2';
 import { containerOf } from '../api/instance-access.js';
 import { clientIp } from '../api/request-auth.js';
 import type { Services } from '../api/services.js';
+import { startExec } from '../docker/exec.js';
+import { settleWithin } from '../shutdown/settle-within.js';
 import { Recorder } from '../terminal/recording.js';
-import { chooseShell, openShell } from '../terminal/shell.js';
+import { openShell, shellCommand } from '../terminal/shell.js';
 import { demultiplex } from './frames.js';
 import { loadHostKey } from './host-key.js';
 import { LineEditor } from './line-editor.js';
 import { type LoginName, parseLoginName } from './login-name.js';
 import { type MenuEntry, PROMPT, readChoice, renderMenu } from './menu.js';
+import { poolPadding } from './padding-pool.js';
 import { type JumpUser, menuEntries, routeTarget, stillAllowed } from './targets.js';
 
 export interface JumpboxOptions {
@@ -54,6 +56,7 @@ export class Jumpbox {
   }
 
   async start(): Promise<number> {
+    poolPadding();
     const hostKey = await loadHostKey(this.options.hostKey, this.options.dataDir);
     const server = new ssh2.Server(
       {
@@ -86,12 +89,17 @@ export class Jumpbox {
     this.#server = null;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const c of this.#connections) c.end();
-    await Promise.race([Promise.allSettled([...this.#sessions]), new Promise((r) => setTimeout(r, 10_000))]);
+    await settleWithin([...this.#sessions], 10_000);
     await closed;
   }
 
   #accept(client: ssh2.Connection, ip: string | null): void {
     this.#connections.add(client);
+    // SSH sends its small messages in twos and threes (SERVICE_ACCEPT after EXT_INFO; exit-status, EOF,
+    // CLOSE): with Nagle's algorithm each second one waits for the client's delayed ACK, about 40 ms,
+    // twice a session, and a keystroke's echo can wait the same.
+    // (ssh2's connections have setNoDelay; its type definitions leave it out.)
+    (client as ssh2.Connection & { setNoDelay(on: boolean): void }).setNoDelay(true);
     let user: JumpUser | null = null;
     let login: LoginName | null = null;
     let lastActivity = Date.now();
@@ -409,20 +417,12 @@ export class Jumpbox {
     } catch (err) {
       return finishErr(channel, 1, `${(err as Error).message}\n`);
     }
-    const shell = await chooseShell(docker, containerId);
-    const exec = await docker.getContainer(containerId).exec({
-      Cmd: [shell, '-c', command],
-      AttachStdin: true,
-      AttachStdout: true,
-      AttachStderr: true,
-      Tty: pty !== null,
-      Env: pty ? [`TERM=${pty.term}`] : [],
+    const { exec, stream } = await startExec(docker, containerId, {
+      cmd: shellCommand(command),
+      tty: pty !== null,
+      env: pty ? [`TERM=${pty.term}`] : [],
+      ...(pty ? { size: { cols: pty.cols, rows: pty.rows } } : {}),
     });
-    const stream = (await exec.start({
-      hijack: true,
-      stdin: true,
-      Tty: pty !== null,
-    } as Docker.ExecStartOptions)) as Duplex;
     stream.on('error', () => {});
     if (pty) await exec.resize({ h: pty.rows, w: pty.cols }).catch(() => {});
     // Input at the client's pace; its end (EOF) closes the command's stdin.

@@ -1,21 +1,18 @@
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
-import { execCapture } from '../docker/exec.js';
+import { execCapture, startExec } from '../docker/exec.js';
 
-const BASH_PATHS = ['/bin/bash', '/usr/bin/bash', '/usr/local/bin/bash'];
+/**
+ * A `/bin/sh -c` script that goes on in bash, with `args`, when the container has bash on its PATH,
+ * and in sh otherwise: decided inside the container as the exec starts, with no request to Docker
+ * before it.
+ */
+const bashElseSh = (args: string) =>
+  `if command -v bash >/dev/null 2>&1; then exec bash ${args}; fi; exec sh ${args}`;
 
-/** bash when the container has it, else sh: looked up in the container's files, no process started. */
-export async function chooseShell(docker: Docker, containerId: string): Promise<string> {
-  const container = docker.getContainer(containerId);
-  for (const path of BASH_PATHS) {
-    try {
-      await container.infoArchive({ path });
-      return path;
-    } catch {
-      // not there: try the next
-    }
-  }
-  return '/bin/sh';
+/** The argv that runs one command line in the container's bash, or sh without bash. */
+export function shellCommand(command: string): string[] {
+  return ['/bin/sh', '-c', bashElseSh('-c "$1"'), 'sh', command];
 }
 
 const MARK = 'tianqi-shell-pid:';
@@ -42,21 +39,12 @@ export async function openShell(
   containerId: string,
   options: { cols: number; rows: number; term?: string; env?: string[] },
 ): Promise<ShellSession> {
-  const shell = await chooseShell(docker, containerId);
-  const exec = await docker.getContainer(containerId).exec({
-    Cmd: [shell, '-c', `echo "${MARK}$$"; exec ${shell} -l`],
-    AttachStdin: true,
-    AttachStdout: true,
-    AttachStderr: true,
-    Tty: true,
-    Env: [`TERM=${options.term ?? 'xterm-256color'}`, ...(options.env ?? [])],
-    ConsoleSize: [options.rows, options.cols],
-  } as Docker.ExecCreateOptions);
-  const stream = (await exec.start({
-    hijack: true,
-    stdin: true,
-    Tty: true,
-  } as Docker.ExecStartOptions)) as Duplex;
+  const { exec, stream } = await startExec(docker, containerId, {
+    cmd: ['/bin/sh', '-c', `echo "${MARK}$$"; ${bashElseSh('-l')}`],
+    tty: true,
+    env: [`TERM=${options.term ?? 'xterm-256color'}`, ...(options.env ?? [])],
+    size: { cols: options.cols, rows: options.rows },
+  });
   let pid: string | null = null;
   let head: Buffer | null = Buffer.alloc(0);
   const listeners: ((bytes: Buffer) => void)[] = [];
@@ -104,7 +92,7 @@ export async function openShell(
       const info = await exec.inspect().catch(() => null);
       if (pid && info?.Running) {
         await execCapture(docker, containerId, [
-          shell,
+          '/bin/sh',
           '-c',
           `kill -HUP ${pid} 2>/dev/null || kill -9 ${pid}`,
         ]).catch(() => {});
