@@ -26,3 +26,18 @@ export function parsePosition(text: string): GlobalPosition {
   if (!match) throw new Error(`not a global position: "${text}" (expected <transaction>.<position>)`);
   return { transactionId: BigInt(match[1]!), position: BigInt(match[2]!) };
 }
+
+/**
+ * SQL for "the event comes after the position in parameters `$first` and `$first + 1`" (give them as
+ * `positionParams(p)`), on the columns of `events` or of the table alias `alias`. A row comparison, so
+ * PostgreSQL walks the (transaction_id, position) index from there.
+ */
+export function afterPositionSql(first: number, alias?: string): string {
+  const t = alias ? `${alias}.` : '';
+  return `(${t}transaction_id, ${t}position) > ($${first}::text::xid8, $${first + 1}::bigint)`;
+}
+
+/** A position as the two query parameters `afterPositionSql` reads. */
+export function positionParams(p: GlobalPosition): [string, string] {
+  return [p.transactionId.toString(), p.position.toString()];
+}

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { ConcurrencyError, TianqiError } from './errors.js';
 import { Notifier } from './notifier.js';
-import { type GlobalPosition, START } from './positions.js';
+import { afterPositionSql, type GlobalPosition, positionParams, START } from './positions.js';
 import type { EventData, EventInput, EventRegistry, EventSchemas } from './registry.js';
 import { type SubscribeOptions, Subscription } from './subscription.js';
 import {
@@ -225,10 +225,10 @@ export class EventStore<S extends EventSchemas> {
     const { rows } = await this.pool.query<EventRow & { horizon: string }>(
       `SELECT ${COLUMNS}, pg_snapshot_xmin(pg_current_snapshot())::text AS horizon
        FROM events e
-       WHERE (e.transaction_id, e.position) > ($1::text::xid8, $2::bigint)
+       WHERE ${afterPositionSql(1, 'e')}
        ORDER BY e.transaction_id, e.position -- the columns, not their text forms in the select list
        LIMIT $3`,
-      [from.transactionId.toString(), from.position.toString(), limit],
+      [...positionParams(from), limit],
     );
     const events: StoredEvent<S>[] = [];
     let blocked = false;

@@ -1,4 +1,4 @@
-import type { GlobalPosition } from '@tianqi/events';
+import { afterPositionSql, type GlobalPosition, positionParams } from '@tianqi/events';
 import type pg from 'pg';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -106,9 +106,9 @@ export class PlatformMetrics {
         const { rows } = await self.#sources.pool.query<{ lag: number | null }>(
           `SELECT extract(epoch FROM now() - min(recorded_at))::float8 AS lag FROM (
              SELECT recorded_at FROM events
-             WHERE transaction_id > $1::text::xid8 OR (transaction_id = $1::text::xid8 AND position > $2)
+             WHERE ${afterPositionSql(1)}
              ORDER BY transaction_id, position LIMIT 1) first_unapplied`,
-          [p.transactionId.toString(), p.position.toString()],
+          positionParams(p),
         );
         this.set(Math.max(0, rows[0]?.lag ?? 0));
       },

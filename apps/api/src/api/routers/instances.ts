@@ -1,4 +1,5 @@
 import { idSchema, instanceNameSchema, observedStateSchema, remarkSchema, TianqiError } from '@tianqi/domain';
+import { afterPositionSql, positionParams } from '@tianqi/events';
 import { camel, type InstanceRow, instanceAt, instanceHistory, listInstances } from '@tianqi/projections';
 import { tracked } from '@trpc/server';
 import type pg from 'pg';
@@ -328,12 +329,12 @@ async function changedSince(
   const { rows } = await pool.query<{ id: string }>(
     `SELECT DISTINCT i.instance_id AS id
      FROM (SELECT stream_id FROM events
-           WHERE transaction_id > $1::text::xid8 OR (transaction_id = $1::text::xid8 AND position > $2)
+           WHERE ${afterPositionSql(1)}
            ORDER BY transaction_id, position LIMIT 20000) e
      JOIN rm.instances i ON e.stream_id = 'instance-' || i.instance_id
      WHERE $3::text IS NULL OR i.owner_id = $3
      LIMIT 501`,
-    [since.transactionId.toString(), since.position.toString(), owner],
+    [...positionParams(since), owner],
   );
   return rows.length > 500 ? null : rows.map((r) => r.id);
 }
