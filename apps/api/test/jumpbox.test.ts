@@ -9,7 +9,7 @@ import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Jumpbox } from '../src/jumpbox/jumpbox.js';
 import { type ApiFixture, openApi } from './api-fixture.js';
-import { until } from './docker-fixture.js';
+import { execIn, until } from './docker-fixture.js';
 
 /** Debian's real OpenSSH client (with sshpass for the password) against the jumpbox and real containers. */
 const plain = loadTestNodes().nodes[1]!;
@@ -476,6 +476,71 @@ describe('the SSH jumpbox, with the real ssh client', () => {
       expect(await scan(secondPort)).toBe(before);
     } finally {
       await second.stop();
+    }
+  });
+
+  it('lets a command go when its client does: a looping command ends instead of running on unseen', async () => {
+    const child = spawn('sshpass', [
+      '-p',
+      'alice-password',
+      'ssh',
+      ...sshOptions(),
+      'alice+box1@127.0.0.1',
+      'while :; do echo tick-after-client; sleep 0.2; done',
+    ]);
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    await until('the command to print', async () => stdout.includes('tick-after-client'));
+    const looping = async () =>
+      (
+        await execIn(new Docker({ host: plain.host, port: plain.port }), ids.box1!.containerId, [
+          'ps',
+          '-o',
+          'args',
+        ])
+      ).includes('tick-after-client');
+    expect(await looping()).toBe(true);
+    child.kill('SIGKILL');
+    // Its output has nowhere to go: it ends on the next write, as under sshd.
+    await until('the command to end', async () => !(await looping()), 15_000);
+  });
+
+  it("closes a user's open SSH sessions when an admin disables them, and refuses them after", async () => {
+    const bob = await api.login('bob', 'bob-password');
+    const child = spawn('sshpass', [
+      '-p',
+      'bob-password',
+      'ssh',
+      ...sshOptions(),
+      'bob+bobbox@127.0.0.1',
+      'echo started; sleep 60',
+    ]);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    try {
+      await until('the command to start', async () => stdout.includes('started'));
+      await api.admin.users.disable.mutate({ userId: bob.userId });
+      // Well before the command's own minute is up.
+      const code = await Promise.race([
+        exited,
+        new Promise((r) => setTimeout(() => r('still open'), 15_000)),
+      ]);
+      expect(code).not.toBe('still open');
+      expect(code).not.toBe(0);
+      expect(stderr).toContain('Your access changed');
+      expect((await ssh('bob+bobbox', 'bob-password', ['true'])).code).toBe(255);
+    } finally {
+      child.kill();
+      await api.admin.users.enable.mutate({ userId: bob.userId });
     }
   });
 });

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { TianqiError } from '@tianqi/domain';
 import { getInstance } from '@tianqi/projections';
 import type Docker from 'dockerode';
@@ -9,6 +11,7 @@ import { containerOf } from '../api/instance-access.js';
 import { clientIp } from '../api/request-auth.js';
 import type { Services } from '../api/services.js';
 import { startExec } from '../docker/exec.js';
+import { hangUp, PidAnnouncement } from '../docker/exec-pid.js';
 import { settleWithin } from '../shutdown/settle-within.js';
 import { Recorder } from '../terminal/recording.js';
 import { openShell, shellCommand } from '../terminal/shell.js';
@@ -30,6 +33,9 @@ export interface JumpboxOptions {
 }
 
 type Channel = ssh2.ServerChannel;
+
+const ACCESS_CHANGED =
+  '\r\nYour access changed (the account was disabled, or its role or password changed): this connection is closed.\r\n';
 interface Pty {
   cols: number;
   rows: number;
@@ -115,8 +121,12 @@ export class Jumpbox {
       },
       Math.min(60_000, this.options.idleMinutes * 30_000),
     );
+    // The connection's open channels, told why when the platform closes it.
+    const channels = new Set<Channel>();
+    let stopWatching = () => {};
     client.on('close', () => {
       clearInterval(idle);
+      stopWatching();
       this.#connections.delete(client);
     });
     client.on('error', (err) => this.#log.debug({ err, ip }, 'SSH connection error'));
@@ -127,6 +137,23 @@ export class Jumpbox {
         if (signedIn) {
           user = signedIn.user;
           login = signedIn.login;
+          // Disabled, demoted or given a new password meanwhile: the connection goes, as the user's
+          // web sessions and terminals do. (A key sign-in asks twice: one watch, not two.)
+          stopWatching();
+          stopWatching = this.services.sessions.onForget((who) => {
+            if (who.userId !== signedIn.user.userId) return;
+            stopWatching();
+            this.#log.info({ ip, user: signedIn.user.username }, 'SSH connection closed: access changed');
+            // Each session is told and closed first (a client may drop what is still to be shown
+            // when the connection goes), then the connection.
+            const closing = [...channels].map((channel) => {
+              const closed = new Promise((resolve) => channel.once('close', resolve));
+              channel.stderr.write(ACCESS_CHANGED);
+              channel.end();
+              return closed;
+            });
+            void settleWithin(closing, 2_000).then(() => client.end());
+          });
           ctx.accept();
         } else {
           ctx.reject(['password', 'publickey']);
@@ -164,8 +191,15 @@ export class Jumpbox {
           this.#sessions.add(tracked);
           void tracked.finally(() => this.#sessions.delete(tracked));
         };
+        const track = (channel: Channel) => {
+          channels.add(channel);
+          channel.once('close', () => channels.delete(channel));
+          // A write after the platform ended it (output still coming in) is dropped, not thrown.
+          channel.on('error', (err: Error) => this.#log.debug({ err, ip }, 'SSH channel error'));
+          return channel;
+        };
         session.on('shell', (ok) => {
-          const channel = ok();
+          const channel = track(ok());
           // Held until something reads it: what the client sends first must not be lost.
           channel.pause();
           channel.on('data', touch);
@@ -184,7 +218,7 @@ export class Jumpbox {
           );
         });
         session.on('exec', (ok, _no, info) => {
-          const channel = ok();
+          const channel = track(ok());
           channel.pause();
           channel.on('data', touch);
           run(this.#command(channel, user!, login!, info.command, pty), channel);
@@ -424,21 +458,51 @@ export class Jumpbox {
       ...(pty ? { size: { cols: pty.cols, rows: pty.rows } } : {}),
     });
     stream.on('error', () => {});
+    const clientGone = new Promise<'gone'>((resolve) => {
+      if (channel.destroyed) resolve('gone');
+      channel.once('close', () => resolve('gone'));
+    });
     if (pty) await exec.resize({ h: pty.rows, w: pty.cols }).catch(() => {});
     // Input at the client's pace; its end (EOF) closes the command's stdin.
     channel.pipe(stream);
+    // The PID announcement comes first on stderr (the TTY's output with a TTY) and is taken off it.
+    const announcement = new PidAnnouncement();
+    let output: Promise<unknown>;
     if (pty) {
-      stream.pipe(channel, { end: false });
-      await new Promise<void>((resolve) => {
+      stream.on('data', (chunk: Buffer) => {
+        if (!channel.write(announcement.take(chunk))) {
+          stream.pause();
+          channel.once('drain', () => stream.resume());
+        }
+      });
+      output = new Promise<void>((resolve) => {
         stream.once('end', resolve);
         stream.once('close', resolve);
       });
     } else {
-      await demultiplex(stream, channel, channel.stderr);
+      const stderr = withoutAnnouncement(channel.stderr, announcement);
+      output = demultiplex(stream, channel, stderr).then(() => finished(stderr.end()));
+    }
+    if ((await Promise.race([output, clientGone])) === 'gone') {
+      // The client went (closed, killed, signed out): Docker would let the command run on unseen.
+      await hangUp(docker, containerId, exec, announcement.pid);
+      stream.destroy();
+      return;
     }
     const { ExitCode } = await exec.inspect();
     finish(channel, ExitCode ?? 255);
   }
+}
+
+/** `stderr` with the PID announcement taken off the front, its pace passed on. */
+function withoutAnnouncement(stderr: Writable, announcement: PidAnnouncement): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      const bytes = announcement.take(chunk);
+      if (bytes.length === 0 || stderr.write(bytes)) done();
+      else stderr.once('drain', () => done());
+    },
+  });
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
-import { execCapture, startExec } from '../docker/exec.js';
+import { startExec } from '../docker/exec.js';
+import { ANNOUNCE_PID, hangUp, PidAnnouncement } from '../docker/exec-pid.js';
 
 /**
  * A `/bin/sh -c` script that goes on in bash, with `args`, when the container has bash on its PATH,
@@ -10,12 +11,13 @@ import { execCapture, startExec } from '../docker/exec.js';
 const bashElseSh = (args: string) =>
   `if command -v bash >/dev/null 2>&1; then exec bash ${args}; fi; exec sh ${args}`;
 
-/** The argv that runs one command line in the container's bash, or sh without bash. */
+/**
+ * The argv that runs one command line in the container's bash, or sh without bash, after announcing
+ * its PID (see `PidAnnouncement`).
+ */
 export function shellCommand(command: string): string[] {
-  return ['/bin/sh', '-c', bashElseSh('-c "$1"'), 'sh', command];
+  return ['/bin/sh', '-c', `${ANNOUNCE_PID}; ${bashElseSh('-c "$1"')}`, 'sh', command];
 }
-
-const MARK = 'tianqi-shell-pid:';
 
 export interface ShellSession {
   /** Raw TTY bytes both ways. */
@@ -40,13 +42,12 @@ export async function openShell(
   options: { cols: number; rows: number; term?: string; env?: string[] },
 ): Promise<ShellSession> {
   const { exec, stream } = await startExec(docker, containerId, {
-    cmd: ['/bin/sh', '-c', `echo "${MARK}$$"; ${bashElseSh('-l')}`],
+    cmd: ['/bin/sh', '-c', `${ANNOUNCE_PID}; ${bashElseSh('-l')}`],
     tty: true,
     env: [`TERM=${options.term ?? 'xterm-256color'}`, ...(options.env ?? [])],
     size: { cols: options.cols, rows: options.rows },
   });
-  let pid: string | null = null;
-  let head: Buffer | null = Buffer.alloc(0);
+  const announcement = new PidAnnouncement();
   const listeners: ((bytes: Buffer) => void)[] = [];
   // Output that comes before anyone listens is kept for the first listener.
   const backlog: Buffer[] = [];
@@ -55,16 +56,8 @@ export async function openShell(
     for (const l of listeners) l(bytes);
   };
   stream.on('data', (chunk: Buffer) => {
-    if (head === null) return emit(chunk);
-    head = Buffer.concat([head, chunk]);
-    const nl = head.indexOf('\n');
-    if (nl < 0 && head.length < 256) return;
-    const first = head.subarray(0, nl < 0 ? head.length : nl + 1).toString('utf8');
-    const m = new RegExp(`${MARK}(\\d+)`).exec(first);
-    pid = m?.[1] ?? null;
-    const rest = m ? head.subarray(nl + 1) : head;
-    head = null;
-    if (rest.length > 0) emit(rest);
+    const bytes = announcement.take(chunk);
+    if (bytes.length > 0) emit(bytes);
   });
   const exited = new Promise<number | null>((resolve) => {
     const done = () =>
@@ -89,14 +82,7 @@ export async function openShell(
     },
     exited,
     hangUp: async () => {
-      const info = await exec.inspect().catch(() => null);
-      if (pid && info?.Running) {
-        await execCapture(docker, containerId, [
-          '/bin/sh',
-          '-c',
-          `kill -HUP ${pid} 2>/dev/null || kill -9 ${pid}`,
-        ]).catch(() => {});
-      }
+      await hangUp(docker, containerId, exec, announcement.pid);
       stream.destroy();
     },
   };
