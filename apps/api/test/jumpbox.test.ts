@@ -77,6 +77,20 @@ const drive = (login: string, password: string, rows: number, cols: number, step
     `${login}@127.0.0.1`,
   ]);
 
+/** Another jumpbox on the same platform (its data folder, so its host key), on a port of its own. */
+async function secondJumpbox(idleMinutes: number) {
+  const jumpbox = new Jumpbox(api.platform.services, {
+    port: await freePort(),
+    host: '127.0.0.1',
+    hostKey: '',
+    dataDir: api.platform.services.config['data-dir'],
+    banner: '',
+    idleMinutes,
+  });
+  const port = await jumpbox.start();
+  return { port, stop: () => jumpbox.stop() };
+}
+
 beforeAll(async () => {
   port = await freePort();
   api = await openApi({
@@ -463,19 +477,74 @@ describe('the SSH jumpbox, with the real ssh client', () => {
         .trim();
     const before = await scan(port);
     expect(before).toMatch(/^ssh-ed25519 AAAA/);
-    const second = new Jumpbox(api.platform.services, {
-      port: await freePort(),
-      host: '127.0.0.1',
-      hostKey: '',
-      dataDir: api.platform.services.config['data-dir'],
-      banner: '',
-      idleMinutes: 5,
-    });
-    const secondPort = await second.start();
+    const second = await secondJumpbox(5);
+    const secondPort = second.port;
     try {
       expect(await scan(secondPort)).toBe(before);
     } finally {
       await second.stop();
+    }
+  });
+
+  it('keeps each SSH command in the history with its exit code, and records one run with a TTY', async () => {
+    const alice = await api.login('alice', 'alice-password');
+    expect((await ssh('alice+box1', 'alice-password', ['echo audited-command; exit 4'])).code).toBe(4);
+    const tty = await run('sshpass', [
+      '-p',
+      'alice-password',
+      'ssh',
+      '-tt',
+      ...sshOptions(),
+      'alice+box1@127.0.0.1',
+      'echo tty-$((6*7))',
+    ]);
+    expect(tty).toMatchObject({ code: 0 });
+    expect(tty.stdout).toContain('tty-42');
+    const found = await until('both commands in the history', async () => {
+      const history = await alice.client.instances.history.query({ instanceId: ids.box1!.id });
+      const plain = history.find((e) => e.summary.includes('`echo audited-command; exit 4`'));
+      const withTty = history.find((e) => e.summary.includes('`echo tty-$((6*7))`'));
+      return plain && withTty ? { plain, withTty } : null;
+    });
+    expect(found.plain.summary).toMatch(
+      /^SSH command `echo audited-command; exit 4` from 127\.0\.0\.1, \d+ s, exit 4$/,
+    );
+    expect(found.withTty.summary).toMatch(/, exit 0$/);
+    // The TTY run is an interactive session: its output was recorded (the scp-like one was not).
+    const [newest] = await alice.client.instances.recordings.query({ instanceId: ids.box1!.id });
+    const { cast } = await alice.client.instances.recording.query({
+      instanceId: ids.box1!.id,
+      recordingId: newest!.recordingId,
+    });
+    expect(cast).toContain('tty-42');
+    expect(cast).not.toContain('audited-command');
+  });
+
+  it('closes a connection with no traffic after the idle time, but not one that is showing output', async () => {
+    // A second server on the same platform, idle after 3 s (the setting counts whole minutes).
+    const quick = await secondJumpbox(0.05);
+    const quickPort = quick.port;
+    const viaQuick = (command: string) =>
+      run('sshpass', [
+        '-p',
+        'alice-password',
+        'ssh',
+        ...sshOptions(quickPort),
+        'alice+box1@127.0.0.1',
+        command,
+      ]);
+    try {
+      const [silent, talking] = await Promise.all([
+        viaQuick('sleep 20; echo finished'),
+        viaQuick('for i in 1 2 3 4 5 6 7 8; do echo "tick $i"; sleep 1; done'),
+      ]);
+      expect(silent.stdout).not.toContain('finished');
+      expect(silent.code).not.toBe(0);
+      expect(silent.ms).toBeLessThan(15_000);
+      expect(talking).toMatchObject({ code: 0 });
+      expect(talking.stdout).toContain('tick 8');
+    } finally {
+      await quick.stop();
     }
   });
 

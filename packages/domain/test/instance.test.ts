@@ -232,7 +232,29 @@ describe('instance: drift', () => {
     const { type: _type, ...data } = session;
     given(created, containerCreated, started)
       .when(session)
-      .thenEvents([{ type: 'TerminalSessionEnded', data: { ...data, seconds: 150, recordingId: null } }]);
+      .thenEvents([
+        {
+          type: 'TerminalSessionEnded',
+          data: { ...data, seconds: 150, recordingId: null, command: null, exitCode: null },
+        },
+      ]);
+    // One command through SSH: what it was and how it ended are kept with it.
+    const scp = { ...session, via: 'ssh' as const, command: 'scp -t /data/', exitCode: 0 };
+    given(created, containerCreated, started)
+      .when(scp)
+      .thenEvents([
+        {
+          type: 'TerminalSessionEnded',
+          data: {
+            ...data,
+            via: 'ssh',
+            seconds: 150,
+            recordingId: null,
+            command: 'scp -t /data/',
+            exitCode: 0,
+          },
+        },
+      ]);
     given(created)
       .when({ ...session, endedAt: '2026-11-22T09:00:00.000Z' })
       .refused('validation', /cannot end before it starts/);

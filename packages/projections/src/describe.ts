@@ -98,8 +98,14 @@ export function describeEvent(e: PlatformEvent): string {
       return `drift: ${e.data.kind.replace('_', ' ')} (${e.data.detail})`;
     case 'DriftResolved':
       return `drift resolved: ${e.data.kind.replace('_', ' ')}`;
-    case 'TerminalSessionEnded':
-      return `${{ ssh: 'SSH', cli: 'CLI shell', web: 'web terminal' }[e.data.via]} session from ${e.data.ip ?? 'unknown address'}, ${Math.round(e.data.seconds)} s`;
+    case 'TerminalSessionEnded': {
+      const where = `from ${e.data.ip ?? 'unknown address'}, ${Math.round(e.data.seconds)} s`;
+      if (e.data.command !== null) {
+        const ended = e.data.exitCode === null ? '' : `, exit ${e.data.exitCode}`;
+        return `SSH command \`${e.data.command.slice(0, 200)}\` ${where}${ended}`;
+      }
+      return `${{ ssh: 'SSH', cli: 'CLI shell', web: 'web terminal' }[e.data.via]} session ${where}`;
+    }
     case 'OrphanContainerFound':
       return `orphan container ${e.data.name} (${e.data.containerId.slice(0, 12)}) for instance ${e.data.instanceId || 'unknown'}`;
     case 'OrphanContainerGone':

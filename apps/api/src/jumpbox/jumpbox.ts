@@ -34,6 +34,16 @@ export interface JumpboxOptions {
 
 type Channel = ssh2.ServerChannel;
 
+/** What an interactive session needs of its connection. */
+interface TerminalHooks {
+  /** The client's terminal as last asked for (`pty-req`, then `window-change`), if it asked. */
+  pty: () => Pty | null;
+  /** Sets what a `window-change` does. */
+  onResize: (fn: (cols: number, rows: number) => void) => void;
+  /** Marks the connection active: output counts, not only input. */
+  touch: () => void;
+}
+
 const ACCESS_CHANGED =
   '\r\nYour access changed (the account was disabled, or its role or password changed): this connection is closed.\r\n';
 interface Pty {
@@ -204,16 +214,13 @@ export class Jumpbox {
           channel.pause();
           channel.on('data', touch);
           run(
-            this.#shell(
-              channel,
-              user!,
-              login!,
-              ip,
-              () => pty,
-              (fn) => {
+            this.#shell(channel, user!, login!, ip, {
+              pty: () => pty,
+              onResize: (fn) => {
                 resize = fn;
               },
-            ),
+              touch,
+            }),
             channel,
           );
         });
@@ -221,7 +228,7 @@ export class Jumpbox {
           const channel = track(ok());
           channel.pause();
           channel.on('data', touch);
-          run(this.#command(channel, user!, login!, info.command, pty), channel);
+          run(this.#command(channel, user!, login!, ip, info.command, pty, touch), channel);
         });
         session.on('subsystem', (_ok, no) => no?.());
       });
@@ -279,14 +286,13 @@ export class Jumpbox {
     user: JumpUser,
     login: LoginName,
     ip: string | null,
-    pty: () => Pty | null,
-    onResize: (fn: (cols: number, rows: number) => void) => void,
+    terminal: TerminalHooks,
   ): Promise<void> {
     const { pool } = this.services;
     if (login.instance) {
       const target = await routeTarget(pool, user, login.instance);
       if (!target) return finish(channel, 1, `No instance ${login.instance.name} of yours.\r\n`);
-      return this.#open(channel, user, target, ip, pty, onResize);
+      return this.#open(channel, user, target, ip, terminal);
     }
     const entries = await menuEntries(pool, user);
     if (entries.length === 0) {
@@ -335,7 +341,7 @@ export class Jumpbox {
         );
         continue;
       }
-      return this.#open(channel, user, entry, ip, pty, onResize, typed.rest);
+      return this.#open(channel, user, entry, ip, terminal, typed.rest);
     }
   }
 
@@ -345,8 +351,7 @@ export class Jumpbox {
     user: JumpUser,
     target: MenuEntry,
     ip: string | null,
-    pty: () => Pty | null,
-    onResize: (fn: (cols: number, rows: number) => void) => void,
+    terminal: TerminalHooks,
     typedAhead: Buffer = Buffer.alloc(0),
   ): Promise<void> {
     const row = await getInstance(this.services.pool, target.instanceId);
@@ -364,15 +369,16 @@ export class Jumpbox {
     } catch (err) {
       return finish(channel, 1, `${(err as Error).message}\r\n`);
     }
-    const size = pty() ?? { cols: 80, rows: 24, term: 'xterm' };
+    const size = terminal.pty() ?? { cols: 80, rows: 24, term: 'xterm' };
     const startedAt = new Date();
     const shell = await openShell(docker, containerId, { cols: size.cols, rows: size.rows, term: size.term });
     const recorder = new Recorder(size);
-    onResize((cols, rows) => {
+    terminal.onResize((cols, rows) => {
       recorder.resize(cols, rows);
       void shell.resize(cols, rows).catch(() => {});
     });
     shell.onOutput((bytes) => {
+      terminal.touch();
       recorder.output(bytes);
       if (!channel.write(bytes)) {
         shell.stream.pause();
@@ -397,15 +403,32 @@ export class Jumpbox {
     ]);
     if (ended.by === 'shell') finish(channel, ended.code ?? 0);
     else await shell.hangUp();
-    const recordingId = await recorder
-      .save(this.services.pool, { instanceId: row.instanceId, userId: user.userId, via: 'ssh' })
-      .catch((err: unknown) => {
-        this.#log.warn({ err }, 'could not keep the session recording');
-        return null;
-      });
+    await this.#recordSession(row.instanceId, user, ip, startedAt, recorder, {
+      command: null,
+      exitCode: ended.code,
+    });
+  }
+
+  /** The session as an event in the instance's history, with its recording when one was kept. */
+  async #recordSession(
+    instanceId: string,
+    user: JumpUser,
+    ip: string | null,
+    startedAt: Date,
+    recorder: Recorder | null,
+    what: { command: string | null; exitCode: number | null },
+  ): Promise<void> {
+    const recordingId = recorder
+      ? await recorder
+          .save(this.services.pool, { instanceId, userId: user.userId, via: 'ssh' })
+          .catch((err: unknown) => {
+            this.#log.warn({ err }, 'could not keep the session recording');
+            return null;
+          })
+      : null;
     await this.services.commands.instances
       .record(
-        row.instanceId,
+        instanceId,
         {
           type: 'RecordTerminalSession',
           sessionId: randomBytes(9).toString('base64url'),
@@ -415,6 +438,8 @@ export class Jumpbox {
           startedAt: startedAt.toISOString(),
           endedAt: new Date().toISOString(),
           recordingId,
+          command: what.command?.slice(0, 4096) ?? null,
+          exitCode: what.exitCode,
         },
         { actor: { kind: 'user', userId: user.userId, role: user.role }, ip },
       )
@@ -429,8 +454,10 @@ export class Jumpbox {
     channel: Channel,
     user: JumpUser,
     login: LoginName,
+    ip: string | null,
     command: string,
     pty: Pty | null,
+    touch: () => void,
   ): Promise<void> {
     if (!login.instance) {
       return finishErr(
@@ -451,6 +478,7 @@ export class Jumpbox {
     } catch (err) {
       return finishErr(channel, 1, `${(err as Error).message}\n`);
     }
+    const startedAt = new Date();
     const { exec, stream } = await startExec(docker, containerId, {
       cmd: shellCommand(command),
       tty: pty !== null,
@@ -463,6 +491,10 @@ export class Jumpbox {
       channel.once('close', () => resolve('gone'));
     });
     if (pty) await exec.resize({ h: pty.rows, w: pty.cols }).catch(() => {});
+    // With a TTY it is an interactive session (`ssh -t host vim`): recorded as a shell is. Without one
+    // (scp, rsync, a script's output), the bytes are data, and only the command line is kept.
+    const recorder = pty ? new Recorder(pty) : null;
+    if (recorder) channel.on('data', (data: Buffer) => recorder.input(data));
     // Input at the client's pace; its end (EOF) closes the command's stdin.
     channel.pipe(stream);
     // The PID announcement comes first on stderr (the TTY's output with a TTY) and is taken off it.
@@ -470,7 +502,9 @@ export class Jumpbox {
     let output: Promise<unknown>;
     if (pty) {
       stream.on('data', (chunk: Buffer) => {
-        if (!channel.write(announcement.take(chunk))) {
+        const bytes = announcement.take(chunk);
+        recorder?.output(bytes);
+        if (bytes.length > 0 && !channel.write(bytes)) {
           stream.pause();
           channel.once('drain', () => stream.resume());
         }
@@ -483,14 +517,19 @@ export class Jumpbox {
       const stderr = withoutAnnouncement(channel.stderr, announcement);
       output = demultiplex(stream, channel, stderr).then(() => finished(stderr.end()));
     }
+    // Output counts as activity: a command that only shows (a followed log) is not idle. (Added once
+    // the output has its reader: a 'data' listener starts the flow.)
+    stream.on('data', touch);
+    let exitCode: number | null = null;
     if ((await Promise.race([output, clientGone])) === 'gone') {
       // The client went (closed, killed, signed out): Docker would let the command run on unseen.
       await hangUp(docker, containerId, exec, announcement.pid);
       stream.destroy();
-      return;
+    } else {
+      exitCode = (await exec.inspect()).ExitCode ?? null;
+      finish(channel, exitCode ?? 255);
     }
-    const { ExitCode } = await exec.inspect();
-    finish(channel, ExitCode ?? 255);
+    await this.#recordSession(row.instanceId, user, ip, startedAt, recorder, { command, exitCode });
   }
 }
 

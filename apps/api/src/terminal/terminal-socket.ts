@@ -231,6 +231,7 @@ async function serve(services: Services, socket: WebSocket, req: FastifyRequest)
         startedAt: startedAt.toISOString(),
         endedAt: endedAt.toISOString(),
         recordingId,
+        exitCode: ended.code,
       },
       { actor: { kind: 'user', userId: user.userId, role: user.role }, ip },
     )

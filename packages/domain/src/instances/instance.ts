@@ -78,7 +78,10 @@ export const instanceCommandSchema = z.discriminatedUnion('type', [
   /** The sync saw Docker differ from what is asked (or saw it agree again). */
   z.object({ type: z.literal('RecordDrift'), kind: driftKindSchema, detail: z.string().max(1000) }),
   z.object({ type: z.literal('RecordDriftResolved'), kind: driftKindSchema }),
-  /** Someone had a shell in the container (web terminal, CLI or SSH): who, from where, when, how long. */
+  /**
+   * Someone had a shell in the container (web terminal, CLI or SSH), or ran one command in it through
+   * SSH (`ssh user+inst@host 'cmd'`, scp, rsync): who, from where, when, how long, and what.
+   */
   z.object({
     type: z.literal('RecordTerminalSession'),
     sessionId: z.string().min(1).max(64),
@@ -89,6 +92,10 @@ export const instanceCommandSchema = z.discriminatedUnion('type', [
     endedAt: z.iso.datetime(),
     /** A recording of what was shown, when one was kept (its id). */
     recordingId: z.string().max(64).nullable().default(null),
+    /** The command line of a one-command session (cut to 4,096 characters); null for a shell. */
+    command: z.string().max(4096).nullable().default(null),
+    /** How it ended, when known (null: still running when the client went, or a shell cut off). */
+    exitCode: z.number().int().nullable().default(null),
   }),
 ]);
 export type InstanceCommand = z.input<typeof instanceCommandSchema>;
@@ -126,6 +133,9 @@ export const instanceEventSchemas = {
     endedAt: z.string(),
     seconds: z.number(),
     recordingId: z.string().nullable(),
+    // Sessions recorded before these existed read as shells with no exit code known.
+    command: z.string().nullable().default(null),
+    exitCode: z.number().int().nullable().default(null),
   }),
 };
 export type InstanceEvent = EventsOf<typeof instanceEventSchemas>;
