@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { type AuditEntry, auditLog } from '@tianqi/projections';
+import { type AuditEntry, auditLogAfter } from '@tianqi/projections';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { describeZodError } from '../api/errors.js';
@@ -60,17 +60,19 @@ export function registerAuditExport(app: FastifyInstance, services: Services): v
       .header('content-disposition', `attachment; filename="tianqi-audit-${stamp}.${format}"`);
     const pages = async function* () {
       if (format === 'csv') yield `${COLUMNS.join(',')}\r\n`;
-      for (let offset = 0; ; offset += 500) {
-        const page = await auditLog(services.pool, { ...filter, limit: 500, offset });
+      // By position, not by offset: each page starts where the last ended, however far in.
+      for (let after = 0; ; ) {
+        const page = await auditLogAfter(services.pool, filter, after, 500);
         let chunk = '';
-        for (const e of page.items) {
+        for (const e of page) {
           chunk +=
             format === 'csv'
               ? `${COLUMNS.map((c) => csvField(e[c])).join(',')}\r\n`
               : `${JSON.stringify(auditEntryView.parse(e))}\n`;
         }
         if (chunk) yield chunk;
-        if (page.items.length < 500 || offset + 500 > 1_000_000) return;
+        if (page.length < 500) return;
+        after = page.at(-1)!.position;
       }
     };
     // Back-pressure: the next page is read when the client has taken this one.

@@ -38,6 +38,36 @@ export type AuditFilter = z.input<typeof auditFilterSchema>;
 /** The audit log in the order events were written, filtered by actor, stream, type, instance and time. */
 export async function auditLog(pool: pg.Pool, rawFilter: AuditFilter = {}): Promise<Page<AuditEntry>> {
   const f = parseOrThrow(auditFilterSchema, rawFilter, 'filter');
+  const { clause, params } = auditWhere(f);
+  const { rows: count } = await pool.query<{ n: string }>(
+    `SELECT count(*) AS n FROM rm.audit_log a ${clause}`,
+    params,
+  );
+  return {
+    items: await auditRows(pool, clause, params, `LIMIT ${f.limit} OFFSET ${f.offset}`),
+    total: Number(count[0]!.n),
+    limit: f.limit,
+    offset: f.offset,
+  };
+}
+
+/**
+ * The entries after `afterPosition` (0: from the start) that pass the filter, at most `limit`, not
+ * counted: for reading the whole log page by page (the export), where an offset would make each page
+ * slower than the last and a count per page would read everything each time.
+ */
+export async function auditLogAfter(
+  pool: pg.Pool,
+  rawFilter: Omit<AuditFilter, 'limit' | 'offset'>,
+  afterPosition: number,
+  limit: number,
+): Promise<AuditEntry[]> {
+  const f = parseOrThrow(auditFilterSchema, rawFilter, 'filter');
+  const where = auditWhere(f, afterPosition);
+  return auditRows(pool, where.clause, where.params, `LIMIT ${Math.max(1, Math.trunc(limit))}`);
+}
+
+function auditWhere(f: z.output<typeof auditFilterSchema>, afterPosition?: number) {
   const w = whereBuilder();
   const add = w.add;
 
@@ -49,12 +79,16 @@ export async function auditLog(pool: pg.Pool, rawFilter: AuditFilter = {}): Prom
   if (f.instanceId !== undefined) add('a.instance_id = ?', f.instanceId);
   if (f.from !== undefined) add('a.recorded_at >= ?', f.from);
   if (f.to !== undefined) add('a.recorded_at < ?', f.to);
-  const { clause, params } = w;
-  const { rows: count } = await pool.query<{ n: string }>(
-    `SELECT count(*) AS n FROM rm.audit_log a ${clause}`,
-    params,
-  );
-  params.push(f.limit, f.offset);
+  if (afterPosition !== undefined) add('a.position > ?', afterPosition);
+  return w;
+}
+
+async function auditRows(
+  pool: pg.Pool,
+  clause: string,
+  params: unknown[],
+  page: string,
+): Promise<AuditEntry[]> {
   const { rows } = await pool.query<AuditRow>(
     `SELECT a.position, e.transaction_id::text::bigint AS transaction_id, e.stream_id, e.stream_version, e.type, a.actor_user_id,
             u.username AS actor_name, e.metadata->>'actorIp' AS actor_ip, e.metadata->>'commandId' AS command_id,
@@ -62,18 +96,13 @@ export async function auditLog(pool: pg.Pool, rawFilter: AuditFilter = {}): Prom
      FROM rm.audit_log a
      JOIN events e ON e.position = a.position
      LEFT JOIN rm.users u ON u.user_id = a.actor_user_id
-     ${clause} ORDER BY a.position LIMIT $${params.length - 1} OFFSET $${params.length}`,
+     ${clause} ORDER BY a.position ${page}`,
     params,
   );
-  return {
-    items: rows.map(({ data, ...r }) => {
-      const event = { type: r.type, data: platformEvents.parse(r.type, data, `at position ${r.position}`) };
-      return { ...camel<Omit<AuditEntry, 'summary'>>(r), summary: describeEvent(event as PlatformEvent) };
-    }),
-    total: Number(count[0]!.n),
-    limit: f.limit,
-    offset: f.offset,
-  };
+  return rows.map(({ data, ...r }) => {
+    const event = { type: r.type, data: platformEvents.parse(r.type, data, `at position ${r.position}`) };
+    return { ...camel<Omit<AuditEntry, 'summary'>>(r), summary: describeEvent(event as PlatformEvent) };
+  });
 }
 
 type AuditRow = Record<string, unknown> & { type: string; data: unknown; position: string };
