@@ -22,12 +22,19 @@ describe("a session's PID announcement", () => {
     expect(a.pid).toBe('17');
   });
 
-  it('leaves output alone that does not start with one', () => {
+  it('is found after input a TTY echoed ahead of it', () => {
     const a = new PidAnnouncement();
-    expect(feed(a, Buffer.from('hello\nworld\n'), 4)).toBe('hello\nworld\n');
+    expect(feed(a, Buffer.from('ls\r\ntianqi-pid:99\r\n$ '), 5)).toBe('ls\r\n$ ');
+    expect(a.pid).toBe('99');
+  });
+
+  it('gives up after the first 256 bytes, and passes everything on unchanged', async () => {
+    const a = new PidAnnouncement();
+    expect(a.take(Buffer.from('hello\n'))).toHaveLength(0);
+    const rest = 'x'.repeat(300);
+    // What was held back comes out first, then the rest: nothing lost, nothing doubled.
+    expect(feed(a, Buffer.from(rest), 50)).toBe(`hello\n${rest}`);
     expect(a.pid).toBeNull();
-    const long = new PidAnnouncement();
-    const text = 'x'.repeat(300);
-    expect(feed(long, Buffer.from(text), 50)).toBe(text);
+    await a.settled;
   });
 });

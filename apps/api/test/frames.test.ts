@@ -105,6 +105,24 @@ describe('demultiplexing Docker exec output onto an SSH channel', () => {
     source.destroy();
   });
 
+  it('holds about what it was sent while the client is stalled, not a gathering buffer per line', async () => {
+    // A channel whose window is used up: nothing handed to it goes out.
+    const stuck = new Writable({ highWaterMark: 2 * 1024 * 1024, write() {} });
+    const source = new PassThrough();
+    void demultiplex(source, stuck, stuck);
+    const before = process.memoryUsage().arrayBuffers;
+    for (let i = 0; i < 3000; i++) {
+      // A progress line per turn of the event loop, as a training job prints them.
+      source.write(frame(1, Buffer.from('progress 42%\r')));
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(stuck.writableLength).toBe(3000 * 13);
+    // 39 KB queued; a 32 KiB buffer kept per line would be about 98 MB.
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(10 * 1024 * 1024);
+    source.destroy();
+  });
+
   it('pauses the source while the channel is full, so a fast command does not pile up in memory', async () => {
     const source = new PassThrough({ highWaterMark: 64 * 1024 });
     let mostHeld = 0;

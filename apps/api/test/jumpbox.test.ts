@@ -1,11 +1,14 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { freePort, loadTestNodes } from '@tianqi/infra';
 import Docker from 'dockerode';
+import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Jumpbox } from '../src/jumpbox/jumpbox.js';
 import { type ApiFixture, openApi } from './api-fixture.js';
@@ -76,6 +79,16 @@ const drive = (login: string, password: string, rows: number, cols: number, step
     ...sshOptions(),
     `${login}@127.0.0.1`,
   ]);
+
+/** `ssh login@… command` left running, for a test to watch and drive (the run helper waits for it). */
+const sshSpawn = (login: string, password: string, command: string) =>
+  spawn('sshpass', ['-p', password, 'ssh', ...sshOptions(), `${login}@127.0.0.1`, command]);
+
+/** Whether a process whose command line holds `text` runs in the instance's container. */
+async function runningIn(instance: string, text: string): Promise<boolean> {
+  const docker = new Docker({ host: plain.host, port: plain.port });
+  return (await execIn(docker, ids[instance]!.containerId, ['ps', '-o', 'args'])).includes(text);
+}
 
 /** Another jumpbox on the same platform (its data folder, so its host key), on a port of its own. */
 async function secondJumpbox(idleMinutes: number) {
@@ -232,6 +245,23 @@ describe('the SSH jumpbox, with the real ssh client', () => {
     const got = Buffer.from(get.stdout, 'latin1');
     expect(got.length).toBe(data.length);
     expect(got.equals(data)).toBe(true);
+  });
+
+  it('keeps stdout and stderr whole when a slow client makes both wait for its window', async () => {
+    const blob = randomBytes(3 * 1024 * 1024);
+    expect((await ssh('alice+box1', 'alice-password', ['cat > /data/both.bin'], blob)).code).toBe(0);
+    const child = sshSpawn('alice+box1', 'alice-password', 'cat /data/both.bin; cat /data/both.bin >&2');
+    // Nothing read for a while: the client's window fills, and the server has to wait for it.
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await new Promise((r) => setTimeout(r, 1500));
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    expect(await closed).toBe(0);
+    expect([Buffer.concat(out).length, Buffer.concat(err).length]).toEqual([blob.length, blob.length]);
+    expect(Buffer.concat(out).equals(blob)).toBe(true);
+    expect(Buffer.concat(err).equals(blob)).toBe(true);
   });
 
   it('scp -O copies a 10 MB file in and back out through the jumpbox, byte for byte', async () => {
@@ -548,44 +578,83 @@ describe('the SSH jumpbox, with the real ssh client', () => {
     }
   });
 
-  it('lets a command go when its client does: a looping command ends instead of running on unseen', async () => {
-    const child = spawn('sshpass', [
-      '-p',
+  it('lets a command go when its client does: a looping pipeline ends instead of running on unseen', async () => {
+    const child = sshSpawn(
+      'alice+box1',
       'alice-password',
-      'ssh',
-      ...sshOptions(),
-      'alice+box1@127.0.0.1',
-      'while :; do echo tick-after-client; sleep 0.2; done',
-    ]);
+      // A pipeline that ignores SIGHUP: the whole group has to go, the hard way.
+      "trap '' HUP; while :; do echo tick-after-client; sleep 0.2; done | cat",
+    );
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => {
       stdout += d.toString();
     });
     await until('the command to print', async () => stdout.includes('tick-after-client'));
-    const looping = async () =>
-      (
-        await execIn(new Docker({ host: plain.host, port: plain.port }), ids.box1!.containerId, [
-          'ps',
-          '-o',
-          'args',
-        ])
-      ).includes('tick-after-client');
+    const looping = () => runningIn('box1', 'tick-after-client');
     expect(await looping()).toBe(true);
     child.kill('SIGKILL');
     // Its output has nowhere to go: it ends on the next write, as under sshd.
     await until('the command to end', async () => !(await looping()), 15_000);
   });
 
+  it('cuts off a disabled user whose client ignores being closed: input stops, the command is hung up', async () => {
+    const bob = await api.login('bob', 'bob-password');
+    // A client that keeps its side of TCP open and never answers CHANNEL_CLOSE, typing on regardless.
+    const raw = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    const rawClosed = new Promise<void>((resolve) => raw.once('close', () => resolve()));
+    const sock = new Duplex({
+      read() {},
+      write(chunk, _encoding, done) {
+        raw.write(chunk, done);
+      },
+    });
+    raw.on('data', (d: Buffer) => sock.push(d));
+    raw.on('error', () => {});
+    sock.end = (() => sock) as typeof sock.end;
+    const client = new ssh2.Client();
+    client.on('error', () => {});
+    let typing: NodeJS.Timeout | undefined;
+    const alive = () => runningIn('bobbox', 'hostile.log');
+    try {
+      await new Promise<void>((resolve, reject) => {
+        client.once('ready', () => resolve());
+        client.once('error', reject);
+        client.connect({ sock, username: 'bob+bobbox', password: 'bob-password' });
+      });
+      // biome-ignore lint/suspicious/noExplicitAny: ssh2's protocol object, to misbehave on purpose
+      const protocol = (client as any)._protocol;
+      protocol.channelClose = () => {};
+      const stream = await new Promise<ssh2.ClientChannel>((resolve, reject) =>
+        client.exec('tee -a /data/hostile.log >/dev/null', (err, s) => (err ? reject(err) : resolve(s))),
+      );
+      let n = 0;
+      typing = setInterval(
+        () =>
+          protocol.channelData(
+            (stream as unknown as { outgoing: { id: number } }).outgoing.id,
+            Buffer.from(`typed ${++n}\n`),
+          ),
+        100,
+      );
+      await until('the command to run', alive);
+      await api.admin.users.disable.mutate({ userId: bob.userId });
+      // The server drops the connection itself, and the command goes with it.
+      await Promise.race([
+        rawClosed,
+        new Promise((_, no) => setTimeout(() => no(new Error('still open')), 10_000)),
+      ]);
+      await until('the command to be hung up', async () => !(await alive()), 10_000);
+    } finally {
+      clearInterval(typing);
+      client.end();
+      raw.destroy();
+      await api.admin.users.enable.mutate({ userId: bob.userId });
+    }
+  });
+
   it("closes a user's open SSH sessions when an admin disables them, and refuses them after", async () => {
     const bob = await api.login('bob', 'bob-password');
-    const child = spawn('sshpass', [
-      '-p',
-      'bob-password',
-      'ssh',
-      ...sshOptions(),
-      'bob+bobbox@127.0.0.1',
-      'echo started; sleep 60',
-    ]);
+    const child = sshSpawn('bob+bobbox', 'bob-password', 'echo started; sleep 60');
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {

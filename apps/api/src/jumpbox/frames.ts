@@ -25,8 +25,12 @@ export function demultiplex(
   let headerUsed = 0;
   let left = 0; // bytes of the current frame still to come
   let target = stdout;
-  let box: Buffer | null = null; // bytes gathered for `target`, not yet written
-  let boxUsed = 0;
+  // Bytes are gathered in `box` from `start` to `end`. A write hands out that part and the box stays
+  // in use until full, so many small writes share one box: what a stalled client holds up in memory
+  // is about what it was sent, not a 32 KiB box per line.
+  let box: Buffer | null = null;
+  let start = 0;
+  let end = 0;
   let flushLater: NodeJS.Immediate | null = null;
   const waiting = new Set<Writable>();
 
@@ -42,9 +46,12 @@ export function demultiplex(
   const flush = () => {
     if (flushLater) clearImmediate(flushLater);
     flushLater = null;
-    if (box && boxUsed > 0) write(target, box.subarray(0, boxUsed));
-    box = null;
-    boxUsed = 0;
+    if (box && end > start) write(target, box.subarray(start, end));
+    start = end;
+    if (end === gather) {
+      box = null;
+      start = end = 0;
+    }
   };
   const take = (bytes: Buffer) => {
     // A large piece goes as it is (no copy, no allocation); small ones are gathered.
@@ -55,10 +62,10 @@ export function demultiplex(
     let at = 0;
     while (at < bytes.length) {
       box ??= Buffer.allocUnsafe(gather);
-      const n = bytes.copy(box, boxUsed, at);
-      boxUsed += n;
+      const n = bytes.copy(box, end, at);
+      end += n;
       at += n;
-      if (boxUsed === gather) flush();
+      if (end === gather) flush();
     }
   };
 
@@ -85,7 +92,7 @@ export function demultiplex(
         left -= n;
         at += n;
       }
-      if (boxUsed > 0 && !flushLater) flushLater = setImmediate(flush);
+      if (end > start && !flushLater) flushLater = setImmediate(flush);
     });
     // 'end', not 'close': a paused socket can be closed with data still to be read from its buffer.
     source.once('end', () => {

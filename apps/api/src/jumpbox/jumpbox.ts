@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { TianqiError } from '@tianqi/domain';
@@ -21,6 +21,7 @@ import { LineEditor } from './line-editor.js';
 import { type LoginName, parseLoginName } from './login-name.js';
 import { type MenuEntry, PROMPT, readChoice, renderMenu } from './menu.js';
 import { poolPadding } from './padding-pool.js';
+import { redactCommand } from './redact.js';
 import { type JumpUser, menuEntries, routeTarget, stillAllowed } from './targets.js';
 
 export interface JumpboxOptions {
@@ -34,14 +35,33 @@ export interface JumpboxOptions {
 
 type Channel = ssh2.ServerChannel;
 
-/** What an interactive session needs of its connection. */
+/** Who a session is for, and what it needs of its connection. */
+interface SessionContext {
+  user: JumpUser;
+  login: LoginName;
+  ip: string | null;
+  /** Marks the connection active: output counts, not only input. */
+  touch: () => void;
+  /** Resolves when the session's client is gone, or its access ended: time to hang up. */
+  gone: Promise<void>;
+}
+
+/** What an interactive session needs of its terminal. */
 interface TerminalHooks {
   /** The client's terminal as last asked for (`pty-req`, then `window-change`), if it asked. */
   pty: () => Pty | null;
   /** Sets what a `window-change` does. */
   onResize: (fn: (cols: number, rows: number) => void) => void;
-  /** Marks the connection active: output counts, not only input. */
-  touch: () => void;
+}
+
+/**
+ * Ends a connection, and 2 s later drops its socket: ssh2's `end` only says goodbye and half-closes,
+ * so a client that never closes its side would keep the connection (and its sessions' input) open.
+ */
+function drop(client: ssh2.Connection): void {
+  client.end();
+  const socket = (client as ssh2.Connection & { _sock?: Socket })._sock;
+  setTimeout(() => socket?.destroy(), 2_000).unref();
 }
 
 const ACCESS_CHANGED =
@@ -104,7 +124,7 @@ export class Jumpbox {
     if (!server) return;
     this.#server = null;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const c of this.#connections) c.end();
+    for (const c of this.#connections) drop(c);
     await settleWithin([...this.#sessions], 10_000);
     await closed;
   }
@@ -126,54 +146,82 @@ export class Jumpbox {
       () => {
         if (Date.now() - lastActivity > this.options.idleMinutes * 60_000) {
           this.#log.info({ ip, user: user?.username }, 'idle SSH connection closed');
-          client.end();
+          endSessions();
+          drop(client);
         }
       },
       Math.min(60_000, this.options.idleMinutes * 30_000),
     );
+    // Over for its sessions: closed, idle, or the user's access changed (their commands are hung up
+    // then, whatever the client does).
+    let endSessions!: () => void;
+    const over = new Promise<void>((resolve) => {
+      endSessions = resolve;
+    });
+    let revoked = false;
     // The connection's open channels, told why when the platform closes it.
     const channels = new Set<Channel>();
     let stopWatching = () => {};
     client.on('close', () => {
       clearInterval(idle);
       stopWatching();
+      endSessions();
       this.#connections.delete(client);
     });
     client.on('error', (err) => this.#log.debug({ err, ip }, 'SSH connection error'));
 
+    const revoke = (username: string) => {
+      if (revoked) return;
+      revoked = true;
+      stopWatching();
+      endSessions();
+      this.#log.info({ ip, user: username }, 'SSH connection closed: access changed');
+      // Each session is told and closed first (a client may drop what is still to be shown when the
+      // connection goes), then the connection.
+      const closing = [...channels].map((channel) => {
+        const closed = new Promise((resolve) => channel.once('close', resolve));
+        channel.stderr.write(ACCESS_CHANGED);
+        channel.end();
+        return closed;
+      });
+      void settleWithin(closing, 2_000).then(() => drop(client));
+    };
+
     client.on('authentication', (ctx) => {
       touch();
-      void this.#authenticate(ctx, ip).then((signedIn) => {
-        if (signedIn) {
-          user = signedIn.user;
-          login = signedIn.login;
-          // Disabled, demoted or given a new password meanwhile: the connection goes, as the user's
-          // web sessions and terminals do. (A key sign-in asks twice: one watch, not two.)
-          stopWatching();
-          stopWatching = this.services.sessions.onForget((who) => {
-            if (who.userId !== signedIn.user.userId) return;
-            stopWatching();
-            this.#log.info({ ip, user: signedIn.user.username }, 'SSH connection closed: access changed');
-            // Each session is told and closed first (a client may drop what is still to be shown
-            // when the connection goes), then the connection.
-            const closing = [...channels].map((channel) => {
-              const closed = new Promise((resolve) => channel.once('close', resolve));
-              channel.stderr.write(ACCESS_CHANGED);
-              channel.end();
-              return closed;
-            });
-            void settleWithin(closing, 2_000).then(() => client.end());
-          });
-          ctx.accept();
-        } else {
-          ctx.reject(['password', 'publickey']);
+      void this.#authenticate(ctx, ip).then(async (signedIn) => {
+        if (!signedIn || revoked) return ctx.reject(['password', 'publickey']);
+        // Disabled, demoted or given a new password meanwhile: the connection goes, as the user's web
+        // sessions and terminals do. (A key sign-in asks twice: one watch, not two.)
+        stopWatching();
+        stopWatching = this.services.sessions.onForget((who) => {
+          if (who.userId === signedIn.user.userId) revoke(signedIn.user.username);
+        });
+        // A change that came while the password was being checked, before the watch: seen now.
+        const now = await this.services.commands.users.byUsername(signedIn.user.username).catch(() => null);
+        if (!now || now.disabled || now.role !== signedIn.user.role || now.userId !== signedIn.user.userId) {
+          return ctx.reject(['password', 'publickey']);
         }
+        user = signedIn.user;
+        login = signedIn.login;
+        ctx.accept();
       });
     });
 
     client.on('ready', () => {
-      client.on('session', (accept) => {
+      client.on('session', (accept, reject) => {
+        if (revoked) return reject();
         const session = accept();
+        // ssh2 closes a session as soon as the client says so, while a channel whose input is held
+        // back (its command not reading) waits for that input to be read first.
+        const sessionClosed = new Promise<void>((resolve) => session.once('close', () => resolve()));
+        const context: SessionContext = {
+          user: user!,
+          login: login!,
+          ip,
+          touch,
+          gone: Promise.race([over, sessionClosed]),
+        };
         let pty: Pty | null = null;
         let resize: ((cols: number, rows: number) => void) | null = null;
         session.on('pty', (ok, _no, info) => {
@@ -201,34 +249,32 @@ export class Jumpbox {
           this.#sessions.add(tracked);
           void tracked.finally(() => this.#sessions.delete(tracked));
         };
-        const track = (channel: Channel) => {
+        const open = (ok: () => Channel) => {
+          const channel = ok();
           channels.add(channel);
           channel.once('close', () => channels.delete(channel));
           // A write after the platform ended it (output still coming in) is dropped, not thrown.
           channel.on('error', (err: Error) => this.#log.debug({ err, ip }, 'SSH channel error'));
-          return channel;
-        };
-        session.on('shell', (ok) => {
-          const channel = track(ok());
           // Held until something reads it: what the client sends first must not be lost.
           channel.pause();
           channel.on('data', touch);
-          run(
-            this.#shell(channel, user!, login!, ip, {
-              pty: () => pty,
-              onResize: (fn) => {
-                resize = fn;
-              },
-              touch,
-            }),
-            channel,
-          );
+          return channel;
+        };
+        session.on('shell', (ok, no) => {
+          if (revoked) return no?.();
+          const channel = open(ok);
+          const terminal: TerminalHooks = {
+            pty: () => pty,
+            onResize: (fn) => {
+              resize = fn;
+            },
+          };
+          run(this.#shell(channel, context, terminal), channel);
         });
-        session.on('exec', (ok, _no, info) => {
-          const channel = track(ok());
-          channel.pause();
-          channel.on('data', touch);
-          run(this.#command(channel, user!, login!, ip, info.command, pty, touch), channel);
+        session.on('exec', (ok, no, info) => {
+          if (revoked) return no?.();
+          const channel = open(ok);
+          run(this.#command(channel, context, info.command, pty), channel);
         });
         session.on('subsystem', (_ok, no) => no?.());
       });
@@ -281,18 +327,13 @@ export class Jumpbox {
   }
 
   /** An interactive session: the menu, or straight into the instance the login named. */
-  async #shell(
-    channel: Channel,
-    user: JumpUser,
-    login: LoginName,
-    ip: string | null,
-    terminal: TerminalHooks,
-  ): Promise<void> {
+  async #shell(channel: Channel, context: SessionContext, terminal: TerminalHooks): Promise<void> {
     const { pool } = this.services;
+    const { user, login } = context;
     if (login.instance) {
       const target = await routeTarget(pool, user, login.instance);
       if (!target) return finish(channel, 1, `No instance ${login.instance.name} of yours.\r\n`);
-      return this.#open(channel, user, target, ip, terminal);
+      return this.#open(channel, context, target, terminal);
     }
     const entries = await menuEntries(pool, user);
     if (entries.length === 0) {
@@ -341,19 +382,19 @@ export class Jumpbox {
         );
         continue;
       }
-      return this.#open(channel, user, entry, ip, terminal, typed.rest);
+      return this.#open(channel, context, entry, terminal, typed.rest);
     }
   }
 
   /** A shell with a TTY in the instance's container, sized and resized as the client's terminal. */
   async #open(
     channel: Channel,
-    user: JumpUser,
+    context: SessionContext,
     target: MenuEntry,
-    ip: string | null,
     terminal: TerminalHooks,
     typedAhead: Buffer = Buffer.alloc(0),
   ): Promise<void> {
+    const { user, ip } = context;
     const row = await getInstance(this.services.pool, target.instanceId);
     if (row?.observed !== 'running') {
       return finish(
@@ -378,7 +419,7 @@ export class Jumpbox {
       void shell.resize(cols, rows).catch(() => {});
     });
     shell.onOutput((bytes) => {
-      terminal.touch();
+      context.touch();
       recorder.output(bytes);
       if (!channel.write(bytes)) {
         shell.stream.pause();
@@ -396,7 +437,10 @@ export class Jumpbox {
       shell.stream.write(bytes);
     }
     channel.resume();
-    const closed = new Promise<void>((resolve) => channel.once('close', () => resolve()));
+    const closed = Promise.race([
+      new Promise<void>((resolve) => channel.once('close', () => resolve())),
+      context.gone,
+    ]);
     const ended = await Promise.race([
       shell.exited.then((code) => ({ by: 'shell' as const, code })),
       closed.then(() => ({ by: 'client' as const, code: null })),
@@ -438,7 +482,7 @@ export class Jumpbox {
           startedAt: startedAt.toISOString(),
           endedAt: new Date().toISOString(),
           recordingId,
-          command: what.command?.slice(0, 4096) ?? null,
+          command: what.command === null ? null : redactCommand(what.command).slice(0, 4096),
           exitCode: what.exitCode,
         },
         { actor: { kind: 'user', userId: user.userId, role: user.role }, ip },
@@ -450,15 +494,8 @@ export class Jumpbox {
    * One command in the instance named by the login (`user+inst`), its stdin, stdout and stderr kept
    * apart (no TTY unless the client asked for one) and its exit code passed back: what scp and rsync need.
    */
-  async #command(
-    channel: Channel,
-    user: JumpUser,
-    login: LoginName,
-    ip: string | null,
-    command: string,
-    pty: Pty | null,
-    touch: () => void,
-  ): Promise<void> {
+  async #command(channel: Channel, context: SessionContext, command: string, pty: Pty | null): Promise<void> {
+    const { user, login, ip, touch } = context;
     if (!login.instance) {
       return finishErr(
         channel,
@@ -486,10 +523,13 @@ export class Jumpbox {
       ...(pty ? { size: { cols: pty.cols, rows: pty.rows } } : {}),
     });
     stream.on('error', () => {});
-    const clientGone = new Promise<'gone'>((resolve) => {
-      if (channel.destroyed) resolve('gone');
-      channel.once('close', () => resolve('gone'));
-    });
+    const clientGone = Promise.race([
+      new Promise<void>((resolve) => {
+        if (channel.destroyed) resolve();
+        channel.once('close', () => resolve());
+      }),
+      context.gone,
+    ]).then(() => 'gone' as const);
     if (pty) await exec.resize({ h: pty.rows, w: pty.cols }).catch(() => {});
     // With a TTY it is an interactive session (`ssh -t host vim`): recorded as a shell is. Without one
     // (scp, rsync, a script's output), the bytes are data, and only the command line is kept.
@@ -515,7 +555,11 @@ export class Jumpbox {
       });
     } else {
       const stderr = withoutAnnouncement(channel.stderr, announcement);
-      output = demultiplex(stream, channel, stderr).then(() => finished(stderr.end()));
+      // Done when stderr has gone out too: it may still be waiting for the client's window, and
+      // ending the channel first would cut its tail off.
+      output = demultiplex(stream, channel, stderr)
+        .then(() => finished(stderr.end()))
+        .then(() => finished(channel.stderr.end()));
     }
     // Output counts as activity: a command that only shows (a followed log) is not idle. (Added once
     // the output has its reader: a 'data' listener starts the flow.)
@@ -523,7 +567,8 @@ export class Jumpbox {
     let exitCode: number | null = null;
     if ((await Promise.race([output, clientGone])) === 'gone') {
       // The client went (closed, killed, signed out): Docker would let the command run on unseen.
-      await hangUp(docker, containerId, exec, announcement.pid);
+      channel.unpipe(stream);
+      await hangUp(docker, containerId, exec, announcement);
       stream.destroy();
     } else {
       exitCode = (await exec.inspect()).ExitCode ?? null;

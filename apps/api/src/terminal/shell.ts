@@ -82,7 +82,7 @@ export async function openShell(
     },
     exited,
     hangUp: async () => {
-      await hangUp(docker, containerId, exec, announcement.pid);
+      await hangUp(docker, containerId, exec, announcement);
       stream.destroy();
     },
   };
