@@ -191,8 +191,10 @@ export class Jumpbox {
       touch();
       void this.#authenticate(ctx, ip).then(async (signedIn) => {
         if (!signedIn || revoked) return ctx.reject(['password', 'publickey']);
+        // A key offered without a signature only asks whether it would do: nobody is signed in yet.
+        if (ctx.method === 'publickey' && !ctx.signature) return ctx.accept();
         // Disabled, demoted or given a new password meanwhile: the connection goes, as the user's web
-        // sessions and terminals do. (A key sign-in asks twice: one watch, not two.)
+        // sessions and terminals do.
         stopWatching();
         stopWatching = this.services.sessions.onForget((who) => {
           if (who.userId === signedIn.user.userId) revoke(signedIn.user.username);
