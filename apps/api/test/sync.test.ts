@@ -8,7 +8,7 @@ import { LABEL_INSTALLATION, LABEL_INSTANCE, LABEL_MANAGED_BY } from '../src/rec
 import type { Reconciler } from '../src/reconciler/reconciler.js';
 import { cpuPercent, memoryUsed } from '../src/sync/metrics.js';
 import type { DriftPolicy } from '../src/sync/node-sync.js';
-import { SyncService } from '../src/sync/sync-service.js';
+import { LIVE_FRESH_MS, SyncService } from '../src/sync/sync-service.js';
 import { containersOf, installationOf, observed, register, startReconciler } from './docker-fixture.js';
 import { image, signUp, spec, system, usePlatform } from './platform-fixture.js';
 
@@ -195,6 +195,19 @@ describe('the sync against a real Docker node', () => {
     expect(latest!.pids).toBeGreaterThanOrEqual(1);
     expect(typeof latest!.cpuPercent).toBe('number');
     expect(sync.metrics.series(inst.instanceId)).toHaveLength(2);
+  });
+
+  it('viewers of one instance share its live samples: ten at once get one, a look a moment later the same', async () => {
+    const inst = await runningInstance('watched');
+    const sync = syncWith('report');
+    const together = await Promise.all(Array.from({ length: 10 }, () => sync.sampleNow(inst.instanceId)));
+    expect(together[0]).toMatchObject({ memoryLimitBytes: 512 * 1024 ** 2 });
+    expect(new Set(together.map((x) => x!.at)).size).toBe(1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await sync.sampleNow(inst.instanceId))!.at).toBe(together[0]!.at);
+    // Once it is older than a live view allows, the next look takes a new one.
+    await new Promise((r) => setTimeout(r, LIVE_FRESH_MS));
+    expect((await sync.sampleNow(inst.instanceId))!.at).toBeGreaterThan(together[0]!.at);
   });
 
   it("reads a GPU instance's memory with nvidia-smi inside it, or falls back to its limit without one", async () => {

@@ -64,6 +64,9 @@ export function everySeconds(seconds: number): string {
   );
 }
 
+/** How old a sample may be and still be given as live stats (they are asked for every 5 s). */
+export const LIVE_FRESH_MS = 4_000;
+
 /**
  * The periodic sync: every node at once (each node's Docker calls bounded), never two runs at the same
  * time (a run asked for while one is going gets that run's report), resource figures sampled for the
@@ -74,6 +77,8 @@ export class SyncService {
   #task: ScheduledTask | null = null;
   #running: Promise<SyncReport> | null = null;
   readonly #slots: KeyedSemaphore;
+  /** Live samples being taken, by instance. */
+  readonly #taking = new Map<string, Promise<Sample | null>>();
 
   constructor(
     private readonly deps: SyncDeps,
@@ -148,7 +153,23 @@ export class SyncService {
    * A fresh sample of one running instance now (live stats in the web app, every few seconds), kept
    * with the sync's own; null when it has no running container or its node does not answer.
    */
-  async sampleNow(instanceId: string): Promise<Sample | null> {
+  /**
+   * A fresh sample of one running instance, for live stats. Everyone watching the same instance shares
+   * it: a sample younger than `LIVE_FRESH_MS` is given as it is, and callers that come while one is
+   * being taken wait for that one, so a hundred viewers do not ask Docker a hundred times.
+   */
+  sampleNow(instanceId: string): Promise<Sample | null> {
+    const latest = this.metrics.latest(instanceId);
+    if (latest && Date.now() - latest.at < LIVE_FRESH_MS) return Promise.resolve(latest);
+    let taking = this.#taking.get(instanceId);
+    if (!taking) {
+      taking = this.#takeSample(instanceId).finally(() => this.#taking.delete(instanceId));
+      this.#taking.set(instanceId, taking);
+    }
+    return taking;
+  }
+
+  async #takeSample(instanceId: string): Promise<Sample | null> {
     const instance = await this.deps.commands.instances.get(instanceId);
     if (!instance?.containerId || instance.observed !== 'running') return null;
     const node = await this.deps.commands.nodes.get(instance.nodeId);
