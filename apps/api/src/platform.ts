@@ -151,6 +151,7 @@ export async function startPlatform(config: Config, logger = createLogger(config
       pool: database.pool,
       queueDepth: () => live.queue.depth,
       projectionPosition: () => projections.position,
+      readModelsSetAside: () => projections.failed.map((f) => f.name),
     });
     await mountApi(app, services);
     const sweep = setInterval(() => {

@@ -13,6 +13,7 @@ import {
   usageByUser,
 } from '@tianqi/projections';
 import { describe, expect, it } from 'vitest';
+import { PlatformMetrics } from '../src/metrics/prometheus.js';
 import {
   connectedNode,
   image,
@@ -25,6 +26,36 @@ import {
 import { runWorkload } from './workload.js';
 
 const platform = usePlatform(30);
+
+/** Every read model, with the usage read model failing on a batch holding a started container when `fails()`. */
+function usageFailingWhen(fails: () => boolean, message: string) {
+  return allProjections.map((proj) =>
+    proj.name === 'usage'
+      ? {
+          ...proj,
+          apply: async (ctx: Parameters<typeof proj.apply>[0], events: Parameters<typeof proj.apply>[1]) => {
+            if (events.some((e) => e.type === 'ContainerStarted') && fails()) throw new Error(message);
+            await proj.apply(ctx, events);
+          },
+        }
+      : proj,
+  );
+}
+
+/** The live read models equal a rebuild of them from the log, row for row. */
+async function expectLiveEqualsRebuilt(p: TestPlatform) {
+  const live = await dump(p);
+  await rebuildProjections(p.store, allProjections);
+  expect(await dump(p)).toEqual(live);
+}
+
+/** The position of the newest event. */
+async function lastPosition(p: TestPlatform) {
+  const { rows } = await p.pool.query<{ t: string; p: string }>(
+    'SELECT transaction_id::text AS t, position::text AS p FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1',
+  );
+  return { transactionId: BigInt(rows[0]!.t), position: BigInt(rows[0]!.p) };
+}
 
 /** Every row of every read model, in key order, as text: what "equal" means for two builds. */
 async function dump(p: TestPlatform): Promise<Record<string, string>> {
@@ -63,23 +94,7 @@ describe('read models', () => {
     // A read model that fails once in the middle of a batch, after the other read models have
     // written theirs: the whole transaction, checkpoints included, must roll back.
     let failures = 0;
-    const flaky = allProjections.map((proj) =>
-      proj.name === 'usage'
-        ? {
-            ...proj,
-            apply: async (
-              ctx: Parameters<typeof proj.apply>[0],
-              events: Parameters<typeof proj.apply>[1],
-            ) => {
-              if (failures === 0 && events.some((e) => e.type === 'ContainerStarted')) {
-                failures++;
-                throw new Error('simulated crash');
-              }
-              await proj.apply(ctx, events);
-            },
-          }
-        : proj,
-    );
+    const flaky = usageFailingWhen(() => failures === 0 && ++failures === 1, 'simulated crash');
     const errors: Error[] = [];
     const first = new ProjectionRunner({
       store: p.store,
@@ -93,16 +108,60 @@ describe('read models', () => {
     const second = new ProjectionRunner({ store: p.store });
     await second.start();
     await work;
-    const { rows } = await p.pool.query<{ t: string; p: string }>(
-      'SELECT transaction_id::text AS t, position::text AS p FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1',
-    );
-    await second.waitFor({ transactionId: BigInt(rows[0]!.t), position: BigInt(rows[0]!.p) });
+    await second.waitFor(await lastPosition(p));
     await second.stop();
     expect(failures).toBe(1);
-    expect(errors.map((e) => e.message)).toContain('simulated crash');
-    const live = await dump(p);
-    await rebuildProjections(p.store, allProjections);
-    expect(await dump(p)).toEqual(live);
+    expect(errors.map((e) => e.message)).toContain('read model usage failed: simulated crash');
+    await expectLiveEqualsRebuilt(p);
+    await p.runner.start(); // leave the platform as the other tests expect it
+  }, 120_000);
+
+  it('a read model that keeps failing is set aside: the others keep up, and a restart tries it again', async () => {
+    const p = platform();
+    await p.runner.stop();
+    // A read model with a bug: it cannot take a started container, however often it is tried.
+    const broken = usageFailingWhen(() => true, 'cannot take this');
+    const errors: Error[] = [];
+    const runner = new ProjectionRunner({
+      store: p.store,
+      projections: broken,
+      onError: (e) => errors.push(e),
+    });
+    await runner.start();
+    await runWorkload(p, { instances: 20, prefix: 'aside', workers: 2 });
+    const last = await lastPosition(p);
+    // The others went on to the end; the broken one stopped where it was.
+    await runner.waitFor(last);
+    const { rows: checkpoints } = await p.pool.query<{ name: string; t: string; p: string }>(
+      'SELECT name, transaction_id::text AS t, position::text AS p FROM projection_checkpoints ORDER BY name',
+    );
+    const atEnd = (c: { t: string; p: string }) =>
+      c.t === String(last.transactionId) && c.p === String(last.position);
+    expect(checkpoints.filter((c) => !atEnd(c)).map((c) => c.name)).toEqual(['usage']);
+    expect(checkpoints.filter(atEnd).length).toBe(allProjections.length - 1);
+    expect(runner.failed).toMatchObject([{ name: 'usage', error: 'cannot take this' }]);
+    // Prometheus sees it.
+    const metrics = new PlatformMetrics();
+    metrics.attach({
+      pool: p.pool,
+      queueDepth: () => 0,
+      projectionPosition: () => runner.position,
+      readModelsSetAside: () => runner.failed.map((f) => f.name),
+    });
+    expect(await metrics.registry.metrics()).toContain('tianqi_read_models_set_aside{read_model="usage"} 1');
+    expect(
+      errors.some((e) =>
+        /read model usage failed: cannot take this \(set aside after 3 tries\)/.test(e.message),
+      ),
+    ).toBe(true);
+    await runner.stop();
+    // Mended (a new version of the server): a restart takes it from where it stopped.
+    const mended = new ProjectionRunner({ store: p.store });
+    await mended.start();
+    await mended.waitFor(last);
+    expect(mended.failed).toEqual([]);
+    await mended.stop();
+    await expectLiveEqualsRebuilt(p);
     await p.runner.start(); // leave the platform as the other tests expect it
   }, 120_000);
 

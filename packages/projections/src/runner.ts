@@ -12,17 +12,51 @@ export interface RunnerOptions {
   batchSize?: number;
   onRebuild?: (result: RebuildResult) => void;
   onError?: (err: Error) => void;
+  /** Tries of one batch that one read model fails before it is set aside (default 3). */
+  triesBeforeSetAside?: number;
+}
+
+/** A read model set aside after failing the same batch again and again: the others go on. */
+export interface FailedReadModel {
+  name: string;
+  error: string;
+  /** Where it stopped: its checkpoint stays there until a restart tries it again. */
+  at: GlobalPosition;
+  since: Date;
+}
+
+/** An error of one read model's `apply`, named. */
+class ReadModelError extends Error {
+  constructor(
+    readonly readModel: string,
+    readonly original: Error,
+  ) {
+    super(`read model ${readModel} failed: ${original.message}`);
+  }
 }
 
 /**
  * Keeps the read models up to date: at start, builds any read model that is new or whose definition
  * changed; then follows the log, applying each batch to every read model in one transaction together
  * with its checkpoint, so a crash can neither apply an event twice nor lose one.
+ *
+ * A failed batch is tried again (most failures pass: a lost connection, a deadlock). A read model that
+ * fails the same batch `triesBeforeSetAside` times is set aside, its checkpoint left where it was, so
+ * one broken read model (a bug, an event it cannot take) does not stop all the others; `failed` lists
+ * it, and a restart tries it again from its checkpoint.
  */
 export class ProjectionRunner {
   readonly projections: readonly Projection[];
   #subscription: Subscription<PlatformEvent> | null = null;
   readonly #listeners = new Set<(events: readonly PlatformEvent[]) => void>();
+  readonly #setAside = new Map<string, FailedReadModel>();
+  /** Consecutive failures to get past `at` (the read model's checkpoint), by read model. */
+  readonly #failing = new Map<string, { at: GlobalPosition; tries: number }>();
+
+  /** The read models set aside since this runner started. */
+  get failed(): FailedReadModel[] {
+    return [...this.#setAside.values()];
+  }
 
   /**
    * Calls `listener` after each batch is committed to the read models, with the batch's events: live
@@ -80,14 +114,20 @@ export class ProjectionRunner {
         this.projections.map((p) => p.name),
       );
       for (const p of this.projections) {
+        if (this.#setAside.has(p.name)) continue;
         const checkpoint = checkpoints.get(p.name);
         // Rebuilt meanwhile by another process with another definition: not ours to write.
         if (!checkpoint || checkpoint.version !== p.version) continue;
         const fresh = events.filter((e) => isAfter(e, checkpoint.position));
-        if (fresh.length > 0) await p.apply({ client, schema: LIVE_SCHEMA }, fresh);
+        try {
+          if (fresh.length > 0) await p.apply({ client, schema: LIVE_SCHEMA }, fresh);
+        } catch (err) {
+          throw this.#failedOnce(p.name, checkpoint.position, err as Error);
+        }
         if (isAfter(next, checkpoint.position)) await saveCheckpoint(client, p.name, p.version, next);
       }
     });
+    this.#failing.clear();
     for (const listener of this.#listeners) {
       try {
         listener(events);
@@ -97,7 +137,23 @@ export class ProjectionRunner {
     }
   }
 
-  /** Where every read model has got to (the slowest one). */
+  /**
+   * Counts a read model's failure to get past `stoppedAt` (its checkpoint: a retried batch may end
+   * further on, as events keep coming, but starts there); sets it aside after enough.
+   */
+  #failedOnce(name: string, stoppedAt: GlobalPosition, err: Error): Error {
+    const last = this.#failing.get(name);
+    const tries = last && comparePositions(last.at, stoppedAt) === 0 ? last.tries + 1 : 1;
+    this.#failing.set(name, { at: stoppedAt, tries });
+    if (tries >= (this.options.triesBeforeSetAside ?? 3)) {
+      this.#failing.delete(name);
+      this.#setAside.set(name, { name, error: err.message, at: stoppedAt, since: new Date() });
+      return new ReadModelError(name, new Error(`${err.message} (set aside after ${tries} tries)`));
+    }
+    return new ReadModelError(name, err);
+  }
+
+  /** Where every read model has got to (the slowest one that is not set aside). */
   get position(): GlobalPosition {
     return this.#subscription?.position ?? START;
   }

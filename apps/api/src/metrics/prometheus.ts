@@ -8,6 +8,8 @@ export interface MetricSources {
   queueDepth: () => number;
   /** Where the read models have got to. */
   projectionPosition: () => GlobalPosition;
+  /** Read models set aside after failing (they fall behind until a restart). */
+  readModelsSetAside: () => string[];
 }
 
 /**
@@ -111,6 +113,16 @@ export class PlatformMetrics {
           positionParams(p),
         );
         this.set(Math.max(0, rows[0]?.lag ?? 0));
+      },
+    });
+    new Gauge({
+      name: 'tianqi_read_models_set_aside',
+      help: 'Read models set aside after failing the same events again and again (1 each): they fall behind until a restart; the log says why.',
+      labelNames: ['read_model'],
+      registers,
+      collect() {
+        this.reset();
+        for (const name of self.#sources?.readModelsSetAside() ?? []) this.set({ read_model: name }, 1);
       },
     });
   }
