@@ -1,9 +1,9 @@
 import type { Readable, Writable } from 'node:stream';
 
 /**
- * Bytes gathered before a write: the SSH channel sends at most one client-sized packet (32 KiB with
- * OpenSSH) per write, and Docker's frames are often a 4 KiB pipe page each, so writing frame by frame
- * would send several times the packets (each padded, encrypted and written on its own).
+ * Bytes gathered before a write: each write to the SSH channel becomes a packet of its own (or several,
+ * 32 KiB each with OpenSSH), and Docker's frames are often a 4 KiB pipe page each, so writing frame by
+ * frame would send several times the packets (each padded, encrypted and written on its own).
  */
 const GATHER = 32 * 1024;
 
