@@ -145,6 +145,8 @@ export async function startPlatform(config: Config, logger = createLogger(config
         if (e.type === 'RoleChanged' || e.type === 'UserDisabled' || e.type === 'PasswordChanged') {
           sessions.forgetUser(e.streamId.slice('user-'.length));
         }
+        // Signed out on this or another API server.
+        if (e.type === 'SignedOut') sessions.forgetSession(e.data.sessionId);
       }
     });
     metrics.attach({

@@ -2,6 +2,7 @@ import { TRPCClientError } from '@trpc/client';
 import { describe, expect, it } from 'vitest';
 import { createApiClient } from '../src/cli/api-client.js';
 import { useApi } from './api-fixture.js';
+import { until } from './docker-fixture.js';
 
 /** Sign-in over HTTP as a browser and as the CLI: cookies, tokens, expiry, limits, and what is recorded. */
 const api = useApi({ auth: { 'max-failures': 3, 'lockout-minutes': 1, 'session-idle-minutes': 1 } });
@@ -182,5 +183,26 @@ describe('accounts and sessions over HTTP', () => {
       hasSshPassword: true,
       hasClientKey: false,
     });
+  });
+
+  it('a sign-out reaches the other API servers at once, not after their session cache, and is recorded', async () => {
+    const f = api();
+    const other = await f.secondServer();
+    try {
+      const carol = await f.user('carol');
+      const onOther = createApiClient(other.url, carol.token);
+      // The other server has just looked the session up, and would trust it for 5 s more.
+      expect((await onOther.auth.me.query())?.username).toBe('carol');
+      await carol.client.auth.logout.mutate();
+      await until(
+        'the other server to forget the session',
+        async () => (await onOther.auth.me.query()) === null,
+        2_500,
+      );
+      const { items } = await f.admin.audit.list.query({ actorUserId: carol.userId, type: 'SignedOut' });
+      expect(items).toMatchObject([{ summary: 'signed out (cli)' }]);
+    } finally {
+      await other.close();
+    }
   });
 });

@@ -27,6 +27,8 @@ export interface ApiFixture {
   adminToken: string;
   /** How many events the log holds. */
   eventCount(): Promise<number>;
+  /** Another API server on the same database (as with several behind a load balancer). */
+  secondServer(): Promise<{ url: string; close(): Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -72,6 +74,21 @@ export async function openApi(over: Record<string, unknown> = {}): Promise<ApiFi
         'SELECT count(*)::int AS n FROM events',
       );
       return rows[0]!.n;
+    },
+    async secondServer() {
+      const otherPort = await freePort();
+      const otherDir = await mkdtemp(join(tmpdir(), 'tianqi-api-'));
+      const other = await startPlatform(
+        { ...config, server: { ...config.server, port: otherPort }, 'data-dir': otherDir },
+        pino({ level: 'silent' }),
+      );
+      return {
+        url: `http://127.0.0.1:${otherPort}`,
+        close: async () => {
+          await other.stop();
+          await rm(otherDir, { recursive: true, force: true });
+        },
+      };
     },
     async close() {
       // The containers this platform made on the test nodes go with it (found by its installation label).

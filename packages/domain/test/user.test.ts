@@ -129,6 +129,15 @@ describe('user', () => {
       .refused('validation', /via/);
   });
 
+  it('records a sign-out with the session it ended', () => {
+    given(registered)
+      .when({ type: 'RecordLogout', sessionId: 'sess-1', via: 'cli' })
+      .thenEvents([{ type: 'SignedOut', data: { sessionId: 'sess-1', via: 'cli' } }]);
+    given(registered)
+      .when({ type: 'RecordLogout', sessionId: '', via: 'cli' })
+      .refused('validation', /sessionId/);
+  });
+
   it('refuses every command for a user that does not exist', () => {
     given()
       .when({ type: 'DisableUser' })

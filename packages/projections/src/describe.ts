@@ -38,6 +38,8 @@ export function describeEvent(e: PlatformEvent): string {
       return `signed in (${e.data.via}, ${e.data.method})`;
     case 'LoginFailed':
       return `failed sign-in (${e.data.via}, ${e.data.method}): ${e.data.reason}`;
+    case 'SignedOut':
+      return `signed out (${e.data.via})`;
     case 'UnknownUserLoginFailed':
       return `failed sign-in as unknown user "${e.data.username}" (${e.data.via}, ${e.data.method})`;
     case 'ImageRegistered':

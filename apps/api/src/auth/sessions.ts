@@ -122,8 +122,13 @@ export class SessionStore {
   }
 
   async revoke(sessionId: string): Promise<void> {
-    this.#forget((u) => u.sessionId === sessionId, { sessionId });
+    this.forgetSession(sessionId);
     await this.pool.query('DELETE FROM auth_sessions WHERE session_id = $1', [sessionId]);
+  }
+
+  /** Looks a session up again on its next request (it ended on another API server). */
+  forgetSession(sessionId: string): void {
+    this.#forget((u) => u.sessionId === sessionId, { sessionId });
   }
 
   /** Looks a user's sessions up again on their next request (their role or status changed). */

@@ -56,6 +56,12 @@ export const userCommandSchema = z.discriminatedUnion('type', [
     method: z.enum(['password', 'publickey']),
     reason: z.string().max(200).default(''),
   }),
+  /** A session of this account ended by signing out (every API server forgets it at once). */
+  z.object({
+    type: z.literal('RecordLogout'),
+    sessionId: z.string().min(1).max(64),
+    via: loginChannelSchema,
+  }),
 ]);
 export type UserCommand = z.input<typeof userCommandSchema>;
 
@@ -85,6 +91,7 @@ export const userEventSchemas = {
     method: z.enum(['password', 'publickey']),
     reason: z.string(),
   }),
+  SignedOut: z.object({ sessionId: z.string(), via: loginChannelSchema }),
 };
 export type UserEvent = EventsOf<typeof userEventSchemas>;
 
@@ -161,6 +168,8 @@ export function decideUser(input: UserCommand, state: UserState): UserEvent[] {
         ? [{ type: 'LoginSucceeded', data: { via, method } }]
         : [{ type: 'LoginFailed', data: { via, method, reason: command.reason } }];
     }
+    case 'RecordLogout':
+      return [{ type: 'SignedOut', data: { sessionId: command.sessionId, via: command.via } }];
   }
 }
 
@@ -182,6 +191,7 @@ export function evolveUser(state: UserState, event: UserEvent): UserState {
       return { ...state, sshKeys: state.sshKeys.filter((k) => k.fingerprint !== event.data.fingerprint) };
     case 'LoginSucceeded':
     case 'LoginFailed':
+    case 'SignedOut':
       return state;
   }
 }

@@ -38,6 +38,15 @@ export const authRouter = router({
 
   logout: userProcedure.output(z.object({ ok: z.literal(true) })).mutation(async ({ ctx }) => {
     await ctx.services.sessions.revoke(ctx.user.sessionId);
+    // In the audit log, and how the other API servers hear of it: they forget the session at once
+    // instead of trusting it for the rest of their 5 s cache.
+    await ctx.services.commands.users
+      .act(
+        ctx.user.userId,
+        { type: 'RecordLogout', sessionId: ctx.user.sessionId, via: ctx.viaCookie ? 'web' : 'cli' },
+        ctx.command,
+      )
+      .catch((err: unknown) => ctx.services.logger.warn({ err }, 'could not record a sign-out'));
     if (ctx.viaCookie) setCookie(ctx, '', null);
     return { ok: true as const };
   }),
