@@ -25,16 +25,6 @@ export interface FailedReadModel {
   since: Date;
 }
 
-/** An error of one read model's `apply`, named. */
-class ReadModelError extends Error {
-  constructor(
-    readonly readModel: string,
-    readonly original: Error,
-  ) {
-    super(`read model ${readModel} failed: ${original.message}`);
-  }
-}
-
 /**
  * Keeps the read models up to date: at start, builds any read model that is new or whose definition
  * changed; then follows the log, applying each batch to every read model in one transaction together
@@ -148,9 +138,11 @@ export class ProjectionRunner {
     if (tries >= (this.options.triesBeforeSetAside ?? 3)) {
       this.#failing.delete(name);
       this.#setAside.set(name, { name, error: err.message, at: stoppedAt, since: new Date() });
-      return new ReadModelError(name, new Error(`${err.message} (set aside after ${tries} tries)`));
+      return new Error(`read model ${name} failed: ${err.message} (set aside after ${tries} tries)`, {
+        cause: err,
+      });
     }
-    return new ReadModelError(name, err);
+    return new Error(`read model ${name} failed: ${err.message}`, { cause: err });
   }
 
   /** Where every read model has got to (the slowest one that is not set aside). */

@@ -1,7 +1,17 @@
 import { passwordSchema, TianqiError } from '@tianqi/domain';
 import { z } from 'zod';
+import type { CommandContext } from '../../commands/index.js';
 import { SESSION_COOKIE } from '../request-auth.js';
-import { type ApiContext, applied, publicProcedure, router, settled, userProcedure } from '../trpc.js';
+import type { Services } from '../services.js';
+import {
+  type ApiContext,
+  applied,
+  publicProcedure,
+  router,
+  type SignedIn,
+  settled,
+  userProcedure,
+} from '../trpc.js';
 import { commandResultView, meView, sshKeyView } from '../views.js';
 
 /** The session cookie: HttpOnly (no script reads it), SameSite=Strict (no cross-site sends). */
@@ -93,28 +103,20 @@ export const authRouter = router({
   addSshKey: userProcedure
     .input(z.strictObject({ publicKey: z.string().min(1).max(16_384) }))
     .output(commandResultView)
-    .mutation(({ ctx, input }) =>
-      applied(
-        ctx.services,
-        ctx.services.commands.users.act(
-          ctx.user.userId,
-          { type: 'AddSshKey', publicKey: input.publicKey },
-          ctx.command,
-        ),
-      ),
-    ),
+    .mutation(({ ctx, input }) => onOwnAccount(ctx, { type: 'AddSshKey', publicKey: input.publicKey })),
 
   removeSshKey: userProcedure
     .input(z.strictObject({ fingerprint: z.string().min(1).max(100) }))
     .output(commandResultView)
     .mutation(({ ctx, input }) =>
-      applied(
-        ctx.services,
-        ctx.services.commands.users.act(
-          ctx.user.userId,
-          { type: 'RemoveSshKey', fingerprint: input.fingerprint },
-          ctx.command,
-        ),
-      ),
+      onOwnAccount(ctx, { type: 'RemoveSshKey', fingerprint: input.fingerprint }),
     ),
 });
+
+/** A command on the signed-in user's own account, answered once the read models have it. */
+function onOwnAccount(
+  ctx: { services: Services; user: SignedIn; command: CommandContext },
+  command: Parameters<Services['commands']['users']['act']>[1],
+) {
+  return applied(ctx.services, ctx.services.commands.users.act(ctx.user.userId, command, ctx.command));
+}
