@@ -21,11 +21,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-# `npm install`, not `npm ci`: this npm keeps no download addresses in the lock file and so leaves out
-# other platforms' optional packages (turbo's, biome's), which `npm ci` then reports as missing. The lock
-# file still pins every version installed here, and install leaves it unchanged.
+# `npm ci`: exactly the committed lock file (which holds every platform's optional packages, as a full
+# install writes it). The tree must be as committed afterwards: an install that rewrites the lock file
+# is a defect, caught here rather than on a new contributor's machine.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm install --no-fund --no-audit
+  npm ci --no-fund --no-audit
+fi
+if git rev-parse --git-dir >/dev/null 2>&1 && ! git diff --quiet -- package-lock.json; then
+  echo "The install changed package-lock.json; commit the lock file a full install writes:" >&2
+  git --no-pager diff --stat -- package-lock.json >&2
+  exit 1
 fi
 
 export TURBO_TELEMETRY_DISABLED=1

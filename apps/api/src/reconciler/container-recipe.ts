@@ -1,4 +1,4 @@
-import type { InstanceState } from '@tianqi/domain';
+import type { GpuAllocation, InstanceState } from '@tianqi/domain';
 import type Docker from 'dockerode';
 
 export const LABEL_INSTANCE = 'tianqi.instance';
@@ -31,6 +31,17 @@ export interface RecipeOptions {
 }
 
 /**
+ * The GPU variables every process in the container sees. Docker hands the device request's
+ * `NVIDIA_VISIBLE_DEVICES` to the first process only, so a `docker exec` under a web terminal, an SSH
+ * session or a one-off command would see no GPU: they go in the container's own environment. A
+ * CPU-only instance gets `void`, so an image that asks for `all` (CUDA's base images do) cannot reach
+ * a node's cards through a default NVIDIA runtime.
+ */
+export function gpuEnvironment(gpus: GpuAllocation): string[] {
+  return [`NVIDIA_VISIBLE_DEVICES=${gpus.kind === 'none' ? 'void' : gpus.indices.join(',')}`];
+}
+
+/**
  * The container an instance runs in, as the design says: named `<name>-<id>-<unix time>`, labelled so
  * the platform finds it again after any crash, its GPUs by device id (never by count), CPU and memory
  * limits and shm from the spec, `/data` on a named volume, kept running even when the image's command
@@ -44,7 +55,7 @@ export function containerRecipe(
   const allocation = instance.allocation;
   if (!origin || !allocation) throw new Error(`instance ${instance.instanceId} has no origin or allocation`);
   const gpus = allocation.gpus;
-  const env: string[] = [];
+  const env = gpuEnvironment(gpus);
   const binds: string[] = [];
   if (gpus.kind === 'slice') {
     if (!options.hamiCoreDir)
