@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createTestDatabase, freePort, loadTestNodes } from '@tianqi/infra';
+import { createTestDatabase, freePort, loadTestNodes, startThrowawayPostgres } from '@tianqi/infra';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -229,5 +229,76 @@ describe('`tianqi start`', () => {
     const started = startTianqi({ TIANQI_JUMPBOX_PORT: '99999' });
     expect(await started.exited).toBe(1);
     expect(started.output()).toMatch(/jumpbox\.port \(environment variable TIANQI_JUMPBOX_PORT\)/);
+  });
+
+  it('a database URL that cannot be used stops the start with a sentence naming what is wrong, no stack trace', async () => {
+    const server = await startThrowawayPostgres();
+    const dataDir = await mkdtemp(join(tmpdir(), 'tianqi-data-'));
+    try {
+      // Passwords over TCP, as a real installation has them.
+      await writeFile(
+        join(server.directory, 'data', 'pg_hba.conf'),
+        'local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n',
+      );
+      const admin = new pg.Client({ connectionString: server.url });
+      await admin.connect();
+      await admin.query("CREATE ROLE tianqi LOGIN PASSWORD 'right-password'");
+      await admin.query('SELECT pg_reload_conf()');
+      await admin.end();
+      const at = `127.0.0.1:${server.port}`;
+      const cases: [string, RegExp][] = [
+        [`postgres://tianqi@${at}/postgres`, /asks for a password, and the URL has none/],
+        [`postgres://tianqi:wrong-password@${at}/postgres`, /refused the password in the URL/],
+        [`postgres://tianqi:right-password@${at}/no_such_db`, /has no such database .*no_such_db/],
+        [
+          `postgres://tianqi:x@127.0.0.1:${await freePort()}/postgres`,
+          /nothing listens at that host and port/,
+        ],
+      ];
+      for (const [url, says] of cases) {
+        const started = startTianqi({
+          DATABASE_URL: url,
+          TIANQI_DATA_DIR: dataDir,
+          PORT: String(await freePort()),
+        });
+        expect(await started.exited).toBe(1);
+        const output = started.output();
+        expect(output).toMatch(says);
+        expect(output).toMatch(/Fix database\.url \(or DATABASE_URL\)/);
+        expect(output).not.toMatch(/\n\s+at /); // no stack trace
+        expect(output).not.toContain('wrong-password');
+      }
+    } finally {
+      await server.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('a damaged SSH host key stops the start with a message that names the file', async () => {
+    const db = await createTestDatabase();
+    const dataDir = await mkdtemp(join(tmpdir(), 'tianqi-data-'));
+    const keyFile = join(dataDir, 'ssh_host_ed25519_key');
+    await writeFile(
+      keyFile,
+      '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUA\n-----END OPENSSH PRIVATE KEY-----\n',
+    );
+    try {
+      const started = startTianqi({
+        DATABASE_URL: db.url,
+        TIANQI_DATA_DIR: dataDir,
+        PORT: String(await freePort()),
+        TIANQI_JUMPBOX_ENABLED: 'true',
+        TIANQI_JUMPBOX_PORT: String(await freePort()),
+      });
+      expect(await started.exited).toBe(1);
+      expect(started.output()).toContain(
+        `The SSH jumpbox's host key ${keyFile} is damaged or not a private key`,
+      );
+      expect(started.output()).toMatch(/Remove it to have a new key generated at the next start/);
+      expect(started.output()).not.toMatch(/\n\s+at /);
+    } finally {
+      await db.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });

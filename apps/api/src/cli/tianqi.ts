@@ -1,4 +1,6 @@
 import { parseArgs } from 'node:util';
+import { maskedUrl } from '../database/connect-error.js';
+import { StartError } from '../start-error.js';
 import { REMOTE_COMMANDS, remoteHelp, runRemote } from './remote/index.js';
 
 const HELP = `tianqi: the Tianqi GPU container platform
@@ -74,7 +76,7 @@ async function main(argv: string[]): Promise<number> {
       const hidden = (v: string) => (v === '' ? '' : '***');
       const shown = {
         ...config,
-        database: { ...config.database, url: config.database.url.replace(/:[^:@/]*@/, ':***@') },
+        database: { ...config.database, url: maskedUrl(config.database.url) },
         secrets: { key: hidden(config.secrets.key) },
         admin: { ...config.admin, password: hidden(config.admin.password) },
       };
@@ -140,11 +142,10 @@ main(argv).then(
   },
   (err: unknown) => {
     console.error(
-      (err as Error).name === 'ConfigError'
-        ? (err as Error).message
-        : `tianqi: ${(err as Error).stack ?? String(err)}`,
+      err instanceof StartError ? (err as Error).message : `tianqi: ${(err as Error).stack ?? String(err)}`,
     );
-    process.exitCode = 1;
+    // Whatever the failed start left open (a socket mid-handshake) must not hold the process.
+    process.stderr.write('', () => process.exit(1));
   },
 );
 

@@ -1,10 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { StartError } from '../start-error.js';
 import { type Config, configSchema, defaultConfig } from './schema.js';
 
 /** Raised for a configuration that cannot be used; the message names the key and where it came from. */
-export class ConfigError extends Error {
+export class ConfigError extends StartError {
   override name = 'ConfigError';
 }
 

@@ -4,6 +4,8 @@ import { projectionMigrations } from '@tianqi/projections';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import { settleWithin } from '../shutdown/settle-within.js';
+import { describeConnectError } from './connect-error.js';
 import { startEmbeddedPostgres } from './embedded.js';
 
 export interface Database {
@@ -35,9 +37,11 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
     for (const m of applied)
       log.info({ migration: `${m.component}/${m.version}_${m.name}` }, 'migration applied');
   } catch (err) {
-    await pool.end();
+    // Bounded: a connection refused mid-authentication (no password for SCRAM) is left open by pg
+    // until the server's authentication timeout, a minute later.
+    await settleWithin([pool.end()], 2_000);
     await embedded?.stop();
-    throw err;
+    throw describeConnectError(err, url) ?? err;
   }
   return {
     pool,
