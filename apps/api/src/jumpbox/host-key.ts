@@ -53,7 +53,7 @@ async function readKeyFile(path: string, configKey: string | null): Promise<Buff
 
 function checkedKey(key: Buffer, path: string, configured: boolean): Buffer {
   const parsed = ssh2.utils.parseKey(key);
-  if (parsed instanceof Error || (Array.isArray(parsed) && parsed.length === 0) || !isPrivate(parsed)) {
+  if (parsed instanceof Error || !isPrivate(parsed)) {
     const why = parsed instanceof Error ? parsed.message : 'it holds no private key';
     throw new HostKeyError(
       `The SSH jumpbox's host key ${path} is damaged or not a private key (${why}). ` +
@@ -67,7 +67,7 @@ function checkedKey(key: Buffer, path: string, configured: boolean): Buffer {
 
 function isPrivate(parsed: ssh2.ParsedKey | ssh2.ParsedKey[]): boolean {
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
-  return key !== undefined && key.isPrivateKey();
+  return key?.isPrivateKey() === true;
 }
 
 /**
