@@ -4,12 +4,14 @@
 #   bash.tar:    the same plus a static bash as /bin/bash, a stand-in nvidia-smi printing fixed
 #                figures (what the platform reads for a GPU instance's memory), and Debian's scp and
 #                rsync with the libraries they load (what `scp -O` and `rsync -e ssh` run on the far
-#                side, through the jumpbox).
+#                side, through the jumpbox), and Debian's tput with the xterm terminfo entries (a
+#                curses program: what a full-screen program sees of its terminal).
+# VERSION names the contents: a change here bumps it (start.sh), so kept tars and images are remade.
 set -euo pipefail
-DIR="$1"; BUSYBOX="$2"; BASH_STATIC="$3"
+DIR="$1"; BUSYBOX="$2"; BASH_STATIC="$3"; VERSION="${4:-1}"
 mkdir -p "$DIR"
 build() { # name with-bash
-  local out="$DIR/$1.tar" root="$DIR/$1-root"
+  local out="$DIR/$1-v$VERSION.tar" root="$DIR/$1-root"
   [ -f "$out" ] && return 0
   rm -rf "$root"; mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,root,data,proc,sys,dev}
   cp "$BUSYBOX" "$root/bin/busybox"
@@ -20,13 +22,18 @@ build() { # name with-bash
     rm -f "$root/bin/bash"; cp "$BASH_STATIC" "$root/bin/bash"
     printf '#!/bin/sh\n# Stand-in for nvidia-smi: fixed figures in the format the platform asks for.\ncase "$*" in\n  *--query-gpu=memory.used,memory.total*) echo "1234, 24564" ;;\n  *) echo "NVIDIA-SMI stand-in" ;;\nesac\n' >"$root/usr/bin/nvidia-smi"
     chmod +x "$root/usr/bin/nvidia-smi"
-    for tool in scp rsync; do
+    for tool in scp rsync tput; do
       [ -x "/usr/bin/$tool" ] || continue
       cp "/usr/bin/$tool" "$root/usr/bin/$tool"
       for lib in $(ldd "/usr/bin/$tool" | grep -oE '/[^ ]+\.so[^ ]*'); do
         mkdir -p "$root$(dirname "$lib")"
         cp -L "$lib" "$root$lib"
       done
+    done
+    for entry in /lib/terminfo/x/xterm /lib/terminfo/x/xterm-256color /lib/terminfo/v/vt100; do
+      [ -e "$entry" ] || continue
+      mkdir -p "$root$(dirname "$entry")"
+      cp -L "$entry" "$root$entry"
     done
   fi
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"

@@ -30,7 +30,9 @@ if [ "$(id -u)" != 0 ]; then echo "test-nodes: Docker daemons need root; run as 
 
 mkdir -p "$ROOT"
 "$HERE/make-certs.sh" "$ROOT/certs" "$COUNT" "$IP_BASE" >/dev/null
-"$HERE/make-images.sh" "$ROOT/images" "$BUSYBOX" "$BASH_STATIC" >/dev/null
+# Bumped whenever make-images.sh puts something else in the images: nodes then import them anew.
+IMAGES_VERSION=2
+"$HERE/make-images.sh" "$ROOT/images" "$BUSYBOX" "$BASH_STATIC" "$IMAGES_VERSION" >/dev/null
 
 json_nodes=""
 for i in $(seq 1 "$COUNT"); do
@@ -66,8 +68,10 @@ for i in $(seq 1 "$COUNT"); do
   fi
   for img in busybox bash; do
     ref="tianqi-test/$img:latest"
-    docker -H "unix://$sock" image inspect "$ref" >/dev/null 2>&1 ||
-      docker -H "unix://$sock" import --change 'CMD ["/bin/sh"]' "$ROOT/images/$img.tar" "$ref" >/dev/null
+    have="$(docker -H "unix://$sock" image inspect -f '{{index .Config.Labels "tianqi.test-image"}}' "$ref" 2>/dev/null || true)"
+    [ "$have" = "$IMAGES_VERSION" ] ||
+      docker -H "unix://$sock" import --change 'CMD ["/bin/sh"]' --change "LABEL tianqi.test-image=$IMAGES_VERSION" \
+        "$ROOT/images/$img-v$IMAGES_VERSION.tar" "$ref" >/dev/null
   done
   entry="{\"name\":\"$name\",\"host\":\"$ip\",\"port\":$PORT,\"tls\":$tls,\"socketPath\":\"$sock\",\"gpuCount\":$GPUS_PER_NODE"
   if $tls; then

@@ -1,8 +1,10 @@
 import type { Duplex } from 'node:stream';
 import { loadTestNodes } from '@tianqi/infra';
+import type { TRPCClientError } from '@trpc/client';
 import Docker from 'dockerode';
 import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import type { AppRouter } from '../src/api/router.js';
 import { execCapture } from '../src/docker/exec.js';
 import { type ApiFixture, useApi } from './api-fixture.js';
 import { until } from './docker-fixture.js';
@@ -191,6 +193,9 @@ describe('the whole flow through the HTTP API, on a real Docker node', () => {
     await t.prompt();
     t.type('echo hi\n');
     await t.lineSeen('hi');
+    // The container's own environment: a CPU-only instance's NVIDIA_VISIBLE_DEVICES is void.
+    t.type('echo "gpus=$NVIDIA_VISIBLE_DEVICES."\n');
+    await t.lineSeen('gpus=void.');
     t.type('stty size\n');
     await t.lineSeen('30 90');
     t.ws.send(JSON.stringify({ type: 'resize', cols: 120, rows: 40 }));
@@ -263,13 +268,37 @@ describe('the whole flow through the HTTP API, on a real Docker node', () => {
     const asUser = await bob.client.instances.create
       .mutate({ name: 'too-big', imageId, specId: huge })
       .catch((e: Error) => e);
+    // No node has 64 cores: waiting will not help, and the user is told so.
     expect((asUser as Error).message).toBe(
-      'no node can host this spec now; try again later or choose another spec',
+      'no node offers this spec (its GPUs, memory or disks, or GPU slicing): it cannot be created until an admin adds such a node; choose another spec',
     );
+    expect((asUser as TRPCClientError<AppRouter>).data).toMatchObject({
+      tianqiCode: 'no_capacity',
+      details: { shortfall: 'unsupported' },
+    });
     const asAdmin = await api()
       .admin.instances.create.mutate({ name: 'too-big', imageId, specId: huge })
       .catch((e: Error) => e);
-    expect((asAdmin as Error).message).toMatch(/flow-node: .*CPU/);
+    expect((asAdmin as Error).message).toMatch(/^no node offers spec cpu-huge \(flow-node: .*CPU/);
+    // The node's whole system disk: it offers that, but the running instance holds 1 GB of it now.
+    const whole = (
+      await api().admin.specs.create.mutate({
+        name: 'cpu-whole-disk',
+        gpuCount: 0,
+        cpuCores: 1,
+        memoryGb: 1,
+        systemDiskGb: 100,
+        pricePerHour: 9,
+      })
+    ).id;
+    const full = await bob.client.instances.create
+      .mutate({ name: 'too-big', imageId, specId: whole })
+      .catch((e: TRPCClientError<AppRouter>) => e);
+    expect((full as Error).message).toBe(
+      'every node that offers this spec is full or unreachable now; try again later or choose another spec',
+    );
+    expect((full as TRPCClientError<AppRouter>).data).toMatchObject({ details: { shortfall: 'busy' } });
+    expect(JSON.stringify((full as TRPCClientError<AppRouter>).data)).not.toContain('flow-node');
   });
 
   it('refuses a terminal to another user (404), to no one signed in (401) and from a foreign Origin (403)', async () => {

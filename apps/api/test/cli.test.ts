@@ -125,11 +125,14 @@ describe('the tianqi CLI against a running server', () => {
   });
 
   it('`instance shell` runs piped input in a TTY of $LINES×$COLUMNS and exits with the shell’s code', async () => {
-    const input = 'echo from-the-shell > /proc/1/fd/1\necho hi\nstty size\nexit 3\n';
+    const input =
+      'echo from-the-shell > /proc/1/fd/1\necho hi\nstty size\necho "gpus=$NVIDIA_VISIBLE_DEVICES."\nexit 3\n';
     const run = await tianqi(userHome, 'instance shell box', { input, env: { COLUMNS: '132', LINES: '40' } });
     expect(run.stderr).toBe('');
     expect(run.stdout).toMatch(/^hi\r?$/m); // the output, not the echo of "echo hi"
     expect(run.stdout).toMatch(/^40 132\r?$/m);
+    // The container's own environment reaches the shell: a CPU-only instance's GPUs are void.
+    expect(run.stdout).toMatch(/^gpus=void\.\r?$/m);
     expect(run.code).toBe(3);
   });
 

@@ -85,7 +85,7 @@ describe('GPU allocation under concurrent creates (real PostgreSQL)', () => {
     expect(ok).toHaveLength(8);
     expect(refused.every((e) => (e as TianqiError).code === 'no_capacity')).toBe(true);
     expect(refused[0]!.message).toMatch(
-      /no node can host spec H100 ×1 now \(.*h100-box: 0 of 8 GPU\(s\) free/,
+      /every node that offers spec H100 ×1 is full or unreachable now \(.*h100-box: 0 of 8 GPU\(s\) free/,
     );
   });
 

@@ -67,8 +67,18 @@ const sshOptions = (p = port, logLevel = 'ERROR', auth = 'password') => [
 const ssh = (login: string, password: string, command: string[] = [], input?: string | Buffer) =>
   run('sshpass', ['-p', password, 'ssh', ...sshOptions(), `${login}@127.0.0.1`, ...command], input);
 /** An interactive session in a real pseudo-terminal of `rows`×`cols`, driven step by step. */
-const drive = (login: string, password: string, rows: number, cols: number, steps: unknown[]) =>
-  run('python3', [
+const drive = (
+  login: string,
+  password: string,
+  rows: number,
+  cols: number,
+  steps: unknown[],
+  command: string[] = [],
+) =>
+  // TERM as a terminal emulator sets it (the test's own may be unset): the container's tput reads it.
+  run('env', [
+    'TERM=xterm',
+    'python3',
     DRIVE,
     JSON.stringify([{ size: [rows, cols] }, ...steps]),
     'sshpass',
@@ -78,6 +88,7 @@ const drive = (login: string, password: string, rows: number, cols: number, step
     '-tt',
     ...sshOptions(),
     `${login}@127.0.0.1`,
+    ...command,
   ]);
 
 /** `ssh login@… command` left running, for a test to watch and drive (the run helper waits for it). */
@@ -211,6 +222,49 @@ describe('the SSH jumpbox, with the real ssh client', () => {
       { send: 'exit 7\r' },
     ]);
     expect(r.code).toBe(7);
+  });
+
+  it('a command with a TTY sees the client terminal size from its first instruction, 20 times in a row', async () => {
+    // `stty size` reads the TTY; `tput` is a curses program, as full-screen programs (vim, top) are.
+    for (let i = 0; i < 20; i++) {
+      const r = await drive(
+        'alice+box1',
+        'alice-password',
+        37,
+        101,
+        [],
+        ['stty size; tput cols; tput lines'],
+      );
+      expect(r.stdout).toBe('37 101\r\n101\r\n37\r\n');
+      expect(r.code).toBe(0);
+    }
+  });
+
+  it('a command with a TTY follows the client terminal when it is resized', async () => {
+    const r = await drive(
+      'alice+box1',
+      'alice-password',
+      24,
+      80,
+      [{ expect: 'go' }, { resize: [50, 132] }, { sleep: 0.3 }, { send: 'x\r' }],
+      ['echo go; read x; stty size'],
+    );
+    expect(r.stdout).toContain('50 132');
+    expect(r.code).toBe(0);
+  });
+
+  it('shells and commands of a CPU-only instance see NVIDIA_VISIBLE_DEVICES=void, as its first process does', async () => {
+    expect(await ssh('alice+box1', 'alice-password', ['echo "gpus=$NVIDIA_VISIBLE_DEVICES"'])).toMatchObject({
+      code: 0,
+      stdout: 'gpus=void\n',
+    });
+    const r = await drive('alice+box1', 'alice-password', 24, 80, [
+      { expect: '# ' },
+      { send: 'echo "gpus=$NVIDIA_VISIBLE_DEVICES."\r' },
+      { expect: 'gpus=void.' },
+      { send: 'exit\r' },
+    ]);
+    expect(r.code).toBe(0);
   });
 
   it('a straight command returns its exit code and keeps stdout and stderr apart', async () => {
@@ -360,18 +414,28 @@ describe('the SSH jumpbox, with the real ssh client', () => {
       async () => (await api.admin.nodes.get.query({ nodeId })).dockerStatus === 'connected',
     );
     const alice = await api.login('alice', 'alice-password');
-    const { id } = await alice.client.instances.create.mutate({ name: 'sliced', imageId, specId, nodeId });
+    const created = await alice.client.instances.create.mutate({ name: 'sliced', imageId, specId, nodeId });
+    const { id } = created;
+    const gpus = (created.allocation.gpus as { indices: number[] }).indices.join(',');
     await until(
       'the slice to run',
       async () => (await alice.client.instances.get.query({ instanceId: id })).observed === 'running',
     );
     const r = await ssh('alice+sliced', 'alice-password', [
-      'echo "$CUDA_DEVICE_MEMORY_LIMIT $CUDA_DEVICE_SM_LIMIT $LD_PRELOAD"; cat /etc/ld.so.preload',
+      'echo "$NVIDIA_VISIBLE_DEVICES $CUDA_DEVICE_MEMORY_LIMIT $CUDA_DEVICE_SM_LIMIT $LD_PRELOAD"; cat /etc/ld.so.preload',
     ]);
     expect(r).toMatchObject({
       code: 0,
-      stdout: '6g 25 /libvgpu/build/libvgpu.so\n/libvgpu/build/libvgpu.so\n',
+      stdout: `${gpus} 6g 25 /libvgpu/build/libvgpu.so\n/libvgpu/build/libvgpu.so\n`,
     });
+    // The interactive shell sees its GPUs too (Docker gives them to the first process only).
+    const shell = await drive('alice+sliced', 'alice-password', 24, 80, [
+      { expect: '# ' },
+      { send: 'echo "gpus=$NVIDIA_VISIBLE_DEVICES."\r' },
+      { expect: `gpus=${gpus}.` },
+      { send: 'exit\r' },
+    ]);
+    expect(shell.code).toBe(0);
     await alice.client.instances.delete.mutate({ instanceId: id });
     await until(
       'the slice to be removed',
@@ -482,7 +546,13 @@ describe('the SSH jumpbox, with the real ssh client', () => {
         ]);
       expect(await withKey('good')).toMatchObject({ code: 0, stdout: 'key-ok\n' });
       expect((await withKey('other')).code).toBe(255);
-      const log = await api.admin.audit.list.query({ type: 'LoginSucceeded', limit: 50 });
+      // Oldest first: the page that holds the newest entries.
+      const { total } = await api.admin.audit.list.query({ type: 'LoginSucceeded', limit: 1 });
+      const log = await api.admin.audit.list.query({
+        type: 'LoginSucceeded',
+        limit: 20,
+        offset: Math.max(0, total - 20),
+      });
       expect(log.items.some((e) => e.summary === 'signed in (ssh, publickey)')).toBe(true);
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -2,12 +2,14 @@ import { describe, expect, it } from 'vitest';
 import {
   type Allocation,
   allocateGpus,
+  capacityShortfall,
   chooseBestFit,
   matchNodes,
   type NodeCapacity,
   type SpecDemand,
   sameGpuModel,
   smPercentFor,
+  whyNeverOffered,
 } from '../src/index.js';
 
 const node = (over: Partial<NodeCapacity> = {}): NodeCapacity => ({
@@ -178,5 +180,44 @@ describe('matching nodes to a spec', () => {
     const cpuOnly = matchNodes(nodes, spec({ gpuCount: 0, gpuModel: null }), 'i3');
     expect(chooseBestFit(cpuOnly.candidates)?.nodeId).toBe('busy');
     expect(chooseBestFit([])).toBeNull();
+  });
+});
+
+describe('whether a spec is offered at all, or only full now', () => {
+  it('a node whose whole capacity covers the spec offers it, however full it is now', () => {
+    const full = node({ allocations: [holding('i1', { kind: 'whole', indices: [0, 1, 2, 3, 4, 5, 6, 7] })] });
+    expect(whyNeverOffered(full, spec())).toEqual([]);
+    expect(matchNodes([full], spec(), 'x').candidates).toEqual([]);
+    expect(capacityShortfall([full], spec())).toBe('busy');
+  });
+
+  it('a node that is unreachable now still offers it: waiting may help', () => {
+    expect(capacityShortfall([node({ dockerStatus: 'failed' })], spec())).toBe('busy');
+  });
+
+  it('no node offers a spec whose model, card count, VRAM, CPU, memory or disks exceed every node', () => {
+    for (const [over, reason] of [
+      [{ gpuModel: 'H100' }, /GPU model RTX 4090 is not H100/],
+      [{ gpuCount: 9 }, /has 8 GPU\(s\), the spec needs 9/],
+      [{ vramGb: 48 }, /24 GB VRAM per GPU, the spec needs 48 GB/],
+      [{ cpuCores: 65 }, /has 64 CPU core\(s\), the spec needs 65/],
+      [{ memoryGb: 1024 }, /has 512 GB memory/],
+      [{ dataDiskGb: 5000 }, /has 4000 GB data disk/],
+    ] as const) {
+      expect(whyNeverOffered(node(), spec(over)).join(', ')).toMatch(reason);
+      expect(capacityShortfall([node()], spec(over))).toBe('unsupported');
+    }
+  });
+
+  it('a slice spec is not offered by nodes without a HAMi-core directory, nor by a node that is unlisted', () => {
+    const slice = spec({ slice: true, vramGb: 8 });
+    expect(whyNeverOffered(node(), slice)).toEqual(['no HAMi-core directory, so no GPU slices']);
+    expect(capacityShortfall([node()], slice)).toBe('unsupported');
+    expect(capacityShortfall([node({ hamiCoreDir: '/opt/hami' })], slice)).toBe('busy');
+    expect(capacityShortfall([node({ hamiCoreDir: '/opt/hami', listed: false })], slice)).toBe('unsupported');
+  });
+
+  it('with no nodes at all, nothing is offered', () => {
+    expect(capacityShortfall([], spec({ gpuCount: 0 }))).toBe('unsupported');
   });
 });

@@ -1,6 +1,7 @@
 import {
   type Allocation,
   type Candidate,
+  capacityShortfall,
   chooseBestFit,
   type InstanceCommand,
   type InstanceEvent,
@@ -141,20 +142,16 @@ export function instanceCommands(
 
   /** The scheduler's choice (best fit), or a no-capacity error saying why each node was passed over. */
   async function bestNode(demand: ReturnType<typeof specDemand>, specName: string, instanceId: string) {
-    const { candidates, rejected } = matchNodes(
-      (await allNodes()).map((n) => nodeCapacity(n.state)),
-      demand,
-      instanceId,
-    );
+    const nodes = (await allNodes()).map((n) => nodeCapacity(n.state));
+    const { candidates, rejected } = matchNodes(nodes, demand, instanceId);
     const best = chooseBestFit(candidates);
     if (best) return best.nodeId;
     const why = rejected.map((r) => `${r.name}: ${r.reasons.join(', ')}`).join('; ');
+    const shortfall = capacityShortfall(nodes, demand);
     throw new TianqiError(
       'no_capacity',
-      `no node can host spec ${specName} now${why ? ` (${why})` : ' (no nodes)'}`,
-      {
-        rejected,
-      },
+      `${shortfall === 'unsupported' ? `no node offers spec ${specName}` : `every node that offers spec ${specName} is full or unreachable now`}${why ? ` (${why})` : ' (no nodes)'}`,
+      { rejected, shortfall },
     );
   }
 

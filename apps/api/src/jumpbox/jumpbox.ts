@@ -14,7 +14,7 @@ import { startExec } from '../docker/exec.js';
 import { hangUp, PidAnnouncement } from '../docker/exec-pid.js';
 import { settleWithin } from '../shutdown/settle-within.js';
 import { Recorder } from '../terminal/recording.js';
-import { openShell, shellCommand } from '../terminal/shell.js';
+import { followSize, openShell, shellCommand } from '../terminal/shell.js';
 import { demultiplex } from './frames.js';
 import { loadHostKey } from './host-key.js';
 import { LineEditor } from './line-editor.js';
@@ -265,18 +265,18 @@ export class Jumpbox {
         session.on('shell', (ok, no) => {
           if (revoked) return no?.();
           const channel = open(ok);
-          const terminal: TerminalHooks = {
-            pty: () => pty,
-            onResize: (fn) => {
-              resize = fn;
-            },
-          };
           run(this.#shell(channel, context, terminal), channel);
         });
+        const terminal: TerminalHooks = {
+          pty: () => pty,
+          onResize: (fn) => {
+            resize = fn;
+          },
+        };
         session.on('exec', (ok, no, info) => {
           if (revoked) return no?.();
           const channel = open(ok);
-          run(this.#command(channel, context, info.command, pty), channel);
+          run(this.#command(channel, context, info.command, terminal), channel);
         });
         session.on('subsystem', (_ok, no) => no?.());
       });
@@ -496,8 +496,14 @@ export class Jumpbox {
    * One command in the instance named by the login (`user+inst`), its stdin, stdout and stderr kept
    * apart (no TTY unless the client asked for one) and its exit code passed back: what scp and rsync need.
    */
-  async #command(channel: Channel, context: SessionContext, command: string, pty: Pty | null): Promise<void> {
+  async #command(
+    channel: Channel,
+    context: SessionContext,
+    command: string,
+    terminal: TerminalHooks,
+  ): Promise<void> {
     const { user, login, ip, touch } = context;
+    const pty = terminal.pty();
     if (!login.instance) {
       return finishErr(
         channel,
@@ -518,13 +524,26 @@ export class Jumpbox {
       return finishErr(channel, 1, `${(err as Error).message}\n`);
     }
     const startedAt = new Date();
+    const size = pty ? { cols: pty.cols, rows: pty.rows } : undefined;
     const { exec, stream } = await startExec(docker, containerId, {
-      cmd: shellCommand(command),
+      cmd: shellCommand(command, size),
       tty: pty !== null,
       env: pty ? [`TERM=${pty.term}`] : [],
-      ...(pty ? { size: { cols: pty.cols, rows: pty.rows } } : {}),
+      ...(size ? { size } : {}),
     });
     stream.on('error', () => {});
+    // With a TTY it is an interactive session (`ssh -t host vim`): recorded as a shell is. Without one
+    // (scp, rsync, a script's output), the bytes are data, and only the command line is kept.
+    const recorder = pty ? new Recorder(pty) : null;
+    // The PID announcement comes first on stderr (the TTY's output with a TTY) and is taken off it.
+    const announcement = new PidAnnouncement();
+    if (size) {
+      const resize = followSize(exec, announcement, size);
+      terminal.onResize((cols, rows) => {
+        recorder?.resize(cols, rows);
+        void resize(cols, rows).catch(() => {});
+      });
+    }
     const clientGone = Promise.race([
       new Promise<void>((resolve) => {
         if (channel.destroyed) resolve();
@@ -532,15 +551,10 @@ export class Jumpbox {
       }),
       context.gone,
     ]).then(() => 'gone' as const);
-    if (pty) await exec.resize({ h: pty.rows, w: pty.cols }).catch(() => {});
-    // With a TTY it is an interactive session (`ssh -t host vim`): recorded as a shell is. Without one
-    // (scp, rsync, a script's output), the bytes are data, and only the command line is kept.
-    const recorder = pty ? new Recorder(pty) : null;
     if (recorder) channel.on('data', (data: Buffer) => recorder.input(data));
-    // Input at the client's pace; its end (EOF) closes the command's stdin.
-    channel.pipe(stream);
-    // The PID announcement comes first on stderr (the TTY's output with a TTY) and is taken off it.
-    const announcement = new PidAnnouncement();
+    // Input at the client's pace; without a TTY its end (EOF) closes the command's stdin. A TTY has
+    // no half-close (as under sshd): Docker would end the whole exec, output not yet read included.
+    channel.pipe(stream, { end: pty === null });
     let output: Promise<unknown>;
     if (pty) {
       stream.on('data', (chunk: Buffer) => {

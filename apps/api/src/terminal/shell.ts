@@ -11,12 +11,41 @@ import { ANNOUNCE_PID, hangUp, PidAnnouncement } from '../docker/exec-pid.js';
 const bashElseSh = (args: string) =>
   `if command -v bash >/dev/null 2>&1; then exec bash ${args}; fi; exec sh ${args}`;
 
+export interface TtySize {
+  cols: number;
+  rows: number;
+}
+
+/**
+ * Shell code that gives the TTY its size before anything else runs. Docker before API 1.42 (Debian's
+ * 20.10 among them) ignores the size an exec is created with, and a resize can only be sent once the
+ * exec runs, after its first instructions: a program would start at 0×0.
+ */
+function sizeTty(size: TtySize | undefined): string {
+  if (!size) return '';
+  const n = (v: number) => Math.max(1, Math.min(10_000, Math.floor(v)));
+  return `stty rows ${n(size.rows)} cols ${n(size.cols)} 2>/dev/null; `;
+}
+
 /**
  * The argv that runs one command line in the container's bash, or sh without bash, after announcing
- * its PID (see `PidAnnouncement`).
+ * its PID (see `PidAnnouncement`); with a TTY's `size`, sized before it starts.
  */
-export function shellCommand(command: string): string[] {
-  return ['/bin/sh', '-c', `${ANNOUNCE_PID}; ${bashElseSh('-c "$1"')}`, 'sh', command];
+export function shellCommand(command: string, size?: TtySize): string[] {
+  return ['/bin/sh', '-c', `${sizeTty(size)}${ANNOUNCE_PID}; ${bashElseSh('-c "$1"')}`, 'sh', command];
+}
+
+/**
+ * Sizes an exec's TTY as last asked for once its start-up script has run (the announcement follows
+ * `stty`): a window change that came while it started would otherwise be undone by `stty`.
+ */
+export function followSize(exec: Docker.Exec, announcement: PidAnnouncement, initial: TtySize) {
+  let size = initial;
+  void announcement.settled.then(() => exec.resize({ h: size.rows, w: size.cols }).catch(() => {}));
+  return async (cols: number, rows: number) => {
+    size = { cols, rows };
+    await exec.resize({ h: rows, w: cols });
+  };
 }
 
 export interface ShellSession {
@@ -41,13 +70,15 @@ export async function openShell(
   containerId: string,
   options: { cols: number; rows: number; term?: string; env?: string[] },
 ): Promise<ShellSession> {
+  const size = { cols: options.cols, rows: options.rows };
   const { exec, stream } = await startExec(docker, containerId, {
-    cmd: ['/bin/sh', '-c', `${ANNOUNCE_PID}; ${bashElseSh('-l')}`],
+    cmd: ['/bin/sh', '-c', `${sizeTty(size)}${ANNOUNCE_PID}; ${bashElseSh('-l')}`],
     tty: true,
     env: [`TERM=${options.term ?? 'xterm-256color'}`, ...(options.env ?? [])],
-    size: { cols: options.cols, rows: options.rows },
+    size,
   });
   const announcement = new PidAnnouncement();
+  const resize = followSize(exec, announcement, size);
   const listeners: ((bytes: Buffer) => void)[] = [];
   // Output that comes before anyone listens is kept for the first listener.
   const backlog: Buffer[] = [];
@@ -77,16 +108,12 @@ export async function openShell(
       listeners.push(listener);
       for (const bytes of backlog.splice(0)) listener(bytes);
     },
-    resize: async (cols, rows) => {
-      await exec.resize({ h: rows, w: cols });
-    },
+    resize,
     exited,
     hangUp: async () => {
       await hangUp(docker, containerId, exec, announcement);
       stream.destroy();
     },
   };
-  // Docker applies ConsoleSize only on newer engines: size it once more now that it runs.
-  await session.resize(options.cols, options.rows).catch(() => {});
   return session;
 }

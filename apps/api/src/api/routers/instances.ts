@@ -1,4 +1,11 @@
-import { idSchema, instanceNameSchema, observedStateSchema, remarkSchema, TianqiError } from '@tianqi/domain';
+import {
+  type CapacityShortfall,
+  idSchema,
+  instanceNameSchema,
+  observedStateSchema,
+  remarkSchema,
+  TianqiError,
+} from '@tianqi/domain';
 import { afterPositionSql, positionParams } from '@tianqi/events';
 import { camel, type InstanceRow, instanceAt, instanceHistory, listInstances } from '@tianqi/projections';
 import { tracked } from '@trpc/server';
@@ -82,11 +89,16 @@ export const instancesRouter = router({
         .catch((err: unknown) => {
           // Why each node was passed over names nodes and their free resources: for admins only.
           if (err instanceof TianqiError && err.code === 'no_capacity' && ctx.user.role !== 'admin') {
+            // Whether waiting helps, and nothing about the nodes themselves.
+            const shortfall = err.details?.shortfall as CapacityShortfall | undefined;
             throw new TianqiError(
               'no_capacity',
               input.nodeId
                 ? 'the chosen node cannot host this spec now; choose another or let the platform choose'
-                : 'no node can host this spec now; try again later or choose another spec',
+                : shortfall === 'unsupported'
+                  ? 'no node offers this spec (its GPUs, memory or disks, or GPU slicing): it cannot be created until an admin adds such a node; choose another spec'
+                  : 'every node that offers this spec is full or unreachable now; try again later or choose another spec',
+              shortfall && !input.nodeId ? { shortfall } : undefined,
             );
           }
           throw err;
