@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { TRPCClientError } from '@trpc/client';
 import { describe, expect, it } from 'vitest';
 import { createApiClient } from '../src/cli/api-client.js';
@@ -23,6 +24,39 @@ async function post(url: string, path: string, body: unknown, headers: Record<st
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(body),
+  });
+}
+
+/** `auth.login` sent from a loopback address of the test's choosing: another client at another address. */
+function loginFrom(
+  url: string,
+  localAddress: string,
+  username: string,
+  password: string,
+): Promise<{ status: number; message: string }> {
+  const { port } = new URL(url);
+  const body = JSON.stringify({ username, password, via: 'cli' });
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: Number(port),
+        localAddress,
+        method: 'POST',
+        path: '/api/trpc/auth.login',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d));
+        res.on('end', () => {
+          const parsed = JSON.parse(text) as { error?: { message: string } };
+          resolve({ status: res.statusCode ?? 0, message: parsed.error?.message ?? '' });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
   });
 }
 
@@ -59,7 +93,7 @@ describe('accounts and sessions over HTTP', () => {
     ).toBeNull();
   });
 
-  it('a wrong password is slower each time, then the name is locked out even for the right password; all of it recorded', async () => {
+  it('a wrong password is slower each time, then that address is locked out of the name even for the right password; all of it recorded', async () => {
     const a = api();
     await a.user('target');
     const times: number[] = [];
@@ -73,7 +107,9 @@ describe('accounts and sessions over HTTP', () => {
     expect(times[1]!).toBeGreaterThan(times[0]!);
     expect(times[2]!).toBeGreaterThan(times[1]!);
     const locked = a.anon.auth.login.mutate({ username: 'target', password: 'target-password', via: 'cli' });
-    await expect(locked).rejects.toThrow(/too many failed sign-ins for this user; try again in \d+ s/);
+    await expect(locked).rejects.toThrow(
+      /too many failed sign-ins for this user from this address; try again in \d+ s/,
+    );
     expect(await codeOf(locked)).toBe('rate_limited');
     // Other names from the same address still get in (3 × 4 per address before it is locked too).
     expect(await codeOf(a.login('admin', 'admin-password'))).toBe('ok');
@@ -86,6 +122,31 @@ describe('accounts and sessions over HTTP', () => {
     const metrics = await (await fetch(`${a.url}/metrics`)).text();
     expect(metrics).toMatch(/tianqi_logins_total\{outcome="failure",via="cli"\} 3/);
     expect(metrics).toMatch(/tianqi_logins_total\{outcome="limited",via="cli"\} 1/);
+  });
+
+  it("guesses from one address lock that address out of the name, not the name's owner at another address", async () => {
+    const a = api();
+    await a.user('owner'); // signs in once from 127.0.0.1
+    const guesser = '127.0.0.7';
+    for (let i = 0; i < 3; i++) {
+      expect((await loginFrom(a.url, guesser, 'owner', `guess-${i}-wrong`)).status).toBe(401);
+    }
+    const locked = await loginFrom(a.url, guesser, 'owner', 'owner-password');
+    expect(locked.status).toBe(429);
+    expect(locked.message).toMatch(/for this user from this address/);
+    // The owner from an address never seen for this name: slowed by the name's throttle (1 s after
+    // three failures), never locked out.
+    let owner = await loginFrom(a.url, '127.0.0.8', 'owner', 'owner-password');
+    for (let i = 0; i < 20 && owner.status === 429; i++) {
+      expect(owner.message).toMatch(/for this user lately; try again in [12] s/);
+      await new Promise((r) => setTimeout(r, 500));
+      owner = await loginFrom(a.url, '127.0.0.8', 'owner', 'owner-password');
+    }
+    expect(owner.status).toBe(200);
+    // And from the address they signed in from before, at once.
+    expect((await loginFrom(a.url, '127.0.0.1', 'owner', 'owner-password')).status).toBe(200);
+    // The guesser stays locked out.
+    expect((await loginFrom(a.url, guesser, 'owner', 'owner-password')).status).toBe(429);
   });
 
   it('an unknown name gets the same answer as a wrong password, and is recorded with its address', async () => {

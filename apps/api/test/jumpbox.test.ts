@@ -478,6 +478,69 @@ describe('the SSH jumpbox, with the real ssh client', () => {
     expect(log.items[0]!.actorIp).toBe('127.0.0.1');
   });
 
+  it("a locked address is refused carol's registered key too; from another address she signs in; a bag of keys is cut off", async () => {
+    // After the test above: carol is locked out from 127.0.0.1.
+    const dir = await mkdtemp(join(tmpdir(), 'tianqi-keys-'));
+    try {
+      for (let i = 0; i < 8; i++) {
+        await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `k${i}`, '-f', join(dir, `k${i}`)]);
+      }
+      const carol = await api.login('carol', 'carol-password').catch(() => null);
+      expect(carol).toBeNull(); // the API is the same limiter: locked from here
+      const carolId = (await api.admin.users.list.query()).find((u) => u.username === 'carol')!.userId;
+      const key = await readFile(join(dir, 'k0.pub'), 'utf8');
+      await api.platform.commands.users.act(
+        carolId,
+        { type: 'AddSshKey', publicKey: key.trim() },
+        { actor: { kind: 'system', name: 'test' }, ip: null },
+      );
+      const withKeys = (from: string, keys: string[]) =>
+        run('ssh', [
+          ...sshOptions(port, 'ERROR', 'publickey'),
+          '-b',
+          from,
+          '-o',
+          'IdentitiesOnly=yes',
+          '-o',
+          'BatchMode=yes',
+          ...keys.flatMap((k) => ['-i', join(dir, k)]),
+          'carol@127.0.0.1', // no instance of hers: signed in, the menu says so and exits 0
+        ]);
+      // Her own key, from the locked address: refused like her password.
+      expect((await withKeys('127.0.0.1', ['k0'])).code).toBe(255);
+      // From another address her password gets in (after the name's throttle, a second or two).
+      let other = await run('sshpass', [
+        '-p',
+        'carol-password',
+        'ssh',
+        ...sshOptions(),
+        '-b',
+        '127.0.0.9',
+        'carol@127.0.0.1',
+      ]);
+      for (let i = 0; i < 10 && other.code !== 0; i++) {
+        await new Promise((r) => setTimeout(r, 700));
+        other = await run('sshpass', [
+          '-p',
+          'carol-password',
+          'ssh',
+          ...sshOptions(),
+          '-b',
+          '127.0.0.9',
+          'carol@127.0.0.1',
+        ]);
+      }
+      expect(other.stdout).toContain('You have no instances');
+      // Seven strange keys and then hers, in one connection: cut off after six refusals.
+      const bag = await withKeys('127.0.0.9', ['k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7', 'k0']);
+      expect(bag.code).toBe(255);
+      expect(bag.stderr).toMatch(/Too many authentication failures|Connection closed|Received disconnect/);
+      expect((await withKeys('127.0.0.9', ['k0'])).code).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('records an interactive session (what was typed and shown, and a resize) for its owner and admins', async () => {
     const r = await drive('alice+box1', 'alice-password', 24, 80, [
       { expect: '# ' },

@@ -20,6 +20,8 @@ export interface LoginResult {
   user: UserView;
 }
 
+type LoginMethod = 'password' | 'publickey';
+
 /** One answer for a wrong name and a wrong password: which one was wrong is not told. */
 const WRONG = 'wrong username or password';
 
@@ -40,9 +42,34 @@ export class AuthService {
   ) {}
 
   /** Checks a password and records the attempt; the user on success, else a typed error. */
-  async verifyPassword(attempt: Omit<LoginAttempt, 'userAgent'>): Promise<UserView> {
-    const { username, password, via, ip } = attempt;
-    const { limiter, users } = this.deps;
+  verifyPassword(attempt: Omit<LoginAttempt, 'userAgent'>): Promise<UserView> {
+    const { username, password } = attempt;
+    return this.#verify(attempt, 'password', () => this.deps.users.verifyLogin(username, password));
+  }
+
+  /**
+   * A signed public-key sign-in (SSH): `verify` answers the user when the key is theirs and the
+   * signature holds. Limited, counted and recorded exactly as a password is.
+   */
+  verifyKey(
+    attempt: { username: string; via: LoginChannel; ip: string | null },
+    verify: () => Promise<UserView | null>,
+  ): Promise<UserView> {
+    return this.#verify(attempt, 'publickey', verify);
+  }
+
+  /** Throws `rate_limited` while this name and address may not try (a key query asks this first). */
+  checkLimit(username: string, ip: string | null): void {
+    this.deps.limiter.check(username, ip);
+  }
+
+  async #verify(
+    attempt: { username: string; via: LoginChannel; ip: string | null },
+    method: LoginMethod,
+    verify: () => Promise<UserView | null>,
+  ): Promise<UserView> {
+    const { username, via, ip } = attempt;
+    const { limiter } = this.deps;
     let done: () => void;
     try {
       done = limiter.begin(username, ip);
@@ -52,7 +79,7 @@ export class AuthService {
     }
     let user: UserView | null;
     try {
-      user = await users.verifyLogin(username, password);
+      user = await verify();
     } finally {
       done();
     }
@@ -60,13 +87,13 @@ export class AuthService {
       this.deps.onLogin?.('failure', via);
       // Counted before the slow part, so a burst of guesses meets the lockout as it forms.
       const waited = limiter.failure(username, ip);
-      await this.#recordFailure(username, via, ip, 'password');
+      await this.#recordFailure(username, via, ip, method);
       await waited;
-      throw new TianqiError('unauthorized', WRONG);
+      throw new TianqiError('unauthorized', method === 'password' ? WRONG : 'that key does not sign in this user');
     }
-    limiter.success(username);
+    limiter.success(username, ip);
     this.deps.onLogin?.('success', via);
-    await this.#record(user.userId, ip, { succeeded: true, via, method: 'password' });
+    await this.#record(user.userId, ip, { succeeded: true, via, method });
     return user;
   }
 
@@ -81,10 +108,14 @@ export class AuthService {
     return { ...session, user };
   }
 
-  async #recordFailure(username: string, via: LoginChannel, ip: string | null, method: 'password') {
+  async #recordFailure(username: string, via: LoginChannel, ip: string | null, method: LoginMethod) {
     const known = await this.deps.users.byUsername(username).catch(() => null);
     if (known) {
-      const reason = known.disabled ? 'the user is disabled' : 'wrong password';
+      const reason = known.disabled
+        ? 'the user is disabled'
+        : method === 'password'
+          ? 'wrong password'
+          : 'key not registered or bad signature';
       await this.#record(known.userId, ip, { succeeded: false, via, method, reason });
       return;
     }

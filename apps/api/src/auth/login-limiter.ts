@@ -6,73 +6,120 @@ interface Tally {
   pending: number;
   firstAt: number;
   lockedUntil: number;
+  /** For a name: no attempt from an unknown address before this (the throttle). */
+  nextAt: number;
 }
 
 export interface LimiterPolicy {
-  /** Failures per user in the window before that user is locked out for the window. */
+  /** Failures for one name from one address in the window before that pair is locked for the window. */
   maxFailures: number;
-  /** Per source address: this many times maxFailures (one office, many people). */
+  /** Per source address, whatever the names: this many times maxFailures (one office, many people). */
   ipFactor?: number;
   windowMs: number;
   /** The first failure waits this long before answering, each further one twice as long (≤ 4 s). */
   baseDelayMs?: number;
+  /** A name's failures from everywhere space its next attempts: this after the first, doubling… */
+  throttleBaseMs?: number;
+  /** …up to this. */
+  maxThrottleMs?: number;
+  /** An address a name signed in from is known for this long: the name's throttle spares it. */
+  knownMs?: number;
 }
 
+const fresh = (now: number): Tally => ({ failures: 0, pending: 0, firstAt: now, lockedUntil: 0, nextAt: 0 });
+
 /**
- * Failed sign-ins, counted per username and per source address, shared by the web login, the CLI and
- * the SSH jumpbox: each failure answers later than the one before, and past the limit the name (or the
- * address) is refused until the window ends, right password or not.
+ * Failed sign-ins, shared by the web login, the CLI and the SSH jumpbox (passwords and keys). The rule:
+ * - one name from one address: past `maxFailures` failures that pair is locked for the window, right
+ *   password or not (a guesser at one address stops);
+ * - one address, any names: past `ipFactor × maxFailures` the address is locked (a sprayer stops);
+ * - one name, from every address: each failure spaces the name's next attempt further (doubling, at
+ *   most `maxThrottleMs`) — a throttle, never a lockout, and addresses the name signed in from lately
+ *   are spared it, so guesses from elsewhere cannot keep its owner out.
+ * Each failure also answers later than the one before.
  */
 export class LoginLimiter {
   readonly #tallies = new Map<string, Tally>();
+  /** name → address block → known until. */
+  readonly #known = new Map<string, Map<string, number>>();
   readonly #policy: Required<LimiterPolicy>;
 
   constructor(
     policy: LimiterPolicy,
     private readonly now: () => number = Date.now,
   ) {
-    this.#policy = { ipFactor: 4, baseDelayMs: 250, ...policy };
+    this.#policy = {
+      ipFactor: 4,
+      baseDelayMs: 250,
+      throttleBaseMs: 250,
+      maxThrottleMs: 30_000,
+      knownMs: 30 * 86_400_000,
+      ...policy,
+    };
   }
 
-  #keys(username: string, ip: string | null): [string, number][] {
-    const keys: [string, number][] = [[`user:${username.trim().toLowerCase()}`, this.#policy.maxFailures]];
-    if (ip) keys.push([`ip:${addressBlock(ip)}`, this.#policy.maxFailures * this.#policy.ipFactor]);
+  /** The lockout keys an attempt counts against, with their limits. */
+  #locks(username: string, ip: string | null): [string, number][] {
+    const name = normal(username);
+    const block = ip ? addressBlock(ip) : '-';
+    const keys: [string, number][] = [[`pair:${name}|${block}`, this.#policy.maxFailures]];
+    if (ip) keys.push([`ip:${block}`, this.#policy.maxFailures * this.#policy.ipFactor]);
     return keys;
   }
 
   #tally(key: string): Tally | undefined {
     const t = this.#tallies.get(key);
-    if (t && this.now() - t.firstAt > this.#policy.windowMs && this.now() >= t.lockedUntil) {
+    const now = this.now();
+    if (t && now - t.firstAt > this.#policy.windowMs && now >= t.lockedUntil && t.pending === 0) {
       this.#tallies.delete(key);
       return undefined;
     }
     return t;
   }
 
-  /** Throws `rate_limited` while the name or the address is locked out. */
+  /** Whether the name signed in from this address lately. */
+  #isKnown(name: string, ip: string | null): boolean {
+    if (!ip) return false;
+    const until = this.#known.get(name)?.get(addressBlock(ip));
+    return until !== undefined && until > this.now();
+  }
+
+  /** Throws `rate_limited` while the pair or the address is locked out, or the name is throttled. */
   check(username: string, ip: string | null): void {
-    for (const [key] of this.#keys(username, ip)) {
+    const now = this.now();
+    for (const [key, limit] of this.#locks(username, ip)) {
       const t = this.#tally(key);
-      if (t && t.lockedUntil <= this.now() && t.failures + t.pending >= this.#limitOf(key)) {
+      if (!t) continue;
+      if (t.lockedUntil > now) {
+        const seconds = Math.ceil((t.lockedUntil - now) / 1000);
+        throw new TianqiError(
+          'rate_limited',
+          `too many failed sign-ins${key.startsWith('ip:') ? ' from this address' : ' for this user from this address'}; try again in ${seconds} s`,
+          { retryAfterSeconds: seconds },
+        );
+      }
+      if (t.failures + t.pending >= limit) {
         throw new TianqiError('rate_limited', 'too many sign-ins at once; try again in a moment', {
           retryAfterSeconds: 1,
         });
       }
-      if (t && t.lockedUntil > this.now()) {
-        const seconds = Math.ceil((t.lockedUntil - this.now()) / 1000);
-        throw new TianqiError(
-          'rate_limited',
-          `too many failed sign-ins${key.startsWith('ip:') ? ' from this address' : ' for this user'}; try again in ${seconds} s`,
-          { retryAfterSeconds: seconds },
-        );
-      }
     }
-  }
-
-  #limitOf(key: string): number {
-    return key.startsWith('ip:')
-      ? this.#policy.maxFailures * this.#policy.ipFactor
-      : this.#policy.maxFailures;
+    const name = normal(username);
+    if (this.#isKnown(name, ip)) return;
+    const t = this.#tally(`user:${name}`);
+    if (t && t.nextAt > now) {
+      const seconds = Math.ceil((t.nextAt - now) / 1000);
+      throw new TianqiError(
+        'rate_limited',
+        `too many failed sign-ins for this user lately; try again in ${seconds} s`,
+        { retryAfterSeconds: seconds },
+      );
+    }
+    if (t && t.pending >= this.#policy.maxFailures) {
+      throw new TianqiError('rate_limited', 'too many sign-ins at once; try again in a moment', {
+        retryAfterSeconds: 1,
+      });
+    }
   }
 
   /**
@@ -81,12 +128,17 @@ export class LoginLimiter {
    */
   begin(username: string, ip: string | null): () => void {
     this.check(username, ip);
-    const keys = this.#keys(username, ip).map(([key]) => key);
+    const keys = [...this.#locks(username, ip).map(([key]) => key), `user:${normal(username)}`];
+    const now = this.now();
     for (const key of keys) {
-      const t = this.#tally(key) ?? { failures: 0, pending: 0, firstAt: this.now(), lockedUntil: 0 };
+      const t = this.#tally(key) ?? fresh(now);
       t.pending += 1;
       this.#tallies.set(key, t);
     }
+    // A throttled name takes one attempt from an unknown address per spacing, not a burst of them.
+    const name = this.#tallies.get(`user:${normal(username)}`)!;
+    if (name.failures > 0 && !this.#isKnown(normal(username), ip))
+      name.nextAt = now + this.#spacing(name.failures);
     let ended = false;
     return () => {
       if (ended) return;
@@ -98,24 +150,47 @@ export class LoginLimiter {
     };
   }
 
+  #spacing(failures: number): number {
+    return Math.min(this.#policy.throttleBaseMs * 2 ** (failures - 1), this.#policy.maxThrottleMs);
+  }
+
   /** Counts a failure; resolves after the delay the caller should wait before answering. */
   async failure(username: string, ip: string | null): Promise<void> {
-    let worst = 0;
-    for (const [key, limit] of this.#keys(username, ip)) {
-      const t = this.#tally(key) ?? { failures: 0, pending: 0, firstAt: this.now(), lockedUntil: 0 };
+    const now = this.now();
+    let pairFailures = 0;
+    for (const [key, limit] of this.#locks(username, ip)) {
+      const t = this.#tally(key) ?? fresh(now);
       t.failures += 1;
-      if (t.failures >= limit) t.lockedUntil = this.now() + this.#policy.windowMs;
+      if (t.failures >= limit) t.lockedUntil = now + this.#policy.windowMs;
       this.#tallies.set(key, t);
-      worst = Math.max(worst, t.failures);
+      if (key.startsWith('pair:')) pairFailures = t.failures;
     }
+    const nameKey = `user:${normal(username)}`;
+    const name = this.#tally(nameKey) ?? fresh(now);
+    name.failures += 1;
+    name.nextAt = Math.max(name.nextAt, now + this.#spacing(name.failures));
+    this.#tallies.set(nameKey, name);
     this.#prune();
-    const delay = Math.min(this.#policy.baseDelayMs * 2 ** (worst - 1), 4_000);
+    const delay = Math.min(this.#policy.baseDelayMs * 2 ** (pairFailures - 1), 4_000);
     await new Promise((r) => setTimeout(r, delay));
   }
 
-  /** A right password clears the user's count (not the address's: one success must not reset a spray). */
-  success(username: string): void {
-    this.#tallies.delete(`user:${username.trim().toLowerCase()}`);
+  /**
+   * A right password (or key) clears the pair's count and makes the address known to the name; the
+   * address's own count stays (one success must not reset a spray), and so does the name's throttle
+   * for other addresses.
+   */
+  success(username: string, ip: string | null = null): void {
+    const name = normal(username);
+    const block = ip ? addressBlock(ip) : '-';
+    this.#tallies.delete(`pair:${name}|${block}`);
+    if (!ip) return;
+    const known = this.#known.get(name) ?? new Map<string, number>();
+    known.set(block, this.now() + this.#policy.knownMs);
+    // A name keeps its last few addresses, not every one it was ever seen at.
+    if (known.size > 16) known.delete(known.keys().next().value!);
+    this.#known.set(name, known);
+    if (this.#known.size > 100_000) this.#known.delete(this.#known.keys().next().value!);
   }
 
   /**
@@ -127,10 +202,12 @@ export class LoginLimiter {
     for (const key of [...this.#tallies.keys()]) this.#tally(key);
     for (const [key, t] of this.#tallies) {
       if (this.#tallies.size <= 90_000) break;
-      if (t.lockedUntil <= this.now() && t.pending === 0) this.#tallies.delete(key);
+      if (t.lockedUntil <= this.now() && t.nextAt <= this.now() && t.pending === 0) this.#tallies.delete(key);
     }
   }
 }
+
+const normal = (username: string) => username.trim().toLowerCase();
 
 /** IPv4 addresses count one by one; IPv6 ones by their /64, which one subscriber usually has whole. */
 export function addressBlock(ip: string): string {

@@ -64,6 +64,9 @@ function drop(client: ssh2.Connection): void {
   setTimeout(() => socket?.destroy(), 2_000).unref();
 }
 
+/** Refused sign-in attempts one connection may make (OpenSSH's MaxAuthTries default). */
+export const MAX_AUTH_TRIES = 6;
+
 const ACCESS_CHANGED =
   '\r\nYour access changed (the account was disabled, or its role or password changed): this connection is closed.\r\n';
 interface Pty {
@@ -187,10 +190,21 @@ export class Jumpbox {
       void settleWithin(closing, 2_000).then(() => drop(client));
     };
 
+    // Refused sign-in attempts on this connection (key queries included, `none` not), as OpenSSH's
+    // MaxAuthTries: past the bound the connection is dropped, so no one tries a bag of keys in one.
+    let refused = 0;
+    const refuse = (ctx: ssh2.AuthContext) => {
+      if (ctx.method !== 'none' && ++refused >= MAX_AUTH_TRIES) {
+        this.#log.info({ ip, user: ctx.username }, 'SSH connection closed: too many sign-in attempts');
+        ctx.reject([], false);
+        return drop(client);
+      }
+      ctx.reject(['password', 'publickey']);
+    };
     client.on('authentication', (ctx) => {
       touch();
       void this.#authenticate(ctx, ip).then(async (signedIn) => {
-        if (!signedIn || revoked) return ctx.reject(['password', 'publickey']);
+        if (!signedIn || revoked) return refuse(ctx);
         // A key offered without a signature only asks whether it would do: nobody is signed in yet.
         if (ctx.method === 'publickey' && !ctx.signature) return ctx.accept();
         // Disabled, demoted or given a new password meanwhile: the connection goes, as the user's web
@@ -202,7 +216,7 @@ export class Jumpbox {
         // A change that came while the password was being checked, before the watch: seen now.
         const now = await this.services.commands.users.byUsername(signedIn.user.username).catch(() => null);
         if (!now || now.disabled || now.role !== signedIn.user.role || now.userId !== signedIn.user.userId) {
-          return ctx.reject(['password', 'publickey']);
+          return refuse(ctx);
         }
         user = signedIn.user;
         login = signedIn.login;
@@ -306,20 +320,32 @@ export class Jumpbox {
         return { user: { userId: user.userId, username: user.username, role: user.role }, login };
       }
       if (ctx.method === 'publickey') {
-        const user = await commands.users.byUsername(login.username);
-        if (!user || user.disabled) return null;
-        const key = user.sshKeys
-          .map((k) => ssh2.utils.parseKey(`${k.algorithm} ${k.key}`))
-          .find(
-            (k): k is ssh2.ParsedKey =>
-              !(k instanceof Error) && k.type === ctx.key.algo && k.getPublicSSH().equals(ctx.key.data),
-          );
-        if (!key) return null;
-        // Without a signature the client only asks whether the key would do: yes, prove it.
-        if (!ctx.signature || !ctx.blob)
-          return { user: { userId: user.userId, username: user.username, role: user.role }, login };
-        if (key.verify(ctx.blob, ctx.signature, ctx.hashAlgo) !== true) return null;
-        await auth.recordLogin(user.userId, ip, { succeeded: true, via: 'ssh', method: 'publickey' });
+        const keyOf = async () => {
+          const user = await commands.users.byUsername(login.username);
+          if (!user || user.disabled) return null;
+          const key = user.sshKeys
+            .map((k) => ssh2.utils.parseKey(`${k.algorithm} ${k.key}`))
+            .find(
+              (k): k is ssh2.ParsedKey =>
+                !(k instanceof Error) && k.type === ctx.key.algo && k.getPublicSSH().equals(ctx.key.data),
+            );
+          return key ? { user, key } : null;
+        };
+        // Without a signature the client only asks whether the key would do: not a failure (an agent
+        // offers each of its keys), but a locked name or address is refused here too, and the
+        // connection counts it (see MAX_AUTH_TRIES).
+        if (!ctx.signature || !ctx.blob) {
+          auth.checkLimit(login.username, ip);
+          const found = await keyOf();
+          return found
+            ? { user: { userId: found.user.userId, username: found.user.username, role: found.user.role }, login }
+            : null;
+        }
+        const { signature, blob } = ctx;
+        const user = await auth.verifyKey({ username: login.username, via: 'ssh', ip }, async () => {
+          const found = await keyOf();
+          return found && found.key.verify(blob, signature, ctx.hashAlgo) === true ? found.user : null;
+        });
         return { user: { userId: user.userId, username: user.username, role: user.role }, login };
       }
     } catch (err) {
