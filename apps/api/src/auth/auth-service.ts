@@ -89,7 +89,10 @@ export class AuthService {
       const waited = limiter.failure(username, ip);
       await this.#recordFailure(username, via, ip, method);
       await waited;
-      throw new TianqiError('unauthorized', method === 'password' ? WRONG : 'that key does not sign in this user');
+      throw new TianqiError(
+        'unauthorized',
+        method === 'password' ? WRONG : 'that key does not sign in this user',
+      );
     }
     limiter.success(username, ip);
     this.deps.onLogin?.('success', via);

@@ -338,7 +338,10 @@ export class Jumpbox {
           auth.checkLimit(login.username, ip);
           const found = await keyOf();
           return found
-            ? { user: { userId: found.user.userId, username: found.user.username, role: found.user.role }, login }
+            ? {
+                user: { userId: found.user.userId, username: found.user.username, role: found.user.role },
+                login,
+              }
             : null;
         }
         const { signature, blob } = ctx;
