@@ -88,12 +88,23 @@ describe('the tianqi CLI against a running server', () => {
     const login = await ok(adminHome, `login --username ${ADMIN.username}`, { input: `${ADMIN.password}\n` });
     expect(login).toMatch(/signed in to .* as admin \(admin\)/);
     const docker = `--docker-address tcp://${node2.host}:${node2.port} --no-tls`;
-    const { id: nodeId } = await json(
+    // The answer carries the connection check, and the list right after it shows the same.
+    const added = await ok(
       adminHome,
       `node add node2 ${docker} --cpu-cores 4 --memory-gb 8 --system-disk-gb 50`,
     );
-    expect(await ok(adminHome, 'node check node2')).toBe('node2: connected\n');
+    expect(added).toMatch(/^node node2 added \(\w+\); Docker connected \(Docker \d[\w.+~-]*\)\n$/);
+    const nodeId = /\((\w+)\)/.exec(added)![1]!;
     expect(await ok(adminHome, 'node list')).toMatch(new RegExp(`node2\\s+${nodeId}\\s+-\\s+connected`));
+    expect(await ok(adminHome, 'node check node2')).toBe('node2: connected\n');
+    // A node that cannot be reached is registered, and the answer says why at once.
+    const down = await ok(
+      adminHome,
+      `node add down-node --docker-address tcp://127.0.0.1:1 --no-tls --cpu-cores 1 --memory-gb 1 --system-disk-gb 1`,
+    );
+    expect(down).toMatch(/^node down-node added \(\w+\); Docker connection failed: connection refused/);
+    expect(await ok(adminHome, 'node list')).toMatch(/down-node\s+\w+\s+-\s+failed/);
+    await ok(adminHome, 'node remove down-node');
     await ok(adminHome, `image add busybox --address ${testNodes.images.sh}`);
     const cpuOnly = '--gpu-count 0 --cpu-cores 0.5 --memory-gb 0.5 --system-disk-gb 1 --price-per-hour 0.1';
     await ok(adminHome, `spec add cpu-small ${cpuOnly}`);

@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import cron, { type ScheduledTask } from 'node-cron';
 import { systemContext } from '../commands/index.js';
-import { checkConnection } from '../docker/connection-check.js';
+import { type ConnectionCheck, checkConnection } from '../docker/connection-check.js';
 import { execCapture } from '../docker/exec.js';
 import { installationId } from '../docker/installation.js';
 import { KeyedSemaphore } from '../reconciler/work-queue.js';
@@ -208,15 +208,31 @@ export class SyncService {
 
   /** checkNow, tracked so that stop() waits for it. */
   checkSoon(nodeId: string): void {
-    const check = this.checkNow(nodeId)
-      .catch((err: unknown) => this.deps.logger.warn({ err, nodeId }, 'connection check failed'))
+    const check: Promise<void> = this.checkNow(nodeId)
+      .then(
+        () => {},
+        (err: unknown) => this.deps.logger.warn({ err, nodeId }, 'connection check failed'),
+      )
       .finally(() => this.#checks.delete(check));
     this.#checks.add(check);
   }
 
-  async checkNow(nodeId: string): Promise<void> {
+  /** Checks running now, by node: a check asked for meanwhile (registering, the reconciler) shares it. */
+  readonly #checking = new Map<string, Promise<ConnectionCheck | null>>();
+
+  /** The check's result, once recorded; null for a node that is not there. */
+  checkNow(nodeId: string): Promise<ConnectionCheck | null> {
+    let check = this.#checking.get(nodeId);
+    if (!check) {
+      check = this.#check(nodeId).finally(() => this.#checking.delete(nodeId));
+      this.#checking.set(nodeId, check);
+    }
+    return check;
+  }
+
+  async #check(nodeId: string): Promise<ConnectionCheck | null> {
     const node = await this.deps.commands.nodes.get(nodeId);
-    if (!node) return;
+    if (!node) return null;
     const docker = this.deps.clients.forNode(node, this.deps.commands.nodes);
     const check = await checkConnection(docker);
     this.deps.health.observe(nodeId, check.ok);
@@ -226,6 +242,7 @@ export class SyncService {
       check.ok ? '' : check.reason,
       systemContext('sync'),
     );
+    return check;
   }
 
   start(intervalSeconds: number): void {

@@ -2,6 +2,7 @@ import { changesSchema, idSchema, nodeShape, TianqiError } from '@tianqi/domain'
 import { listNodes } from '@tianqi/projections';
 import type pg from 'pg';
 import { z } from 'zod';
+import type { Services } from '../services.js';
 import { adminProcedure, applied, router, settled, userProcedure } from '../trpc.js';
 import { availableNodesView, checkedRows, commandResultView, nodeView } from '../views.js';
 
@@ -21,6 +22,41 @@ const nodeInputShape = {
     .default(null),
 };
 
+/** A command's result with the node's Docker connection as checked right after it. */
+const checkedResultView = commandResultView.extend({
+  connection: z.object({
+    status: z.enum(['connected', 'failed', 'unknown']),
+    /** Why it failed, or that the check is still running past the bound. */
+    reason: z.string(),
+    /** The engine's version, when connected. */
+    dockerVersion: z.string().nullable(),
+  }),
+});
+
+/** How long a registration waits for its connection check: Docker's own check is bounded at 5 s. */
+const CHECK_BOUND_MS = 8_000;
+
+async function connectionOf(services: Services, nodeId: string) {
+  let timer: NodeJS.Timeout | undefined;
+  const check = await Promise.race([
+    services.sync.checkNow(nodeId),
+    new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), CHECK_BOUND_MS);
+    }),
+  ]).finally(() => clearTimeout(timer));
+  if (check === 'late' || check === null) {
+    return {
+      status: 'unknown' as const,
+      reason: 'the connection check is still running; see node show',
+      dockerVersion: null,
+    };
+  }
+  await settled(services, await services.store.head());
+  return check.ok
+    ? { status: 'connected' as const, reason: '', dockerVersion: check.version }
+    : { status: 'failed' as const, reason: check.reason, dockerVersion: null };
+}
+
 /** Compute nodes (算力节点): admins manage them; users only ask which could host a spec. */
 export const nodesRouter = router({
   list: adminProcedure
@@ -35,19 +71,26 @@ export const nodesRouter = router({
       return checkedRows(nodeView, findNode(ctx.services.pool, input.nodeId));
     }),
 
+  /** Registers a node and answers with its connection check (within a bound), as `check` does. */
   register: adminProcedure
     .input(z.strictObject(nodeInputShape))
-    .output(commandResultView)
-    .mutation(({ ctx, input }) =>
-      applied(ctx.services, ctx.services.commands.nodes.register(input, ctx.command)),
-    ),
+    .output(checkedResultView)
+    .mutation(async ({ ctx, input }) => {
+      const result = await applied(ctx.services, ctx.services.commands.nodes.register(input, ctx.command));
+      return { ...result, connection: await connectionOf(ctx.services, result.id) };
+    }),
 
+  /** Changes a node; its connection is checked again and the result answered. */
   update: adminProcedure
     .input(z.strictObject({ nodeId: idSchema, changes: changesSchema(nodeInputShape) }))
-    .output(commandResultView)
-    .mutation(({ ctx, input }) =>
-      applied(ctx.services, ctx.services.commands.nodes.update(input.nodeId, input.changes, ctx.command)),
-    ),
+    .output(checkedResultView)
+    .mutation(async ({ ctx, input }) => {
+      const result = await applied(
+        ctx.services,
+        ctx.services.commands.nodes.update(input.nodeId, input.changes, ctx.command),
+      );
+      return { ...result, connection: await connectionOf(ctx.services, input.nodeId) };
+    }),
 
   delete: adminProcedure
     .input(z.strictObject({ nodeId: idSchema }))

@@ -92,9 +92,12 @@ function manage(
     update(api: ApiClient, id: string, changes: Record<string, unknown>): Promise<unknown>;
     remove(api: ApiClient, id: string): Promise<unknown>;
     resolve(api: ApiClient, ref: string): Promise<string>;
+    /** What else an add or update answered, said after it (a node's connection check). */
+    outcome?: (result: unknown) => string;
   },
   required: string,
 ): CommandDef[] {
+  const said = (result: unknown) => (api.outcome ? `; ${api.outcome(result)}` : '');
   const options = fieldOptions(fieldList);
   const details = `Flags (the API's fields; '' clears an optional text):\n  ${flagList(fieldList)}`;
   return [
@@ -107,7 +110,7 @@ function manage(
       async run(call) {
         const input = { ...fieldValues(call, fieldList), name: call.args[0]! };
         const result = await inFlagTerms(fieldList, () => api.add(call.api(), input));
-        emit(call, result, (r) => `${what} ${input.name} added (${r.id})`);
+        emit(call, result, (r) => `${what} ${input.name} added (${r.id})${said(r)}`);
         return 0;
       },
     },
@@ -123,7 +126,7 @@ function manage(
           throw new UsageError('nothing to change: give at least one flag');
         const id = await api.resolve(call.api(), call.args[0]!);
         const result = await inFlagTerms(fieldList, () => api.update(call.api(), id, changes));
-        emit(call, result, () => `${what} ${call.args[0]} updated`);
+        emit(call, result, (r) => `${what} ${call.args[0]} updated${said(r)}`);
         return 0;
       },
     },
@@ -142,6 +145,14 @@ function manage(
 }
 
 type Node = Outputs['nodes']['get'];
+
+/** A node's connection check as answered by register and update. */
+function describeConnection(c: Outputs['nodes']['register']['connection']): string {
+  if (c.status === 'connected')
+    return `Docker connected${c.dockerVersion ? ` (Docker ${c.dockerVersion})` : ''}`;
+  if (c.status === 'failed') return `Docker connection failed: ${c.reason}`;
+  return `Docker connection not known yet: ${c.reason}`;
+}
 
 const gpus = (node: Node) => (node.gpuCount > 0 ? `${node.gpusFree}/${node.gpuCount} ${node.gpuModel}` : '-');
 
@@ -232,6 +243,7 @@ const nodeCommands: CommandDef[] = [
       update: (api, id, changes) => api.nodes.update.mutate({ nodeId: id, changes }),
       remove: (api, id) => api.nodes.delete.mutate({ nodeId: id }),
       resolve: nodeId,
+      outcome: (result) => describeConnection((result as Outputs['nodes']['register']).connection),
     },
     '--docker-address ADDR --cpu-cores N --memory-gb N --system-disk-gb N [--no-tls | --ca-cert FILE --client-cert FILE --client-key FILE] [--gpu-model M --gpu-count N --vram-gb-per-gpu N]',
   ),
