@@ -18,6 +18,11 @@ export interface TestNode {
 
 export interface TestNodes {
   nodes: TestNode[];
+  /**
+   * node-btrfs (start.sh, unless TIANQI_NODES_BTRFS=0): plain TCP, its data root a loop-mounted btrfs
+   * with quotas on, so Docker's `size` storage option really limits a container's disk. Not in `nodes`.
+   */
+  btrfs?: TestNode;
   /** Local test images: `sh` has only busybox, `bash` has bash too. */
   images: { sh: string; bash: string };
 }
@@ -37,9 +42,11 @@ export function loadTestNodes(): TestNodes {
   const raw = JSON.parse(readFileSync(file, 'utf8')) as {
     nodes: (Omit<TestNode, 'ca' | 'cert' | 'key'> & { ca?: string; cert?: string; key?: string })[];
     images: TestNodes['images'];
+    btrfs?: TestNode;
   };
   return {
     images: raw.images,
+    btrfs: raw.btrfs,
     nodes: raw.nodes.map((n) => ({
       ...n,
       ca: n.ca ? readFileSync(n.ca, 'utf8') : undefined,

@@ -21,6 +21,10 @@ for dir in "$ROOT"/node*/; do
   # Anything still holding the folder (a containerd or shim the daemon left behind) goes too.
   for p in $(pgrep -f "$dir" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
   grep -o " ${dir%/}[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
+  # node-btrfs: its data root was a loop device over an image file in the folder.
+  if [ -f "$dir/btrfs.img" ]; then
+    for loop in $(losetup -j "$dir/btrfs.img" -O NAME -n 2>/dev/null); do losetup -d "$loop" 2>/dev/null; done
+  fi
 done
 rm -rf "$ROOT"
 echo "test-nodes: stopped and removed $ROOT" >&2

@@ -101,6 +101,8 @@ export async function startPlatform(config: Config, logger = createLogger(config
         clients: new NodeClients(),
         health: new NodeHealth(),
         policy: config.sync['drift-policy'],
+        diskPolicy: config.sync['disk-policy'],
+        diskUsageTimeoutMs: config.sync['disk-usage-timeout-seconds'] * 1000,
         logger,
         converge: (ids) => live.converge(ids),
       },

@@ -15,6 +15,8 @@ const sample = (at: number, over: Partial<Sample> = {}): Sample => ({
   pids: 3,
   gpuMemoryUsedMb: null,
   gpuMemoryTotalMb: 24_564,
+  dataDiskUsedBytes: 3 * 1024 ** 3,
+  systemDiskUsedBytes: null,
   ...over,
 });
 

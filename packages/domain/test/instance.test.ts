@@ -40,7 +40,7 @@ const create = {
 } as const satisfies InstanceCommand;
 const { type: _create, ...createdData } = create;
 const created: InstanceEvent = { type: 'InstanceCreated', data: { ...createdData, remark: '' } };
-const stopRequested: InstanceEvent = { type: 'InstanceStopRequested', data: {} };
+const stopRequested: InstanceEvent = { type: 'InstanceStopRequested', data: { reason: null } };
 const startRequested: InstanceEvent = { type: 'InstanceStartRequested', data: {} };
 const deleteRequested: InstanceEvent = { type: 'InstanceDeleteRequested', data: {} };
 const containerCreated: InstanceEvent = {
@@ -278,5 +278,78 @@ describe('instance: drift', () => {
     given(created)
       .when({ type: 'RecordDrift', kind: 'sideways' as 'exited', detail: '' })
       .refused('validation', /kind/);
+  });
+});
+
+describe('instance: the data disk (its /data against the spec)', () => {
+  const GiB = 1024 ** 3;
+  const limit = 1 * GiB;
+  const over = 1.5 * GiB;
+  const measured = (usedBytes: number, policy: 'stop' | 'warn' = 'stop') =>
+    ({ type: 'RecordDataDiskUsage', usedBytes, limitBytes: limit, policy }) as const;
+  const warned = (policy: 'stop' | 'warn' = 'stop'): InstanceEvent => ({
+    type: 'DataDiskOverLimit',
+    data: { usedBytes: over, limitBytes: limit, policy },
+  });
+  const running = [created, containerCreated, started];
+
+  it('under its size: nothing; first over it: the owner is warned, nothing stops yet', () => {
+    given(...running)
+      .when(measured(limit))
+      .thenEvents([]);
+    given(...running)
+      .when(measured(over))
+      .thenEvents([warned()]);
+    expect(given(...running, warned()).state.dataDiskOver).toEqual({ usedBytes: over, limitBytes: limit });
+  });
+
+  it('still over at a later sync: stopped under "stop", with the reason; only warned once under "warn"', () => {
+    given(...running, warned())
+      .when(measured(over))
+      .thenEvents([
+        {
+          type: 'InstanceStopRequested',
+          data: { reason: 'its data disk holds 1.5 GB, over the 1 GB of its spec' },
+        },
+      ]);
+    given(...running, warned('warn'))
+      .when(measured(over, 'warn'))
+      .thenEvents([]);
+  });
+
+  it('back under its size after a warning: the warning ends', () => {
+    given(...running, warned())
+      .when(measured(limit / 2))
+      .thenEvents([{ type: 'DataDiskBackUnderLimit', data: { usedBytes: limit / 2, limitBytes: limit } }]);
+    expect(
+      given(...running, warned(), {
+        type: 'DataDiskBackUnderLimit',
+        data: { usedBytes: 1, limitBytes: limit },
+      }).state.dataDiskOver,
+    ).toBeNull();
+  });
+
+  it('a user’s start of an instance stopped over its size is refused when asked; an admin’s start goes through and begins a new grace', () => {
+    const stoppedOver = [
+      ...running,
+      warned(),
+      { type: 'InstanceStopRequested', data: { reason: 'x' } } as InstanceEvent,
+    ];
+    given(...stoppedOver)
+      .when({ type: 'StartInstance', refuseOverDataDisk: true })
+      .refused(
+        'conflict',
+        /cannot start: its \/data held 1\.5 GB at the last sync, over the 1 GB of its spec/,
+      );
+    given(...stoppedOver)
+      .when({ type: 'RestartInstance', refuseOverDataDisk: true })
+      .refused('conflict', /cannot start/);
+    given(...stoppedOver)
+      .when({ type: 'StartInstance' })
+      .thenEvents([startRequested]);
+    // After the start the next sync over the size warns again before anything stops.
+    given(...stoppedOver, startRequested)
+      .when(measured(over))
+      .thenEvents([warned()]);
   });
 });

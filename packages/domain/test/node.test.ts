@@ -223,3 +223,55 @@ describe('node: orphan containers', () => {
       .thenEvents([{ type: 'OrphanContainerGone', data: { containerId: 'abcdef012345' } }]);
   });
 });
+
+describe('node: the system disk limit', () => {
+  const checked = (
+    status: 'enforced' | 'unconfirmed' | 'unsupported',
+    storageDriver: string,
+    source: 'probe' | 'create',
+    reason = '',
+  ): NodeEvent => ({ type: 'SystemDiskLimitChecked', data: { status, storageDriver, reason, source } });
+
+  it('is unknown until looked at; a probe records what docker info says, once', () => {
+    expect(given(registered).state.systemDiskLimit.status).toBe('unknown');
+    const probe = {
+      type: 'RecordSystemDiskLimit',
+      status: 'enforced',
+      storageDriver: 'btrfs',
+      source: 'probe',
+    } as const;
+    given(registered)
+      .when(probe)
+      .thenEvents([checked('enforced', 'btrfs', 'probe')]);
+    given(registered, checked('enforced', 'btrfs', 'probe'))
+      .when(probe)
+      .thenEvents([]);
+  });
+
+  it('what a create found (Docker refused the size) outlasts a later probe of the same driver, unless an admin rechecks', () => {
+    const refused = checked(
+      'unsupported',
+      'overlay2 on xfs',
+      'create',
+      "--storage-opt is supported only for overlay over xfs with 'pquota' mount option",
+    );
+    const probe = {
+      type: 'RecordSystemDiskLimit',
+      status: 'unconfirmed',
+      storageDriver: 'overlay2 on xfs',
+      source: 'probe',
+    } as const;
+    given(registered, refused).when(probe).thenEvents([]);
+    given(registered, refused)
+      .when({ ...probe, recheck: true })
+      .thenEvents([checked('unconfirmed', 'overlay2 on xfs', 'probe')]);
+    // Another driver (the node was set up again): the probe counts.
+    given(registered, refused)
+      .when({ ...probe, status: 'enforced', storageDriver: 'btrfs' })
+      .thenEvents([checked('enforced', 'btrfs', 'probe')]);
+    expect(given(registered, refused).state.systemDiskLimit).toMatchObject({
+      status: 'unsupported',
+      source: 'create',
+    });
+  });
+});

@@ -1,4 +1,4 @@
-import type { GpuAllocation } from '@tianqi/domain';
+import { describeSystemDiskLimit, type GpuAllocation, gb } from '@tianqi/domain';
 import type { PlatformEvent } from './platform-events.js';
 
 function gpus(g: GpuAllocation): string {
@@ -71,7 +71,7 @@ export function describeEvent(e: PlatformEvent): string {
     case 'InstanceStartRequested':
       return 'asked to start';
     case 'InstanceStopRequested':
-      return 'asked to stop';
+      return e.data.reason ? `stopped by the platform: ${e.data.reason}` : 'asked to stop';
     case 'InstanceRestartRequested':
       return `asked to restart (restart ${e.data.restart})`;
     case 'InstanceDeleteRequested':
@@ -100,6 +100,14 @@ export function describeEvent(e: PlatformEvent): string {
       return `drift: ${e.data.kind.replace('_', ' ')} (${e.data.detail})`;
     case 'DriftResolved':
       return `drift resolved: ${e.data.kind.replace('_', ' ')}`;
+    case 'DataDiskOverLimit':
+      return `data disk over its size: ${gb(e.data.usedBytes)} of ${gb(e.data.limitBytes)} in /data; ${
+        e.data.policy === 'stop'
+          ? 'it will be stopped at the next sync if still over'
+          : 'warning only (the platform does not stop it)'
+      }`;
+    case 'DataDiskBackUnderLimit':
+      return `data disk back under its size: ${gb(e.data.usedBytes)} of ${gb(e.data.limitBytes)}`;
     case 'TerminalSessionEnded': {
       const where = `from ${e.data.ip ?? 'unknown address'}, ${Math.round(e.data.seconds)} s`;
       if (e.data.command !== null) {
@@ -112,6 +120,8 @@ export function describeEvent(e: PlatformEvent): string {
       return `orphan container ${e.data.name} (${e.data.containerId.slice(0, 12)}) for instance ${e.data.instanceId || 'unknown'}`;
     case 'OrphanContainerGone':
       return `orphan container ${e.data.containerId.slice(0, 12)} gone`;
+    case 'SystemDiskLimitChecked':
+      return `system disk limit ${describeSystemDiskLimit(e.data.status, e.data.reason)} (${e.data.storageDriver || 'storage driver unknown'}, seen at ${e.data.source === 'probe' ? 'a check' : 'a container create'})`;
     case 'NameClaimed':
       return `name "${e.data.name}" taken (${e.data.scope})`;
     case 'NameReleased':

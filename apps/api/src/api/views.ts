@@ -98,6 +98,10 @@ export const nodeView = z.object({
   dockerStatus: z.string(),
   dockerStatusReason: z.string(),
   dockerStatusAt: date.nullable(),
+  /** Whether Docker limits containers' system disks here: enforced, unconfirmed, unsupported, unknown. */
+  systemDiskLimit: z.string(),
+  systemDiskLimitReason: z.string(),
+  storageDriver: z.string(),
   instanceCount: z.number().int(),
   cpuUsed: num,
   memoryUsedGb: num,
@@ -200,6 +204,8 @@ export const sampleView = z.object({
   pids: z.number(),
   gpuMemoryUsedMb: z.number().nullable(),
   gpuMemoryTotalMb: z.number().nullable(),
+  dataDiskUsedBytes: z.number().nullable(),
+  systemDiskUsedBytes: z.number().nullable(),
 });
 
 export const logLineView = z.object({

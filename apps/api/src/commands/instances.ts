@@ -53,7 +53,12 @@ export interface InstanceCommands {
     specId: string,
     ctx: CommandContext,
   ): Promise<{ candidates: Candidate[]; rejected: Rejection[] }>;
-  request(instanceId: string, type: Request, ctx: CommandContext): Promise<CommandResult>;
+  request(
+    instanceId: string,
+    type: Request,
+    ctx: CommandContext,
+    options?: { refuseOverDataDisk?: boolean },
+  ): Promise<CommandResult>;
   /** What the platform observed (reconciler, sync). */
   record(instanceId: string, observation: Observation, ctx: CommandContext): Promise<CommandResult>;
   get(instanceId: string): Promise<InstanceState | null>;
@@ -234,7 +239,7 @@ export function instanceCommands(
       );
     },
 
-    async request(instanceId, rawType, ctx) {
+    async request(instanceId, rawType, ctx, options = {}) {
       parseOrThrow(idSchema, instanceId, 'instanceId');
       // Only what a user may ask for: observations are the platform's (see record).
       const type = parseOrThrow(requestTypeSchema, rawType, 'type');
@@ -242,7 +247,11 @@ export function instanceCommands(
         execute(store, ctx, instanceId, streams.instance(instanceId), async () => {
           const { state, version } = await loadInstance(instanceId);
           if (!visible(state, ctx)) throw new TianqiError('not_found', 'no such instance');
-          const events = aggregates.instance.decide({ type }, state);
+          const starts = type === 'StartInstance' || type === 'RestartInstance';
+          const command: InstanceCommand = starts
+            ? { type, refuseOverDataDisk: options.refuseOverDataDisk ?? false }
+            : { type };
+          const events = aggregates.instance.decide(command, state);
           const nameRelease =
             type === 'DeleteInstance'
               ? [await releaseName(loader, `instance.${state.ownerId}`, state.name, instanceId)]

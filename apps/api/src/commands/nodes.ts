@@ -18,10 +18,10 @@ export interface NodeCommands {
   register(input: NodeInput, ctx: CommandContext): Promise<CommandResult>;
   update(nodeId: string, changes: Partial<NodeInput>, ctx: CommandContext): Promise<CommandResult>;
   delete(nodeId: string, ctx: CommandContext): Promise<CommandResult>;
-  /** What the sync saw of managed containers no instance owns. */
+  /** What the sync saw of managed containers no instance owns; what Docker said of the system disk limit. */
   act(
     nodeId: string,
-    command: Extract<NodeCommand, { type: 'RecordOrphan' | 'RecordOrphanGone' }>,
+    command: Extract<NodeCommand, { type: 'RecordOrphan' | 'RecordOrphanGone' | 'RecordSystemDiskLimit' }>,
     ctx: CommandContext,
   ): Promise<CommandResult>;
   recordDockerStatus(

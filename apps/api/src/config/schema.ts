@@ -1,3 +1,4 @@
+import { dataDiskPolicySchema } from '@tianqi/domain';
 import { z } from 'zod';
 
 const port = z.number().int().min(1).max(65_535);
@@ -84,6 +85,13 @@ export const configSchema = z.strictObject({
       'interval-seconds': z.number().int().min(1).max(3600).default(30),
       /** What the platform does about drift: only report it, or heal it (restart, recreate, remove orphans). */
       'drift-policy': z.enum(['report', 'heal']).default('heal'),
+      /**
+       * An instance whose /data holds more than its spec's data disk is warned at one sync; still over
+       * at a later one it is stopped (`stop`) or only warned (`warn`).
+       */
+      'disk-policy': dataDiskPolicySchema.default('stop'),
+      /** How long the sync waits for a node's disk-usage answer (`docker system df`) before it goes on. */
+      'disk-usage-timeout-seconds': z.number().int().min(1).max(600).default(10),
     })
     .prefault({}),
   docker: z

@@ -28,6 +28,8 @@ export interface RecipeOptions {
   networkMode: string;
   /** This installation's id, so another installation on the same engine leaves the container alone. */
   installation: string;
+  /** The node's Docker can limit the writable layer (`size` storage option): the spec's system disk. */
+  limitSystemDisk?: boolean;
 }
 
 /**
@@ -44,7 +46,8 @@ export function gpuEnvironment(gpus: GpuAllocation): string[] {
 /**
  * The container an instance runs in, as the design says: named `<name>-<id>-<unix time>`, labelled so
  * the platform finds it again after any crash, its GPUs by device id (never by count), CPU and memory
- * limits and shm from the spec, `/data` on a named volume, kept running even when the image's command
+ * limits and shm from the spec, the system disk as Docker's `size` storage option where the node's
+ * storage driver can limit it, `/data` on a named volume, kept running even when the image's command
  * is a shell (TTY and stdin), and for a HAMi slice the HAMi-core bind mount and variables.
  */
 export function containerRecipe(
@@ -94,6 +97,7 @@ export function containerRecipe(
           ? []
           : [{ Driver: 'nvidia', DeviceIDs: gpus.indices.map(String), Capabilities: [['gpu']] }],
       RestartPolicy: { Name: 'no' },
+      ...(options.limitSystemDisk ? { StorageOpt: { size: `${allocation.systemDiskGb}G` } } : {}),
       ...(options.networkMode ? { NetworkMode: options.networkMode } : {}),
     },
   };

@@ -3,6 +3,7 @@ import type Docker from 'dockerode';
 import type { Commands } from '../commands/index.js';
 import { systemContext } from '../commands/index.js';
 import type { NodeClients } from '../docker/clients.js';
+import { refusedStorageOpt } from '../docker/system-disk-limit.js';
 import {
   containerRecipe,
   dataVolume,
@@ -141,7 +142,11 @@ function ignore(...statuses: number[]) {
   };
 }
 
-/** Pulls the image when the node lacks it, creates the container, records it. Null when it failed for good. */
+/**
+ * Pulls the image when the node lacks it, creates the container, records it. Null when it failed for
+ * good. Where the node may limit the system disk, the container asks for it; a Docker that refuses the
+ * option (overlay2 without pquota) gets the container without it, and the node records why.
+ */
 async function create(
   deps: ReconcileDeps,
   docker: Docker,
@@ -150,29 +155,48 @@ async function create(
   record: (o: Parameters<Commands['instances']['record']>[1]) => Promise<unknown>,
 ): Promise<string | null> {
   const address = instance.origin!.image.address;
-  const recipe = containerRecipe(instance, {
+  const limit = node.systemDiskLimit;
+  const options = {
     now: deps.now?.() ?? new Date(),
     hamiCoreDir: node.hamiCoreDir,
     networkMode: deps.networkMode,
     installation: deps.installation,
+  };
+  let recipe = containerRecipe(instance, {
+    ...options,
+    limitSystemDisk: limit.status === 'enforced' || limit.status === 'unconfirmed',
   });
-  let container: Docker.Container;
-  try {
-    // Straight to create: the image is usually there, and a missing one answers 404 (then pull).
-    container = await docker.createContainer(recipe).catch(async (err: unknown) => {
+  // Straight to create: the image is usually there, and a missing one answers 404 (then pull).
+  const createOrPull = (r: Docker.ContainerCreateOptions) =>
+    docker.createContainer(r).catch(async (err: unknown) => {
       if ((err as { statusCode?: number }).statusCode !== 404) throw err;
       try {
         await pull(docker, address);
       } catch (pullErr) {
         throw new PullFailed(`pulling ${address} failed: ${reasonOf(pullErr)}`);
       }
-      return docker.createContainer(recipe);
+      return docker.createContainer(r);
+    });
+  const recordLimit = (status: 'enforced' | 'unsupported', reason: string) =>
+    deps.commands.nodes.act(
+      node.nodeId,
+      { type: 'RecordSystemDiskLimit', status, storageDriver: limit.storageDriver, reason, source: 'create' },
+      ctx,
+    );
+  let container: Docker.Container;
+  try {
+    container = await createOrPull(recipe).catch(async (err: unknown) => {
+      if (!recipe.HostConfig?.StorageOpt || !refusedStorageOpt(err)) throw err;
+      await recordLimit('unsupported', reasonOf(err));
+      recipe = containerRecipe(instance, { ...options, limitSystemDisk: false });
+      return createOrPull(recipe);
     });
   } catch (err) {
     if (!(err instanceof PullFailed) && !refusedByDocker(err)) throw err;
     await record({ type: 'RecordInstanceFailed', phase: 'create', reason: reasonOf(err) });
     return null;
   }
+  if (recipe.HostConfig?.StorageOpt && limit.status === 'unconfirmed') await recordLimit('enforced', '');
   await record({ type: 'RecordContainerCreated', containerId: container.id, containerName: recipe.name! });
   return container.id;
 }

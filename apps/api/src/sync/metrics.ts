@@ -13,6 +13,9 @@ export interface Sample {
   pids: number;
   gpuMemoryUsedMb: number | null;
   gpuMemoryTotalMb: number | null;
+  /** From the last sync's disk-usage answer: /data, and the writable layer (null: not known). */
+  dataDiskUsedBytes: number | null;
+  systemDiskUsedBytes: number | null;
 }
 
 /** The parts of Docker's stats answer used here (cgroup v1 and v2 differ in the memory and blkio keys). */
@@ -87,6 +90,8 @@ export function toSample(
     pids: stats.pids_stats?.current ?? 0,
     gpuMemoryUsedMb: null,
     gpuMemoryTotalMb: null,
+    dataDiskUsedBytes: null,
+    systemDiskUsedBytes: null,
   };
 }
 
@@ -105,12 +110,20 @@ const FIELDS = [
   'pids',
   'gpuMemoryUsedMb',
   'gpuMemoryTotalMb',
+  'dataDiskUsedBytes',
+  'systemDiskUsedBytes',
 ] as const satisfies readonly (keyof Sample)[];
-const NULLABLE = new Set<keyof Sample>(['cpuPercent', 'gpuMemoryUsedMb', 'gpuMemoryTotalMb']);
+const NULLABLE = new Set<keyof Sample>([
+  'cpuPercent',
+  'gpuMemoryUsedMb',
+  'gpuMemoryTotalMb',
+  'dataDiskUsedBytes',
+  'systemDiskUsedBytes',
+]);
 
 /**
  * One instance's samples in a ring: times as float64, figures as float32 (7 significant digits, plenty
- * for a chart), about 6 KB for an hour at one sample per 30 s — 10,000 instances fit in ~65 MB, where
+ * for a chart), about 7 KB for an hour at one sample per 30 s — 10,000 instances fit in ~75 MB, where
  * plain objects took three times that.
  */
 class SampleRing {

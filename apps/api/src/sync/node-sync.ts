@@ -1,4 +1,4 @@
-import type { DriftKind, InstanceState, NodeState } from '@tianqi/domain';
+import type { DataDiskPolicy, DriftKind, InstanceState, NodeState } from '@tianqi/domain';
 import type Docker from 'dockerode';
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -6,6 +6,7 @@ import { type Commands, systemContext } from '../commands/index.js';
 import type { NodeClients } from '../docker/clients.js';
 import { checkConnection } from '../docker/connection-check.js';
 import type { NodeHealth } from '../docker/node-health.js';
+import { probeSystemDiskLimit } from '../docker/system-disk-limit.js';
 import {
   dataVolume,
   LABEL_INSTALLATION,
@@ -13,6 +14,7 @@ import {
   LABEL_MANAGED_BY,
   MANAGED_BY,
 } from '../reconciler/container-recipe.js';
+import type { PresentInstance } from './data-disk.js';
 
 export type DriftPolicy = 'report' | 'heal';
 
@@ -22,6 +24,10 @@ export interface SyncDeps {
   clients: NodeClients;
   health: NodeHealth;
   policy: DriftPolicy;
+  /** What follows a warning that an instance's /data is over its spec's data disk (default `stop`). */
+  diskPolicy?: DataDiskPolicy;
+  /** How long a sync waits for a node's disk-usage answer. */
+  diskUsageTimeoutMs?: number;
   logger: Logger;
   /** Hands instances to the reconciler ("heal"). */
   converge: (instanceIds: string[]) => void;
@@ -39,6 +45,10 @@ export interface NodeSyncReport {
   running: RunningContainer[];
   /** Instances with a container here although they live on another node. */
   misplaced: string[];
+  /** The instances that live here, with their container if Docker listed one. */
+  present: PresentInstance[];
+  /** How long the node's disk-usage answer took (null: none within the timeout). */
+  diskUsageMs?: number | null;
 }
 
 export interface RunningContainer {
@@ -75,6 +85,7 @@ export async function syncNode(deps: SyncDeps, node: NodeState, docker: Docker):
     changes: 0,
     running: [],
     misplaced: [],
+    present: [],
   };
   const check = await checkConnection(docker);
   const status = deps.health.observe(node.nodeId, check.ok);
@@ -82,6 +93,18 @@ export async function syncNode(deps: SyncDeps, node: NodeState, docker: Docker):
   if (!check.ok) {
     report.status = status === 'failed' ? 'failed' : 'unreachable';
     return report;
+  }
+  // Whether Docker can limit system disks here: looked at the first time, and again each time the
+  // node comes back (the engine may have been set up again meanwhile).
+  if (node.systemDiskLimit.status === 'unknown' || node.dockerStatus !== 'connected') {
+    const probe = await probeSystemDiskLimit(docker);
+    if (probe) {
+      await commands.nodes.act(
+        node.nodeId,
+        { type: 'RecordSystemDiskLimit', ...probe, source: 'probe' },
+        ctx,
+      );
+    }
   }
   let containers: Docker.ContainerInfo[];
   try {
@@ -116,6 +139,7 @@ export async function syncNode(deps: SyncDeps, node: NodeState, docker: Docker):
       }
       continue;
     }
+    report.present.push({ instance, containerId: container?.Id ?? null });
     if (container?.State === 'running') {
       report.running.push({ instanceId: id, containerId: container.Id, gpu: gpuOf(instance) });
     }

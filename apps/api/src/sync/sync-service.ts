@@ -4,7 +4,10 @@ import { systemContext } from '../commands/index.js';
 import { type ConnectionCheck, checkConnection } from '../docker/connection-check.js';
 import { execCapture } from '../docker/exec.js';
 import { installationId } from '../docker/installation.js';
+import { probeSystemDiskLimit } from '../docker/system-disk-limit.js';
 import { KeyedSemaphore } from '../reconciler/work-queue.js';
+import { applyDiskUsage, type DiskFigures } from './data-disk.js';
+import { DiskUsageReader } from './disk-usage.js';
 import type { DockerStats } from './metrics.js';
 import { MetricsStore, type Sample, toSample } from './metrics.js';
 import { gpuOf, type NodeSyncReport, type RunningContainer, type SyncDeps, syncNode } from './node-sync.js';
@@ -79,6 +82,9 @@ export class SyncService {
   readonly #slots: KeyedSemaphore;
   /** Live samples being taken, by instance. */
   readonly #taking = new Map<string, Promise<Sample | null>>();
+  readonly #disks: DiskUsageReader;
+  /** Each instance's disk figures from the last sync (a live sample carries them too). */
+  readonly #diskFigures = new Map<string, DiskFigures>();
 
   constructor(
     private readonly deps: SyncDeps,
@@ -87,6 +93,7 @@ export class SyncService {
     // Docker answers a stats call at its next collection tick (about a second): calls made together
     // share the tick, so a node's containers are sampled together, up to this bound.
     this.#slots = new KeyedSemaphore(options.samplesPerNode ?? 128);
+    this.#disks = new DiskUsageReader(deps.diskUsageTimeoutMs);
   }
 
   runOnce(): Promise<SyncReport> {
@@ -112,14 +119,18 @@ export class SyncService {
         try {
           const docker = this.deps.clients.forNode(node, this.deps.commands.nodes);
           const report = await syncNode(this.deps, node, docker);
-          await Promise.all(
-            report.running.map((running) =>
+          // One disk-usage call per node, while the stats calls go on: samples wait for its figures.
+          const disks =
+            report.status === 'connected' ? this.#measureDisks(node_id, docker, report) : Promise.resolve();
+          await Promise.all([
+            disks,
+            ...report.running.map((running) =>
               this.#slots.run(node_id, async () => {
                 alive.add(running.instanceId);
-                if (await this.#sample(docker, running)) sampled++;
+                if (await this.#sample(docker, running, false, disks)) sampled++;
               }),
             ),
-          );
+          ]);
           return report;
         } catch (err) {
           this.deps.logger.warn({ err, node: node.name }, 'sync of a node failed');
@@ -128,6 +139,7 @@ export class SyncService {
       }),
     );
     this.metrics.keepOnly(alive);
+    for (const id of this.#diskFigures.keys()) if (!alive.has(id)) this.#diskFigures.delete(id);
     // A container seen on the wrong node in an earlier run and on none now: that drift is over.
     const misplaced = new Set(nodes.flatMap((n) => n?.misplaced ?? []));
     // Only when every node could be looked at: a node that did not answer may still hold the container.
@@ -181,7 +193,25 @@ export class SyncService {
       : null;
   }
 
-  async #sample(docker: Docker, running: RunningContainer, live = false): Promise<boolean> {
+  /** The node's disk usage: each instance's figures kept, and the data-disk rule applied. */
+  async #measureDisks(nodeId: string, docker: Docker, report: NodeSyncReport): Promise<void> {
+    const usage = await this.#disks.measure(nodeId, docker);
+    report.diskUsageMs = usage?.ms ?? null;
+    if (!usage) return;
+    const figures = await applyDiskUsage(
+      { commands: this.deps.commands, policy: this.deps.diskPolicy ?? 'stop', logger: this.deps.logger },
+      usage,
+      report.present,
+    );
+    for (const [id, f] of figures) this.#diskFigures.set(id, f);
+  }
+
+  async #sample(
+    docker: Docker,
+    running: RunningContainer,
+    live = false,
+    disks?: Promise<void>,
+  ): Promise<boolean> {
     const { instanceId, containerId } = running;
     try {
       // One shot: no second look a second later; CPU % is taken against the previous sync's sample.
@@ -193,6 +223,9 @@ export class SyncService {
       ]);
       const sample = toSample(stats, this.metrics.previousCpu(instanceId), Date.now());
       if (gpu) Object.assign(sample, gpu);
+      await disks;
+      const disk = this.#diskFigures.get(instanceId);
+      if (disk) Object.assign(sample, disk);
       this.metrics.add(instanceId, sample, stats.cpu_stats, { live });
       return true;
     } catch {
@@ -242,6 +275,15 @@ export class SyncService {
       check.ok ? '' : check.reason,
       systemContext('sync'),
     );
+    // An admin's check looks at the system disk limit afresh, whatever a create found before.
+    const probe = check.ok ? await probeSystemDiskLimit(docker) : null;
+    if (probe) {
+      await this.deps.commands.nodes.act(
+        nodeId,
+        { type: 'RecordSystemDiskLimit', ...probe, source: 'probe', recheck: true },
+        systemContext('sync'),
+      );
+    }
     return check;
   }
 

@@ -1,1 +1,2 @@
+export * from './data-disk.js';
 export * from './instance.js';

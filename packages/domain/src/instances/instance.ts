@@ -5,6 +5,20 @@ import { TianqiError } from '../shared/errors.js';
 import type { EventsOf } from '../shared/events.js';
 import { idSchema, remarkSchema } from '../shared/fields.js';
 import { parseOrThrow } from '../shared/parse.js';
+import {
+  type DataDiskUsage,
+  dataDiskDecision,
+  dataDiskPolicySchema,
+  dataDiskUsageSchema,
+  gb,
+} from './data-disk.js';
+
+/**
+ * Set by the server for a user's start under the `stop` data-disk policy: an instance whose `/data`
+ * was over its size at the last sync would only be stopped again, so the start is refused (an
+ * admin's start goes through, e.g. to let the owner make room within a new grace).
+ */
+const refuseOverDataDisk = z.boolean().default(false);
 
 /** 实例名称: letters, digits, `-` and `_`, 1–63 characters (it becomes part of the container name). */
 export const instanceNameSchema = z
@@ -50,9 +64,9 @@ export const instanceCommandSchema = z.discriminatedUnion('type', [
     /** What the node's stream granted, in the same append. */
     allocation: allocationSchema,
   }),
-  z.object({ type: z.literal('StartInstance') }),
+  z.object({ type: z.literal('StartInstance'), refuseOverDataDisk }),
   z.object({ type: z.literal('StopInstance') }),
-  z.object({ type: z.literal('RestartInstance') }),
+  z.object({ type: z.literal('RestartInstance'), refuseOverDataDisk }),
   z.object({ type: z.literal('DeleteInstance') }),
   // What the platform observed, recorded by the reconciler and the sync.
   z.object({
@@ -78,6 +92,12 @@ export const instanceCommandSchema = z.discriminatedUnion('type', [
   /** The sync saw Docker differ from what is asked (or saw it agree again). */
   z.object({ type: z.literal('RecordDrift'), kind: driftKindSchema, detail: z.string().max(1000) }),
   z.object({ type: z.literal('RecordDriftResolved'), kind: driftKindSchema }),
+  /** The sync measured `/data` (Docker's disk-usage answer) against the spec's data disk. */
+  z.object({
+    type: z.literal('RecordDataDiskUsage'),
+    ...dataDiskUsageSchema.shape,
+    policy: dataDiskPolicySchema,
+  }),
   /**
    * Someone had a shell in the container (web terminal, CLI or SSH), or ran one command in it through
    * SSH (`ssh user+inst@host 'cmd'`, scp, rsync): who, from where, when, how long, and what.
@@ -109,7 +129,8 @@ export const instanceEventSchemas = {
     allocation: allocationSchema,
   }),
   InstanceStartRequested: z.object({}),
-  InstanceStopRequested: z.object({}),
+  /** `reason`: why the platform itself stopped it (null: someone asked). */
+  InstanceStopRequested: z.object({ reason: z.string().nullable().default(null) }),
   InstanceRestartRequested: z.object({ restart: z.number().int() }),
   InstanceDeleteRequested: z.object({}),
   ContainerCreated: z.object({ containerId: z.string(), containerName: z.string() }),
@@ -124,6 +145,9 @@ export const instanceEventSchemas = {
   AllocationReleased: z.object({ nodeId: z.string() }),
   DriftDetected: z.object({ kind: driftKindSchema, detail: z.string() }),
   DriftResolved: z.object({ kind: driftKindSchema }),
+  /** The owner's warning: `/data` holds more than the spec's data disk; `policy` says what follows. */
+  DataDiskOverLimit: dataDiskUsageSchema.extend({ policy: dataDiskPolicySchema }),
+  DataDiskBackUnderLimit: dataDiskUsageSchema,
   TerminalSessionEnded: z.object({
     sessionId: z.string(),
     userId: z.string(),
@@ -163,6 +187,8 @@ export interface InstanceState {
   volumesRemoved: boolean;
   /** Drift seen and not yet resolved. */
   drifts: DriftKind[];
+  /** `/data` was over the spec's data disk at the last sync, and the owner was warned since the last start. */
+  dataDiskOver: DataDiskUsage | null;
 }
 
 export const initialInstanceState: InstanceState = {
@@ -183,6 +209,7 @@ export const initialInstanceState: InstanceState = {
   origin: null,
   volumesRemoved: false,
   drifts: [],
+  dataDiskOver: null,
 };
 
 /** decide(command, state) → events: the rules a user expects, no I/O. */
@@ -211,14 +238,26 @@ function request(command: Command, state: InstanceState): InstanceEvent[] {
       'conflict',
       `instance ${state.name} could not be created (${state.failure?.reason ?? 'unknown reason'}); delete it and create a new one`,
     );
+  const overDataDisk = () => {
+    const over = state.dataDiskOver;
+    if (!over || state.desired === 'running') return;
+    if ('refuseOverDataDisk' in command && command.refuseOverDataDisk) {
+      throw new TianqiError(
+        'conflict',
+        `instance ${state.name} cannot start: its /data held ${gb(over.usedBytes)} at the last sync, over the ${gb(over.limitBytes)} of its spec, so it would be stopped again; an admin can start it once to let you make room`,
+      );
+    }
+  };
   switch (command.type) {
     case 'StartInstance':
       if (state.creationFailed) throw failedForGood();
+      overDataDisk();
       return state.desired === 'running' ? [] : [{ type: 'InstanceStartRequested', data: {} }];
     case 'StopInstance':
-      return state.desired === 'stopped' ? [] : [{ type: 'InstanceStopRequested', data: {} }];
+      return state.desired === 'stopped' ? [] : [{ type: 'InstanceStopRequested', data: { reason: null } }];
     case 'RestartInstance':
       if (state.creationFailed) throw failedForGood();
+      overDataDisk();
       // Restarting a stopped instance starts it.
       return state.desired === 'running'
         ? [{ type: 'InstanceRestartRequested', data: { restart: state.restarts + 1 } }]
@@ -279,6 +318,21 @@ function record(command: Command, state: InstanceState): InstanceEvent[] {
       return state.drifts.includes(command.kind)
         ? [{ type: 'DriftResolved', data: { kind: command.kind } }]
         : [];
+    case 'RecordDataDiskUsage': {
+      const usage = { usedBytes: command.usedBytes, limitBytes: command.limitBytes };
+      const decision = dataDiskDecision(command, { over: state.dataDiskOver, desired: state.desired });
+      switch (decision.kind) {
+        case 'warn':
+          return [{ type: 'DataDiskOverLimit', data: { ...usage, policy: command.policy } }];
+        case 'stop':
+          return [{ type: 'InstanceStopRequested', data: { reason: decision.reason } }];
+        case 'back_under':
+          return [{ type: 'DataDiskBackUnderLimit', data: usage }];
+        case 'nothing':
+          return [];
+      }
+      break;
+    }
     case 'RecordTerminalSession': {
       const { type: _type, ...data } = command;
       const seconds = (Date.parse(data.endedAt) - Date.parse(data.startedAt)) / 1000;
@@ -333,7 +387,8 @@ export function evolveInstance(state: InstanceState, event: InstanceEvent): Inst
         origin: { image: event.data.image, spec: event.data.spec, node: event.data.node },
       };
     case 'InstanceStartRequested':
-      return { ...state, desired: 'running' };
+      // A start begins a new grace: the next sync over the size warns again before anything stops.
+      return { ...state, desired: 'running', dataDiskOver: null };
     case 'InstanceStopRequested':
       return { ...state, desired: 'stopped' };
     case 'InstanceRestartRequested':
@@ -367,6 +422,13 @@ export function evolveInstance(state: InstanceState, event: InstanceEvent): Inst
       return { ...state, drifts: [...state.drifts, event.data.kind] };
     case 'DriftResolved':
       return { ...state, drifts: state.drifts.filter((k) => k !== event.data.kind) };
+    case 'DataDiskOverLimit':
+      return {
+        ...state,
+        dataDiskOver: { usedBytes: event.data.usedBytes, limitBytes: event.data.limitBytes },
+      };
+    case 'DataDiskBackUnderLimit':
+      return { ...state, dataDiskOver: null };
     case 'TerminalSessionEnded':
       return state;
   }

@@ -67,6 +67,24 @@ export type NodeFields = z.output<typeof nodeFieldsSchema>;
 export const dockerStatusSchema = z.enum(['connected', 'failed', 'unknown']);
 export type DockerStatus = z.output<typeof dockerStatusSchema>;
 
+/**
+ * Whether Docker on the node can limit a container's system disk (the `size` storage option):
+ * `enforced` (btrfs, or a create with the limit went through), `unconfirmed` (overlay2 on xfs: only
+ * with the `pquota` mount option, which `docker info` does not show; the first create tells),
+ * `unsupported` (any other storage driver, or Docker refused the option), `unknown` (not looked at yet).
+ */
+export const systemDiskLimitSchema = z.enum(['unknown', 'unconfirmed', 'enforced', 'unsupported']);
+export type SystemDiskLimit = z.output<typeof systemDiskLimitSchema>;
+
+/** How a node's system disk limit reads to a person: "enforced", "not supported (why)". */
+export function describeSystemDiskLimit(status: string, reason: string): string {
+  const text =
+    { enforced: 'enforced', unsupported: 'not supported', unconfirmed: 'unconfirmed', unknown: 'unknown' }[
+      status
+    ] ?? status;
+  return reason ? `${text} (${reason})` : text;
+}
+
 function nodeProblems(n: NodeFields): string[] {
   const problems: string[] = [];
   if (n.gpuCount > 0 && !n.gpuModel) problems.push('gpuModel: a node with GPUs needs its GPU model');
@@ -104,6 +122,19 @@ export const nodeCommandSchema = z.discriminatedUnion('type', [
     instanceId: z.string().max(64),
   }),
   z.object({ type: z.literal('RecordOrphanGone'), containerId: z.string().regex(/^[a-f0-9]{12,64}$/) }),
+  /**
+   * Platform only: what `docker info` (`probe`) or a container create (`create`) said about the system
+   * disk limit. A probe cannot see pquota, so it never overrides what a create found on the same
+   * storage driver, unless an admin asked for the check (`recheck`).
+   */
+  z.object({
+    type: z.literal('RecordSystemDiskLimit'),
+    status: systemDiskLimitSchema.exclude(['unknown']),
+    storageDriver: z.string().max(200),
+    reason: z.string().max(1000).default(''),
+    source: z.enum(['probe', 'create']),
+    recheck: z.boolean().default(false),
+  }),
 ]);
 export type NodeCommand = z.input<typeof nodeCommandSchema>;
 
@@ -116,6 +147,12 @@ export const nodeEventSchemas = {
   ResourcesReleased: z.object({ instanceId: z.string() }),
   OrphanContainerFound: z.object({ containerId: z.string(), name: z.string(), instanceId: z.string() }),
   OrphanContainerGone: z.object({ containerId: z.string() }),
+  SystemDiskLimitChecked: z.object({
+    status: systemDiskLimitSchema,
+    storageDriver: z.string(),
+    reason: z.string(),
+    source: z.enum(['probe', 'create']),
+  }),
 };
 export type NodeEvent = EventsOf<typeof nodeEventSchemas>;
 
@@ -128,6 +165,12 @@ export interface NodeState extends NodeFields {
   allocations: Allocation[];
   /** Managed containers on the node that no instance owns, by container id. */
   orphans: string[];
+  systemDiskLimit: {
+    status: SystemDiskLimit;
+    storageDriver: string;
+    reason: string;
+    source: 'probe' | 'create' | null;
+  };
 }
 
 export const initialNodeState: NodeState = {
@@ -138,6 +181,7 @@ export const initialNodeState: NodeState = {
   dockerStatusReason: '',
   allocations: [],
   orphans: [],
+  systemDiskLimit: { status: 'unknown', storageDriver: '', reason: '', source: null },
   ...nodeFieldsSchema.parse({
     name: '-',
     cpuCores: 1,
@@ -209,6 +253,17 @@ export function decideNode(input: NodeCommand, state: NodeState): NodeEvent[] {
       return state.orphans.includes(command.containerId)
         ? [{ type: 'OrphanContainerGone', data: { containerId: command.containerId } }]
         : [];
+    case 'RecordSystemDiskLimit': {
+      const now = state.systemDiskLimit;
+      const { status, storageDriver, reason, source } = command;
+      const createKnowsBetter =
+        source === 'probe' &&
+        !command.recheck &&
+        now.source === 'create' &&
+        now.storageDriver === storageDriver;
+      if (createKnowsBetter || (now.status === status && now.storageDriver === storageDriver)) return [];
+      return [{ type: 'SystemDiskLimitChecked', data: { status, storageDriver, reason, source } }];
+    }
   }
 }
 
@@ -238,6 +293,8 @@ export function evolveNode(state: NodeState, event: NodeEvent): NodeState {
       return { ...state, orphans: [...state.orphans, event.data.containerId] };
     case 'OrphanContainerGone':
       return { ...state, orphans: state.orphans.filter((c) => c !== event.data.containerId) };
+    case 'SystemDiskLimitChecked':
+      return { ...state, systemDiskLimit: { ...event.data } };
   }
 }
 

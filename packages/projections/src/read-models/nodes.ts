@@ -34,6 +34,10 @@ export const nodesTable: TableDef = {
     docker_status: 'text NOT NULL',
     docker_status_reason: 'text NOT NULL',
     docker_status_at: 'timestamptz',
+    // Whether Docker can limit a container's system disk here (SystemDiskLimitChecked).
+    system_disk_limit: 'text NOT NULL',
+    system_disk_limit_reason: 'text NOT NULL',
+    storage_driver: 'text NOT NULL',
     allocations: 'jsonb NOT NULL',
     // Capacity used and free, recomputed from the allocations on every change.
     instance_count: 'integer NOT NULL',
@@ -109,7 +113,7 @@ function withCapacity(row: NodeRow): NodeRow {
 
 export const nodesProjection: Projection = {
   name: 'nodes',
-  version: 1,
+  version: 2,
   tables: [nodesTable],
   apply: (ctx, events) =>
     foldRows<NodeRow>(
@@ -126,6 +130,9 @@ export const nodesProjection: Projection = {
               docker_status: 'unknown',
               docker_status_reason: '',
               docker_status_at: null,
+              system_disk_limit: 'unknown',
+              system_disk_limit_reason: '',
+              storage_driver: '',
               allocations: [],
               created_at: e.recordedAt.toISOString(),
             };
@@ -140,6 +147,15 @@ export const nodesProjection: Projection = {
                 docker_status: e.data.status,
                 docker_status_reason: e.data.reason,
                 docker_status_at: e.recordedAt.toISOString(),
+              }
+            );
+          case 'SystemDiskLimitChecked':
+            return (
+              row && {
+                ...row,
+                system_disk_limit: e.data.status,
+                system_disk_limit_reason: e.data.reason,
+                storage_driver: e.data.storageDriver,
               }
             );
           case 'ResourcesAllocated':

@@ -22,13 +22,22 @@ import { commandResultView, instanceView, logLineView, pageOf, sampleView } from
 const byId = z.strictObject({ instanceId: idSchema });
 const STATS_EVERY_MS = 5_000;
 
+const GiB = 1024 ** 3;
+
 const request = (type: 'StartInstance' | 'StopInstance' | 'RestartInstance' | 'DeleteInstance') =>
   userProcedure
     .input(byId)
     .output(commandResultView)
-    .mutation(({ ctx, input }) =>
-      applied(ctx.services, ctx.services.commands.instances.request(input.instanceId, type, ctx.command)),
-    );
+    .mutation(({ ctx, input }) => {
+      // Under the `stop` data-disk policy a user's start of an instance over its data disk is refused
+      // (it would be stopped again); an admin's goes through.
+      const refuseOverDataDisk =
+        ctx.services.config.sync['disk-policy'] === 'stop' && ctx.user.role !== 'admin';
+      return applied(
+        ctx.services,
+        ctx.services.commands.instances.request(input.instanceId, type, ctx.command, { refuseOverDataDisk }),
+      );
+    });
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -252,11 +261,26 @@ export const instancesRouter = router({
   /** The last hour of samples (one per sync, more while someone watches live). */
   stats: userProcedure
     .input(byId)
-    .output(z.object({ latest: sampleView.nullable(), series: z.array(sampleView) }))
+    .output(
+      z.object({
+        latest: sampleView.nullable(),
+        series: z.array(sampleView),
+        /** The spec's disks in bytes (data: null when the spec gives it no size). */
+        limits: z.object({ dataDiskBytes: z.number().nullable(), systemDiskBytes: z.number() }),
+      }),
+    )
     .query(async ({ ctx, input }) => {
-      await visibleInstance(ctx.services, ctx.user, input.instanceId);
+      const row = await visibleInstance(ctx.services, ctx.user, input.instanceId);
       const metrics = ctx.services.sync.metrics;
-      return { latest: metrics.latest(input.instanceId), series: metrics.series(input.instanceId) };
+      const spec = row.spec as { dataDiskGb?: number; systemDiskGb?: number };
+      return {
+        latest: metrics.latest(input.instanceId),
+        series: metrics.series(input.instanceId),
+        limits: {
+          dataDiskBytes: spec.dataDiskGb ? spec.dataDiskGb * GiB : null,
+          systemDiskBytes: (spec.systemDiskGb ?? 0) * GiB,
+        },
+      };
     }),
 
   /** A fresh sample every 5 seconds while the instance runs. */

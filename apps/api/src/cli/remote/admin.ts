@@ -1,3 +1,4 @@
+import { describeSystemDiskLimit } from '@tianqi/domain';
 import { TRPCClientError } from '@trpc/client';
 import type { ApiClient } from '../api-client.js';
 import { type Call, CliError, type CommandDef, UsageError } from './command.js';
@@ -154,6 +155,9 @@ function describeConnection(c: Outputs['nodes']['register']['connection']): stri
   return `Docker connection not known yet: ${c.reason}`;
 }
 
+/** "enforced", "not supported (why)", …: whether Docker limits containers' system disks on the node. */
+const diskLimit = (node: Node) => describeSystemDiskLimit(node.systemDiskLimit, node.systemDiskLimitReason);
+
 const gpus = (node: Node) => (node.gpuCount > 0 ? `${node.gpusFree}/${node.gpuCount} ${node.gpuModel}` : '-');
 
 function describeNode(node: Node): string {
@@ -167,6 +171,8 @@ function describeNode(node: Node): string {
     ['CPU', `${node.cpuUsed} of ${node.cpuCores} cores in use`],
     ['Memory', `${node.memoryUsedGb} of ${node.memoryGb} GB in use`],
     ['Disks', `system ${node.systemDiskGb} GB, data ${node.dataDiskGb} GB`],
+    ['Storage driver', node.storageDriver || null],
+    ['System disk limit', diskLimit(node)],
     [
       'GPUs',
       node.gpuCount > 0
@@ -192,7 +198,18 @@ const nodeCommands: CommandDef[] = [
       const nodes = await call.api().nodes.list.query({ includeDeleted: call.flags.all === true });
       emit(call, nodes, (ns) =>
         table(
-          ['NAME', 'ID', 'REGION', 'DOCKER', 'CPU', 'MEMORY GB', 'GPUS FREE', 'INSTANCES', 'ADDRESS'],
+          [
+            'NAME',
+            'ID',
+            'REGION',
+            'DOCKER',
+            'CPU',
+            'MEMORY GB',
+            'GPUS FREE',
+            'INSTANCES',
+            'SYSTEM DISK LIMIT',
+            'ADDRESS',
+          ],
           ns.map((x) => [
             x.name,
             x.nodeId,
@@ -202,6 +219,7 @@ const nodeCommands: CommandDef[] = [
             `${x.memoryUsedGb}/${x.memoryGb}`,
             gpus(x),
             x.instanceCount,
+            x.systemDiskLimit === 'unsupported' ? 'not supported' : x.systemDiskLimit,
             x.dockerAddress,
           ]),
         ),

@@ -6,6 +6,7 @@ import { openTerminal } from './terminal.js';
 
 type LogLine = Outputs['instances']['logs']['lines'][number];
 type Sample = NonNullable<Outputs['instances']['stats']['latest']>;
+type Limits = Outputs['instances']['stats']['limits'];
 
 function printLine(call: Call, line: LogLine, timestamps: boolean): void {
   if (call.json) {
@@ -58,7 +59,14 @@ function until(subscribe: (handlers: Handlers) => { unsubscribe(): void }): Prom
   });
 }
 
-function sampleRow(s: Sample): (string | null)[] {
+/** `1.1 GB / 1 GB (110%)`: a disk figure against the spec's size (none: the figure alone). */
+function disk(used: number | null, limit: number | null | undefined): string | null {
+  if (used === null) return null;
+  if (!limit) return bytes(used);
+  return `${bytes(used)} / ${bytes(limit)} (${((used / limit) * 100).toFixed(0)}%)`;
+}
+
+function sampleRow(s: Sample, limits?: Limits): (string | null)[] {
   return [
     when(new Date(s.at)),
     s.cpuPercent === null ? null : `${s.cpuPercent.toFixed(1)}%`,
@@ -67,11 +75,23 @@ function sampleRow(s: Sample): (string | null)[] {
     `${bytes(s.blockReadBytes)} / ${bytes(s.blockWriteBytes)}`,
     String(s.pids),
     s.gpuMemoryUsedMb === null ? null : `${s.gpuMemoryUsedMb} / ${s.gpuMemoryTotalMb} MB`,
+    disk(s.dataDiskUsedBytes, limits?.dataDiskBytes),
+    disk(s.systemDiskUsedBytes, limits?.systemDiskBytes),
   ];
 }
-const SAMPLE_HEADERS = ['TIME', 'CPU', 'MEMORY', 'NET RX/TX', 'BLOCK R/W', 'PIDS', 'GPU MEMORY'];
+const SAMPLE_HEADERS = [
+  'TIME',
+  'CPU',
+  'MEMORY',
+  'NET RX/TX',
+  'BLOCK R/W',
+  'PIDS',
+  'GPU MEMORY',
+  'DATA DISK',
+  'SYSTEM DISK',
+];
 /** Fixed widths for --watch, whose rows are printed one at a time (no table to measure). */
-const WATCH_WIDTHS = [19, 7, 32, 24, 24, 5, 0];
+const WATCH_WIDTHS = [19, 7, 32, 24, 24, 5, 16, 24, 0];
 const watchRow = (cells: (string | null)[]) =>
   cells
     .map((c, i) => (c ?? '-').padEnd(WATCH_WIDTHS[i] ?? 0))
@@ -119,6 +139,7 @@ export const instanceStreamCommands: CommandDef[] = [
       const api = call.api();
       const { instanceId, name } = await findInstance(api, call.args[0]!);
       if (bool(call, 'watch')) {
+        const { limits } = await api.instances.stats.query({ instanceId });
         if (!call.json) process.stdout.write(`${watchRow(SAMPLE_HEADERS)}\n`);
         return until((handlers) =>
           api.instances.liveStats.subscribe(
@@ -126,7 +147,7 @@ export const instanceStreamCommands: CommandDef[] = [
             {
               ...handlers,
               onData: (event) => {
-                const text = call.json ? JSON.stringify(event.data) : watchRow(sampleRow(event.data));
+                const text = call.json ? JSON.stringify(event.data) : watchRow(sampleRow(event.data, limits));
                 process.stdout.write(`${text}\n`);
               },
             },
@@ -136,7 +157,7 @@ export const instanceStreamCommands: CommandDef[] = [
       const stats = await api.instances.stats.query({ instanceId });
       emit(call, stats, (s) =>
         s.latest
-          ? table(SAMPLE_HEADERS, [sampleRow(s.latest)])
+          ? table(SAMPLE_HEADERS, [sampleRow(s.latest, s.limits)])
           : `no sample of ${name} yet (one is taken at each sync; try --watch)`,
       );
       return 0;
