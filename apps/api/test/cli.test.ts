@@ -195,7 +195,11 @@ describe('the tianqi CLI against a running server', () => {
     const types = history.map((e) => e.type);
     expect(history.find((e) => e.type === 'InstanceDeleteRequested')?.actorName).toBe('alice');
     expect(types.indexOf('ContainerRemoved')).toBeGreaterThan(types.indexOf('InstanceDeleteRequested'));
-    expect(await ok(userHome, 'instance history box')).toMatch(/InstanceDeleteRequested\s+alice/);
+    // The table shows where each request came from, as --json does.
+    expect(await ok(userHome, 'instance history box')).toMatch(/^TIME\s+EVENT\s+BY\s+FROM\s+SUMMARY$/m);
+    expect(await ok(userHome, 'instance history box')).toMatch(
+      /InstanceDeleteRequested\s+alice\s+127\.0\.0\.1\s/,
+    );
     const csv = await ok(adminHome, `audit export --format csv --instance ${instanceId}`);
     expect(csv.split('\r\n')[0]).toMatch(/^recordedAt,position,type/);
     expect(csv).toContain('ContainerRemoved');

@@ -1,4 +1,6 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InstanceState } from '@tianqi/domain';
@@ -182,10 +184,55 @@ describe('reconciler against real Docker nodes', () => {
     const state = await observed(id, 'failed');
     expect(state.failure).toMatchObject({
       phase: 'create',
-      reason: expect.stringMatching(/^pulling 127.0.0.1:1\/tianqi\/none:1 failed: /),
+      reason: expect.stringMatching(
+        /^image 127\.0\.0\.1:1\/tianqi\/none:1 could not be pulled: the registry cannot be reached from the node \(Docker: .*connection refused/,
+      ),
     });
     expect(state.allocationHeld).toBe(false);
     expect(await containersOf(plainNode.docker, id)).toEqual([]);
+  });
+
+  it('a pull refused by a registry says first whether the image is not there or access is denied', async () => {
+    // A registry on loopback (Docker takes 127.0.0.0/8 as an insecure registry: plain HTTP).
+    const registry = createServer((req, res) => {
+      const json = (status: number, body: unknown) => {
+        res.writeHead(status, {
+          'content-type': 'application/json',
+          'docker-distribution-api-version': 'registry/2.0',
+        });
+        res.end(JSON.stringify(body));
+      };
+      if (req.url === '/v2/') return json(200, {});
+      if (req.url?.startsWith('/v2/private/'))
+        return json(403, {
+          errors: [{ code: 'DENIED', message: 'requested access to the resource is denied' }],
+        });
+      return json(404, { errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] });
+    });
+    await new Promise<void>((resolve) => registry.listen(0, '127.0.0.1', resolve));
+    const at = `127.0.0.1:${(registry.address() as AddressInfo).port}`;
+    try {
+      const p = platform();
+      const specId = await spec(p, { name: 'rec-pull-2', ...cpu });
+      const failureOf = async (name: string, address: string) => {
+        const imageId = await image(p, { name, address });
+        const { id } = await p.commands.instances.create(
+          { name, imageId, specId, nodeId: plainNode.id },
+          owner,
+        );
+        return (await observed(id, 'failed')).failure?.reason;
+      };
+      expect(await failureOf('gone', `${at}/tianqi/gone:1`)).toMatch(
+        new RegExp(
+          `^image ${at}/tianqi/gone:1 not found: the registry has no such image or tag \\(Docker: .*manifest unknown`,
+        ),
+      );
+      expect(await failureOf('private', `${at}/private/model:1`)).toMatch(
+        new RegExp(`^image ${at}/private/model:1 refused: the registry denies access .*\\(Docker: .*denied`),
+      );
+    } finally {
+      await new Promise<void>((resolve) => registry.close(() => resolve()));
+    }
   });
 
   it('a container made before a crash (not yet recorded) is found and adopted, never made twice', async () => {

@@ -3,6 +3,7 @@ import type Docker from 'dockerode';
 import type { Commands } from '../commands/index.js';
 import { systemContext } from '../commands/index.js';
 import type { NodeClients } from '../docker/clients.js';
+import { describePullFailure } from '../docker/pull-error.js';
 import { refusedStorageOpt } from '../docker/system-disk-limit.js';
 import {
   containerRecipe,
@@ -173,7 +174,7 @@ async function create(
       try {
         await pull(docker, address);
       } catch (pullErr) {
-        throw new PullFailed(`pulling ${address} failed: ${reasonOf(pullErr)}`);
+        throw new PullFailed(describePullFailure(address, reasonOf(pullErr)));
       }
       return docker.createContainer(r);
     });

@@ -123,8 +123,14 @@ export const instanceCommands: CommandDef[] = [
       const history = await api.instances.history.query({ instanceId: instance.instanceId });
       emit(call, history, (h) =>
         table(
-          ['TIME', 'EVENT', 'BY', 'SUMMARY'],
-          h.map((e) => [when(e.recordedAt), e.type, e.actorName ?? e.actorUserId, e.summary]),
+          ['TIME', 'EVENT', 'BY', 'FROM', 'SUMMARY'],
+          h.map((e) => [
+            when(e.recordedAt),
+            e.type,
+            e.actorName ?? e.actorUserId,
+            e.actorIp ?? '-',
+            e.summary,
+          ]),
         ),
       );
       return 0;
