@@ -5,6 +5,7 @@ import Docker from 'dockerode';
 import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { AppRouter } from '../src/api/router.js';
+import { createApiClient } from '../src/cli/api-client.js';
 import { execCapture } from '../src/docker/exec.js';
 import { type ApiFixture, useApi } from './api-fixture.js';
 import { until } from './docker-fixture.js';
@@ -184,6 +185,51 @@ describe('the whole flow through the HTTP API, on a real Docker node', () => {
       controller.abort();
     }
     expect((await alice.client.instances.stats.query({ instanceId })).latest).not.toBeNull();
+  });
+
+  it('watches and live stats end with their session: signed out or disabled, on another server too', async () => {
+    const a = api();
+    const other = await a.secondServer();
+    /** Consumes a subscription in the background: what it yielded, and whether it has ended. */
+    const follow = <T>(stream: AsyncIterable<T>) => {
+      const got: T[] = [];
+      const done = (async () => {
+        for await (const item of stream) got.push(item);
+      })().then(
+        () => 'ended' as const,
+        (err: Error) => `failed: ${err.message}`,
+      );
+      return { got, done };
+    };
+    const within = <T>(p: Promise<T>, ms: number) =>
+      Promise.race([p, new Promise<'still open'>((r) => setTimeout(() => r('still open'), ms))]);
+    try {
+      // Alice, a second session of hers, watching through the other server.
+      const session = await a.login('alice', 'alice-password');
+      const onOther = createApiClient(other.url, session.token);
+      const controller = new AbortController();
+      const watch = follow(onOther.instances.watch.subscribe({}, { signal: controller.signal }));
+      const stats = follow(
+        onOther.instances.liveStats.subscribe({ instanceId }, { signal: controller.signal }),
+      );
+      await until('the watch and a sample', async () => watch.got.length > 0 && stats.got.length > 0);
+      await session.client.auth.logout.mutate(); // on the first server
+      expect(await within(watch.done, 5_000)).toBe('ended');
+      expect(await within(stats.done, 5_000)).toBe('ended');
+      controller.abort();
+
+      // A disabled user's open watch ends too.
+      const dora = await a.user('dora');
+      const doraOnOther = createApiClient(other.url, dora.token);
+      const dorasWatch = follow(doraOnOther.instances.watch.subscribe({}, { signal: controller.signal }));
+      await new Promise((r) => setTimeout(r, 300));
+      await a.admin.users.disable.mutate({ userId: dora.userId });
+      const ended = await within(dorasWatch.done, 5_000);
+      expect(ended === 'ended' || String(ended).startsWith('failed')).toBe(true);
+      expect(ended).not.toBe('still open');
+    } finally {
+      await other.close();
+    }
   });
 
   it('opens a terminal: echo hi, stty size at the asked size and after a resize, exit ends the socket cleanly and is recorded', async () => {

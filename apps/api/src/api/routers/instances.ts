@@ -11,6 +11,8 @@ import { camel, type InstanceRow, instanceAt, instanceHistory, listInstances } f
 import { tracked } from '@trpc/server';
 import type pg from 'pg';
 import { z } from 'zod';
+import { sessionScope } from '../../auth/session-scope.js';
+import type { SessionUser } from '../../auth/sessions.js';
 import { followLogs, MAX_TAIL, readLogs } from '../../docker/logs.js';
 import { parsePositionId, positionId } from '../../live/change-feed.js';
 import { toTrpcError } from '../errors.js';
@@ -239,8 +241,7 @@ export const instancesRouter = router({
     .subscription(async ({ ctx, input, signal }) => {
       const row = await visibleInstance(ctx.services, ctx.user, input.instanceId);
       const { docker, containerId } = await containerOf(ctx.services, row);
-      const until = untilClosed(ctx.services, signal);
-      return (async function* () {
+      return scoped(ctx, signal, async function* (until) {
         let last = input.lastEventId ?? '';
         try {
           for await (const line of followLogs(docker, containerId, {
@@ -252,10 +253,11 @@ export const instancesRouter = router({
             yield tracked(last, logLineView.parse(line));
           }
         } catch (err) {
+          if (until.aborted) return; // ended by the session or the server, not a Docker failure
           // Thrown inside the stream, past the middleware: mapped here to the platform's vocabulary.
           throw toTrpcError(dockerFailure(err, row));
         }
-      })();
+      });
     }),
 
   /** The last hour of samples (one per sync, more while someone watches live). */
@@ -288,14 +290,13 @@ export const instancesRouter = router({
     .input(byId.extend({ lastEventId: z.string().max(64).nullish() }))
     .subscription(async ({ ctx, input, signal }) => {
       await visibleInstance(ctx.services, ctx.user, input.instanceId);
-      const until = untilClosed(ctx.services, signal);
-      return (async function* () {
+      return scoped(ctx, signal, async function* (until) {
         while (!until.aborted) {
           const sample = await ctx.services.sync.sampleNow(input.instanceId).catch(() => null);
-          if (sample) yield tracked(String(sample.at), sampleView.parse(sample));
+          if (sample && !until.aborted) yield tracked(String(sample.at), sampleView.parse(sample));
           await sleep(STATS_EVERY_MS, until);
         }
-      })();
+      });
     }),
 
   /**
@@ -306,7 +307,7 @@ export const instancesRouter = router({
     .input(z.strictObject({ instanceId: idSchema.optional(), lastEventId: z.string().max(64).nullish() }))
     .subscription(async ({ ctx, input, signal }) => {
       if (input.instanceId) await visibleInstance(ctx.services, ctx.user, input.instanceId);
-      return watchRows(ctx.services, ctx.user, input, untilClosed(ctx.services, signal));
+      return scoped(ctx, signal, (until) => watchRows(ctx.services, ctx.user, input, until));
     }),
 });
 
@@ -348,9 +349,26 @@ async function rowsOf(pool: pg.Pool, ids: string[], owner: string | null): Promi
   return rows.map((r) => camel<InstanceRow>(r));
 }
 
-/** A subscription's signal, aborted too when the server shuts down. */
-function untilClosed(services: Services, signal: AbortSignal | undefined): AbortSignal {
-  return AbortSignal.any([signal ?? new AbortController().signal, services.feed.closing]);
+/**
+ * Runs a subscription's stream until the client goes, the server shuts down, or the session ends
+ * (sign-out, expiry, disable, a role or password change, on any server): then it ends.
+ */
+async function* scoped<T>(
+  ctx: { services: Services; session: SessionUser | null },
+  signal: AbortSignal | undefined,
+  stream: (until: AbortSignal) => AsyncIterable<T>,
+): AsyncGenerator<T> {
+  const session = sessionScope(ctx.services.sessions, ctx.session!);
+  const until = AbortSignal.any([
+    signal ?? new AbortController().signal,
+    ctx.services.feed.closing,
+    session.signal,
+  ]);
+  try {
+    if (!until.aborted) yield* stream(until);
+  } finally {
+    session.release();
+  }
 }
 
 /**
