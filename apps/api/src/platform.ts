@@ -63,7 +63,11 @@ export async function startPlatform(config: Config, logger = createLogger(config
     onRebuild: (r) =>
       logger.info({ readModels: r.projections, events: r.events, seconds: r.seconds }, 'read models built'),
   });
-  const app = createHttpServer({ pool: database.pool, logger });
+  const app = createHttpServer({
+    pool: database.pool,
+    logger,
+    requestTimeoutSeconds: config.server['request-timeout-seconds'],
+  });
   const metrics = new PlatformMetrics();
   let jumpbox: Jumpbox | undefined;
   let jumpboxPort = 0;

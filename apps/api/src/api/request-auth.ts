@@ -37,9 +37,27 @@ export async function authenticate(
 }
 
 /**
- * Whether a request's Origin may use a cookie session: no Origin (not a browser's cross-site request),
- * the server's own host, or one of `server.public-origins`.
+ * The header the web app sends with every call. A page on another site cannot send it without a CORS
+ * preflight, which this server never answers: a request that carries it came from a page of ours (or
+ * from a program, which is no cross-site risk).
  */
+export const APP_HEADER = 'x-tianqi-client';
+
+/** Where a browser request came from, as far as it can be told. */
+export type RequestOrigin = 'allowed' | 'foreign' | 'unknown';
+
+/**
+ * Whether a request's Origin may use a cookie session: the server's own host or one of
+ * `server.public-origins` (allowed), another (foreign), or no Origin at all (unknown: a same-origin
+ * GET, a program — or a cross-site form whose browser left Origin out, which only the app header or
+ * an Origin can rule out).
+ */
+export function requestOrigin(headers: IncomingHttpHeaders, publicOrigins: string): RequestOrigin {
+  if (headers.origin === undefined) return 'unknown';
+  return originAllowed(headers, publicOrigins) ? 'allowed' : 'foreign';
+}
+
+/** Whether a request's Origin, when it has one, is the server's own or one of `server.public-origins`. */
 export function originAllowed(headers: IncomingHttpHeaders, publicOrigins: string): boolean {
   const origin = headers.origin;
   if (origin === undefined) return true;

@@ -8,14 +8,17 @@ import type { Logger } from 'pino';
 import type { SessionUser } from '../auth/sessions.js';
 import type { CommandContext } from '../commands/index.js';
 import { tianqiCodeOf, toTrpcError } from './errors.js';
-import { authenticate, clientIp, originAllowed } from './request-auth.js';
+import { APP_HEADER, authenticate, clientIp, type RequestOrigin, requestOrigin } from './request-auth.js';
 import type { Services } from './services.js';
 
 export interface ApiContext {
   services: Services;
   session: SessionUser | null;
   viaCookie: boolean;
-  originAllowed: boolean;
+  /** The request's Origin: the server's own (or a public origin), another, or none given. */
+  origin: RequestOrigin;
+  /** It carries the web app's header (`X-Tianqi-Client`): it came from our page or a program. */
+  fromApp: boolean;
   ip: string | null;
   userAgent: string | null;
   requestId: string;
@@ -33,7 +36,8 @@ export function contextFactory(services: Services) {
       services,
       session,
       viaCookie,
-      originAllowed: originAllowed(req.headers, services.config.server['public-origins']),
+      origin: requestOrigin(req.headers, services.config.server['public-origins']),
+      fromApp: typeof req.headers[APP_HEADER] === 'string',
       ip: clientIp(req.ip),
       userAgent: req.headers['user-agent'] ?? null,
       requestId: String(req.id ?? randomUUID()),
@@ -110,12 +114,27 @@ export interface SignedIn {
   sessionId: string;
 }
 
-/** Signed in: a session, and for a browser's cookie an allowed Origin (no cross-site requests). */
-export const userProcedure = publicProcedure.use(({ ctx, next }) => {
-  if (!ctx.session) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'sign in first' });
-  if (ctx.viaCookie && !ctx.originAllowed) {
+/**
+ * No cross-site requests (OWASP's CSRF rules): a browser's cookie counts only from an allowed Origin;
+ * and a cookie-signed change (a mutation) with no Origin at all must carry the app's header, which a
+ * page on another site cannot send.
+ */
+export function refuseCrossSite(ctx: ApiContext, type: string): void {
+  if (ctx.origin === 'foreign') {
     throw new TRPCError({ code: 'FORBIDDEN', message: 'cross-site request refused' });
   }
+  if (type === 'mutation' && ctx.origin === 'unknown' && !ctx.fromApp) {
+    throw new TRPCError({
+      code: 'FORBIDDEN',
+      message: `cross-site request refused: a browser's change needs its Origin or the ${APP_HEADER} header`,
+    });
+  }
+}
+
+/** Signed in: a session, and for a browser's cookie a request from our own pages (refuseCrossSite). */
+export const userProcedure = publicProcedure.use(({ ctx, next, type }) => {
+  if (!ctx.session) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'sign in first' });
+  if (ctx.viaCookie) refuseCrossSite(ctx, type);
   const { userId, username, role, sessionId } = ctx.session;
   const user: SignedIn = { userId, username, role, sessionId };
   const command: CommandContext = {

@@ -18,6 +18,12 @@ export const configSchema = z.strictObject({
        * own host only.
        */
       'public-origins': z.string().default(''),
+      /**
+       * A request must arrive whole (headers and body) within this: a client sending its body a byte
+       * at a time is cut off (408) instead of holding a connection for ever. Streams that answer for
+       * long (server-sent events, terminals) are not limited: their requests arrive at once.
+       */
+      'request-timeout-seconds': z.number().int().min(1).max(3600).default(30),
     })
     .prefault({}),
   auth: z
@@ -26,7 +32,7 @@ export const configSchema = z.strictObject({
       'session-idle-minutes': z.number().int().min(1).max(525_600).default(720),
       /** And none lives longer than this, used or not. */
       'session-max-hours': z.number().int().min(1).max(8760).default(168),
-      /** Failed sign-ins allowed per user (and 4× that per source address) in the window below. */
+      /** Failed sign-ins allowed per user and address (4× that per address) in the window below. */
       'max-failures': z.number().int().min(1).max(1000).default(5),
       'lockout-minutes': z.number().int().min(1).max(1440).default(15),
       /** Mark the session cookie Secure (only sent over HTTPS): on behind a TLS proxy. */

@@ -1,9 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import websocket from '@fastify/websocket';
 import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from '@trpc/server/adapters/fastify';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { type AppRouter, appRouter } from '../api/router.js';
@@ -20,21 +26,38 @@ export const WEB_DIST = fileURLToPath(new URL('../../../web/dist/', import.meta.
  * server-sent events for subscriptions), the terminal WebSocket, the audit export, and the web app.
  * `services` is null while the platform starts: only health answers then.
  */
-export function createHttpServer(deps: { pool: pg.Pool; logger: Logger }): FastifyInstance {
+export function createHttpServer(deps: {
+  pool: pg.Pool;
+  logger: Logger;
+  requestTimeoutSeconds: number;
+}): FastifyInstance {
+  const requestTimeout = deps.requestTimeoutSeconds * 1000;
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
+    // The whole request (headers and body) within the bound, checked every second: no connection is
+    // held by a body sent a byte at a time. Headers get the same bound or 20 s, the shorter.
+    serverFactory: (handler) =>
+      createServer(
+        {
+          requestTimeout,
+          headersTimeout: Math.min(requestTimeout, 20_000),
+          connectionsCheckingInterval: 1_000,
+        },
+        handler,
+      ),
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w-]{1,64}$/.test(given) ? given : randomUUID();
     },
     // tRPC batches put procedure names in the path.
     routerOptions: { maxParamLength: 5_000 },
-    bodyLimit: 1024 * 1024,
+    bodyLimit: BODY_LIMIT,
     trustProxy: false,
   });
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
+  app.addHook('onRequest', refuseBodiesNotTaken);
 
   // Alive: the process answers.
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -50,6 +73,37 @@ export function createHttpServer(deps: { pool: pg.Pool; logger: Logger }): Fasti
   });
 
   return app;
+}
+
+/** The largest body any route takes (JSON; the API has no uploads). */
+export const BODY_LIMIT = 1024 * 1024;
+
+/**
+ * Bodies are refused before a byte of them is read when the API could not use them: any type but JSON
+ * (415: a multipart form would otherwise be read whole into memory to fail later), or a declared
+ * length past the limit (413). A chunked JSON body is cut at the limit as it arrives (the parser's
+ * bodyLimit). The connection is closed after the answer, so the rest is never read.
+ */
+async function refuseBodiesNotTaken(req: FastifyRequest, reply: FastifyReply) {
+  const length = Number(req.headers['content-length'] ?? 0);
+  const hasBody = length > 0 || req.headers['transfer-encoding'] !== undefined;
+  if (!hasBody) return;
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json') {
+    return reply
+      .code(415)
+      .header('connection', 'close')
+      .send({
+        error: 'unsupported_media_type',
+        message: 'this server takes request bodies as application/json only',
+      });
+  }
+  if (length > BODY_LIMIT) {
+    return reply
+      .code(413)
+      .header('connection', 'close')
+      .send({ error: 'payload_too_large', message: `a request body is at most ${BODY_LIMIT} bytes` });
+  }
 }
 
 /** Adds the API, terminals, metrics and the web app once the platform's parts are running. */
@@ -78,6 +132,8 @@ export async function mountApi(app: FastifyInstance, services: Services): Promis
       // A batch is one request that runs many calls: a small cap keeps it from being a way around
       // per-request limits (sign-in attempts above all).
       maxBatchSize: 10,
+      // Whatever reaches tRPC unparsed is still read at most this far.
+      maxBodySize: BODY_LIMIT,
       createContext: contextFactory(services),
       onError: ({ error, path }) => {
         if (error.code === 'INTERNAL_SERVER_ERROR')

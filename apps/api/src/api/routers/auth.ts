@@ -7,6 +7,7 @@ import {
   type ApiContext,
   applied,
   publicProcedure,
+  refuseCrossSite,
   router,
   type SignedIn,
   settled,
@@ -37,6 +38,9 @@ export const authRouter = router({
     )
     .output(z.object({ user: meView, token: z.string().nullable() }))
     .mutation(async ({ ctx, input }) => {
+      // Login CSRF: another site must not sign a browser in (to an account of its choosing). A CLI
+      // login sets no cookie, and its answer cannot be read by another site's page.
+      if (input.via === 'web' || ctx.origin === 'foreign') refuseCrossSite(ctx, 'mutation');
       const result = await ctx.services.auth.login({ ...input, ip: ctx.ip, userAgent: ctx.userAgent });
       const user = { ...result.user, expiresAt: result.expiresAt };
       if (input.via === 'web') {
