@@ -153,3 +153,36 @@ describe('malformed and hostile input to every mutation', () => {
     expect(await api().eventCount()).toBe(eventsBefore);
   });
 });
+
+describe('queries with dates PostgreSQL cannot hold, and NUL in text', () => {
+  const FAR = '-271821-04-20'; // JavaScript's earliest date: far before anything PostgreSQL stores
+  const queries: [string, (c: ReturnType<typeof api>['admin']) => Promise<unknown>, string][] = [
+    ['audit.list from', (c) => c.audit.list.query({ from: FAR } as never), 'from'],
+    ['audit.list to', (c) => c.audit.list.query({ to: '+275760-09-13' } as never), 'to'],
+    ['instances.at time', (c) => c.instances.at.query({ instanceId: ID, time: FAR } as never), 'time'],
+    ['usage.byUser from', (c) => c.usage.byUser.query({ from: FAR, to: '2026-01-01' } as never), 'from'],
+    ['drift.history from', (c) => c.drift.history.query({ from: FAR } as never), 'from'],
+    ['audit.list type with NUL', (c) => c.audit.list.query({ type: 'a\u0000b' }), 'type'],
+  ];
+  it.each(queries)('%s is a 400 that names the field', async (_name, call, field) => {
+    const error = (await call(api().admin).then(
+      () => null,
+      (e: unknown) => e,
+    )) as TRPCClientError<typeof appRouter>;
+    expect(error).toBeInstanceOf(TRPCClientError);
+    expect(error.data?.httpStatus).toBe(400);
+    expect(error.data?.tianqiCode).toBe('validation');
+    expect(error.message).toContain(field);
+  });
+
+  it('the audit export answers such a date or a NUL with a 400 before it starts, not a cut-off stream', async () => {
+    const { url, adminToken } = api();
+    for (const query of [`from=${FAR}`, 'to=%2B275760-09-13', 'type=%00']) {
+      const res = await fetch(`${url}/api/audit/export?${query}`, {
+        headers: { authorization: `Bearer ${adminToken}` },
+      });
+      expect(res.status, query).toBe(400);
+      expect(((await res.json()) as { error: string }).error).toBe('validation');
+    }
+  });
+});

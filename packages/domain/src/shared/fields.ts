@@ -32,3 +32,20 @@ export const wholeAmount = (what: string, min: number, max: number) =>
 export const sealedSecretSchema = z
   .string()
   .regex(/^v1\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{1,20000}$/, 'not a sealed secret');
+
+const EARLIEST = Date.UTC(1970, 0, 1);
+const LATEST = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/**
+ * A moment asked about (a filter's bounds, a time to travel to): an ISO date or a Date, from 1970 to
+ * 9999. JavaScript takes dates PostgreSQL cannot hold (year -271821): refused here, as bad input that
+ * names the field, not deep in a query as an internal error.
+ */
+export const momentSchema = z.coerce
+  .date({ error: 'a date (ISO 8601, e.g. 2026-12-01T08:00:00Z)' })
+  .refine((d) => d.getTime() >= EARLIEST && d.getTime() <= LATEST, 'a date between 1970 and 9999');
+
+/** Text of a filter or query: what PostgreSQL can compare (no NUL character). */
+export const queryTextSchema = (max: number) =>
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: PostgreSQL text cannot hold NUL
+  z.string().max(max).regex(/^[^\u0000]*$/, 'text may not contain NUL characters');

@@ -1,4 +1,4 @@
-import { idSchema } from '@tianqi/domain';
+import { idSchema, momentSchema, queryTextSchema } from '@tianqi/domain';
 import { auditLog, listDrift, usageByInstance, usageByUser } from '@tianqi/projections';
 import { z } from 'zod';
 import { adminProcedure, router, userProcedure } from '../trpc.js';
@@ -13,12 +13,12 @@ import {
 
 /** The filters of the global audit log (also what /api/audit/export takes). */
 export const auditFilterInput = z.strictObject({
-  actorUserId: z.string().max(200).optional(),
-  streamId: z.string().max(200).optional(),
-  type: z.string().max(100).optional(),
+  actorUserId: queryTextSchema(200).optional(),
+  streamId: queryTextSchema(200).optional(),
+  type: queryTextSchema(100).optional(),
   instanceId: idSchema.optional(),
-  from: z.coerce.date().optional(),
-  to: z.coerce.date().optional(),
+  from: momentSchema.optional(),
+  to: momentSchema.optional(),
   limit: z.number().int().min(1).max(500).default(50),
   offset: z.number().int().min(0).max(1_000_000).default(0),
 });
@@ -46,8 +46,8 @@ export const driftRouter = router({
     .input(
       z
         .strictObject({
-          from: z.coerce.date().optional(),
-          to: z.coerce.date().optional(),
+          from: momentSchema.optional(),
+          to: momentSchema.optional(),
           limit: z.number().int().min(1).max(500).default(100),
           offset: z.number().int().min(0).max(1_000_000).default(0),
         })
@@ -97,7 +97,7 @@ export const driftRouter = router({
 });
 
 const period = z
-  .strictObject({ from: z.coerce.date(), to: z.coerce.date() })
+  .strictObject({ from: momentSchema, to: momentSchema })
   .refine((p) => p.from < p.to, 'the period must end after it starts');
 
 /** Running time and cost over a period: a user's own, or everyone's for admins. */
@@ -119,7 +119,7 @@ export const usageRouter = router({
     .query(({ ctx, input }) => usageByUser(ctx.services.pool, input)),
 
   byInstance: adminProcedure
-    .input(z.strictObject({ from: z.coerce.date(), to: z.coerce.date(), ownerId: idSchema.optional() }))
+    .input(z.strictObject({ from: momentSchema, to: momentSchema, ownerId: idSchema.optional() }))
     .output(z.array(instanceUsageView))
     .query(({ ctx, input }) => usageByInstance(ctx.services.pool, input)),
 });

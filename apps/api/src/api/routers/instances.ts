@@ -2,6 +2,7 @@ import {
   type CapacityShortfall,
   idSchema,
   instanceNameSchema,
+  momentSchema,
   observedStateSchema,
   remarkSchema,
   TianqiError,
@@ -188,7 +189,7 @@ export const instancesRouter = router({
 
   /** Its state at a past moment, folded from its own events up to then. */
   at: userProcedure
-    .input(byId.extend({ time: z.coerce.date() }))
+    .input(byId.extend({ time: momentSchema }))
     .output(
       z.object({
         version: z.number().int(),
