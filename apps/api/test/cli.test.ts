@@ -25,6 +25,8 @@ const LEAKY = [
 let adminHome: string;
 let userHome: string;
 let instanceId = '';
+/** Instances other tests made, removed from the node at the end whatever happened. */
+const extra: string[] = [];
 
 interface Run {
   code: number | null;
@@ -75,9 +77,11 @@ beforeAll(async () => {
 afterAll(async () => {
   // A failed run must not leave a container on the shared test node.
   const docker = dockerOverTcp(node2);
-  const label = `${LABEL_INSTANCE}=${instanceId}`;
-  for (const c of instanceId ? await docker.listContainers({ all: true, filters: { label: [label] } }) : []) {
-    await docker.getContainer(c.Id).remove({ force: true, v: true });
+  for (const id of [instanceId, ...extra].filter(Boolean)) {
+    const label = `${LABEL_INSTANCE}=${id}`;
+    for (const c of await docker.listContainers({ all: true, filters: { label: [label] } })) {
+      await docker.getContainer(c.Id).remove({ force: true, v: true });
+    }
   }
   await rm(adminHome, { recursive: true, force: true });
   await rm(userHome, { recursive: true, force: true });
@@ -172,6 +176,29 @@ describe('the tianqi CLI against a running server', () => {
     expect(stats.latest.memoryUsedBytes).toBeGreaterThan(0);
     expect(stats.latest.memoryLimitBytes).toBe(512 * 1024 ** 2);
     expect(Array.isArray(stats.series)).toBe(true);
+  });
+
+  it('shows what users wrote with its control characters made visible; --json keeps it exact', async () => {
+    const hostile = 'ok\u001b]0;pwned\u0007\u001b[2J\r\u202eevil';
+    const alice = await api().login('alice', 'alice-password');
+    const images = await alice.client.images.list.query();
+    const specs = await alice.client.specs.list.query();
+    const made = await alice.client.instances.create.mutate({
+      name: 'esc',
+      imageId: images[0]!.imageId,
+      specId: specs[0]!.specId,
+      remark: hostile,
+    });
+    extra.push(made.id);
+    try {
+      const shown = await ok(adminHome, `instance show ${made.id}`);
+      expect(shown).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/);
+      expect(shown).toContain('ok\\x1b]0;pwned\\x07\\x1b[2J\\r\\u202eevil');
+      expect((await json(adminHome, `instance show ${made.id}`)).remark).toBe(hostile);
+    } finally {
+      await alice.client.instances.delete.mutate({ instanceId: made.id });
+      await ok(adminHome, `instance wait ${made.id} --state removed --timeout 60`);
+    }
   });
 
   it('exits 2 on a bad command and 1 with the server’s message when the server refuses', async () => {

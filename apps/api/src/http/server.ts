@@ -90,13 +90,10 @@ async function refuseBodiesNotTaken(req: FastifyRequest, reply: FastifyReply) {
   if (!hasBody) return;
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'application/json') {
-    return reply
-      .code(415)
-      .header('connection', 'close')
-      .send({
-        error: 'unsupported_media_type',
-        message: 'this server takes request bodies as application/json only',
-      });
+    return reply.code(415).header('connection', 'close').send({
+      error: 'unsupported_media_type',
+      message: 'this server takes request bodies as application/json only',
+    });
   }
   if (length > BODY_LIMIT) {
     return reply

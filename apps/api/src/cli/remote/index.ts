@@ -7,6 +7,7 @@ import { type Call, CliError, type CommandDef, EXIT, SignedOutError, UsageError 
 import { loadCredentials, serverUrl, sessionToken } from './credentials.js';
 import { instanceStreamCommands } from './instance-streams.js';
 import { instanceCommands } from './instances.js';
+import { visible } from './output.js';
 import { sessionCommands } from './session.js';
 import { userCommands } from './users.js';
 
@@ -150,7 +151,7 @@ export async function runRemote(argv: string[]): Promise<number> {
     return (await def.run(call)) ?? EXIT.ok;
   } catch (err) {
     const { message, code } = explain(err, server);
-    console.error(`tianqi: ${message}`);
+    console.error(`tianqi: ${visible(message)}`);
     return code;
   }
 }

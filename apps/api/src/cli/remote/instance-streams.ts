@@ -1,6 +1,6 @@
 import type { TRPCClientError } from '@trpc/client';
 import { bool, type Call, CliError, type CommandDef, number } from './command.js';
-import { bytes, emit, printJson, table, when } from './output.js';
+import { bytes, emit, printJson, table, visible, when } from './output.js';
 import { findInstance, type Outputs } from './resolve.js';
 import { openTerminal } from './terminal.js';
 
@@ -13,7 +13,7 @@ function printLine(call: Call, line: LogLine, timestamps: boolean): void {
     process.stdout.write(`${JSON.stringify(line)}\n`);
     return;
   }
-  const text = `${timestamps && line.time ? `${line.time} ` : ''}${line.text}\n`;
+  const text = `${timestamps && line.time ? `${line.time} ` : ''}${visible(line.text, true)}\n`;
   (line.stream === 'stderr' ? process.stderr : process.stdout).write(text);
 }
 

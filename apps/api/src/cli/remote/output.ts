@@ -11,7 +11,29 @@ export function displayWidth(text: string): number {
   return width;
 }
 
-const cellText = (c: Cell): string => (c === null || c === undefined || c === '' ? '-' : String(c));
+/**
+ * Text that came from users (names, remarks, log lines, messages) made safe to print: control
+ * characters (an escape sequence could move the cursor, retitle the window or worse), DEL, C1 codes
+ * and the bidirectional overrides that reorder a line are shown as `\x1b`-style escapes. Tabs stay,
+ * and so do line breaks unless `oneLine` (a table cell). `--json` output is never passed through it.
+ */
+export function visible(text: string, oneLine = false): string {
+  return text.replace(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+    /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g,
+    (ch) => {
+      if (ch === '\n' && !oneLine) return ch;
+      const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\u001b': '\\x1b' };
+      const code = ch.charCodeAt(0);
+      return (
+        named[ch] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`)
+      );
+    },
+  );
+}
+
+const cellText = (c: Cell): string =>
+  c === null || c === undefined || c === '' ? '-' : visible(String(c), true);
 
 /** A plain-text table: left-aligned columns two spaces apart, the header in capitals. */
 export function table(headers: string[], rows: Cell[][]): string {
@@ -67,7 +89,7 @@ export function printJson(value: unknown): void {
 export function emit<T>(call: Call, value: T, human: (value: T) => string): void {
   if (call.json) printJson(value);
   else {
-    const text = human(value);
+    const text = visible(human(value));
     if (text !== '') process.stdout.write(`${text}\n`);
   }
 }
