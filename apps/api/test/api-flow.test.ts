@@ -301,16 +301,18 @@ describe('the whole flow through the HTTP API, on a real Docker node', () => {
   });
 
   it('a user told there is no room is not told about the nodes; an admin is', async () => {
-    const huge = (
-      await api().admin.specs.create.mutate({
-        name: 'cpu-huge',
-        gpuCount: 0,
-        cpuCores: 64,
-        memoryGb: 1,
-        systemDiskGb: 1,
-        pricePerHour: 9,
-      })
-    ).id;
+    const cpuSpec = async (name: string, cpuCores: number, systemDiskGb: number) =>
+      (
+        await api().admin.specs.create.mutate({
+          name,
+          gpuCount: 0,
+          cpuCores,
+          memoryGb: 1,
+          systemDiskGb,
+          pricePerHour: 9,
+        })
+      ).id;
+    const huge = await cpuSpec('cpu-huge', 64, 1);
     const asUser = await bob.client.instances.create
       .mutate({ name: 'too-big', imageId, specId: huge })
       .catch((e: Error) => e);
@@ -327,16 +329,7 @@ describe('the whole flow through the HTTP API, on a real Docker node', () => {
       .catch((e: Error) => e);
     expect((asAdmin as Error).message).toMatch(/^no node offers spec cpu-huge \(flow-node: .*CPU/);
     // The node's whole system disk: it offers that, but the running instance holds 1 GB of it now.
-    const whole = (
-      await api().admin.specs.create.mutate({
-        name: 'cpu-whole-disk',
-        gpuCount: 0,
-        cpuCores: 1,
-        memoryGb: 1,
-        systemDiskGb: 100,
-        pricePerHour: 9,
-      })
-    ).id;
+    const whole = await cpuSpec('cpu-whole-disk', 1, 100);
     const full = await bob.client.instances.create
       .mutate({ name: 'too-big', imageId, specId: whole })
       .catch((e: TRPCClientError<AppRouter>) => e);
