@@ -1,6 +1,6 @@
-import { TianqiError } from '@tianqi/domain';
 import { describe, expect, it } from 'vitest';
-import { openFileLimit, sshConnectionBudget } from '../src/jumpbox/descriptors.js';
+import { DescriptorBudgetError, openFileLimit, sshConnectionBudget } from '../src/jumpbox/descriptors.js';
+import { StartError } from '../src/start-error.js';
 
 const limits = (soft: string, hard = soft) =>
   `Limit                     Soft Limit           Hard Limit           Units     \nMax open files            ${soft.padEnd(20)} ${hard.padEnd(20)} files     \n`;
@@ -23,7 +23,8 @@ describe('the SSH descriptor budget', () => {
   });
 
   it('refuses a configured budget the limit cannot hold, and a limit too small for any', () => {
-    expect(() => sshConnectionBudget(1024, 300)).toThrow(TianqiError);
+    expect(() => sshConnectionBudget(1024, 300)).toThrow(DescriptorBudgetError);
+    expect(() => sshConnectionBudget(1024, 300)).toThrow(StartError);
     expect(() => sshConnectionBudget(1024, 300)).toThrow(/jumpbox\.max-connections is 300.*at most 256/);
     expect(() => sshConnectionBudget(256, 0)).toThrow(/ulimit -n/);
   });

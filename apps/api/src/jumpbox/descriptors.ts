@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { TianqiError } from '@tianqi/domain';
+import { StartError } from '../start-error.js';
 
 /** Descriptors kept for everything but SSH: at least this many, and at least half the limit. */
 export const RESERVED_MIN = 256;
@@ -7,6 +7,9 @@ export const RESERVED_MIN = 256;
 export const PER_CONNECTION = 2;
 /** When the limit cannot be read (not Linux): the usual soft limit. */
 const FALLBACK_LIMIT = 1024;
+
+/** The open-file limit cannot hold the SSH budget asked for: `tianqi start` says so and stops. */
+export class DescriptorBudgetError extends StartError {}
 
 /**
  * The process's soft RLIMIT_NOFILE, from /proc/self/limits (Node raises the soft limit to the hard
@@ -37,16 +40,13 @@ export function sshConnectionBudget(limit: number, configured: number): number {
   const reserved = Math.max(RESERVED_MIN, Math.ceil(limit / 2));
   const allowed = Math.floor(Math.max(0, limit - reserved) / PER_CONNECTION);
   if (allowed < 1) {
-    throw new TianqiError(
-      'validation',
+    throw new DescriptorBudgetError(
       `The process may open only ${limit} files (ulimit -n): too few to run the SSH jumpbox; raise the limit or set jumpbox.enabled to false.`,
     );
   }
   if (configured > allowed) {
-    throw new TianqiError(
-      'validation',
+    throw new DescriptorBudgetError(
       `jumpbox.max-connections is ${configured}, but with ${limit} open files allowed (ulimit -n) at most ${allowed} SSH connections leave HTTP and the database their descriptors.`,
-      { limit, allowed },
     );
   }
   return configured === 0 ? allowed : configured;
