@@ -31,7 +31,7 @@ import pino from 'pino';
 import { type ApiClient, createApiClient } from '../src/cli/api-client.js';
 import { configSchema } from '../src/config/schema.js';
 import { type RunningPlatform, startPlatform } from '../src/platform.js';
-import { LABEL_INSTANCE } from '../src/reconciler/container-recipe.js';
+import { dataVolume, LABEL_INSTANCE } from '../src/reconciler/container-recipe.js';
 import { Flood, loopbackAddresses, rssMb } from '../test/support/ssh-flood.js';
 
 const CONNECTIONS = Number(process.env.TIANQI_BENCH_FLOOD_CONNECTIONS ?? 3000);
@@ -146,6 +146,7 @@ async function main(): Promise<void> {
   const db = await openBenchDatabase();
   let platform: RunningPlatform | undefined;
   let flood: Flood | undefined;
+  let instanceId: string | undefined;
   try {
     const port = await freePort();
     const jumpPort = await freePort();
@@ -204,6 +205,7 @@ async function main(): Promise<void> {
     await admin.users.create.mutate({ username: 'alice', password: 'alice-password', role: 'user' });
     const alice = await login('alice', 'alice-password');
     const { id } = await alice.instances.create.mutate({ name: 'flood', imageId, specId });
+    instanceId = id;
     await until(
       'the instance to run',
       async () => (await alice.instances.get.query({ instanceId: id })).observed === 'running',
@@ -324,6 +326,21 @@ async function main(): Promise<void> {
   } finally {
     flood?.destroy();
     await platform?.stop().catch((err: unknown) => console.error('stopping the platform:', err));
+    // What a failed run left on the node goes too.
+    if (instanceId) {
+      const left = await docker
+        .listContainers({ all: true, filters: { label: [`${LABEL_INSTANCE}=${instanceId}`] } })
+        .catch(() => []);
+      for (const c of left)
+        await docker
+          .getContainer(c.Id)
+          .remove({ force: true, v: true })
+          .catch(() => {});
+      await docker
+        .getVolume(dataVolume(instanceId))
+        .remove()
+        .catch(() => {});
+    }
     await db.drop().catch((err: unknown) => console.error('dropping the database:', err));
     await rm(dir, { recursive: true, force: true });
   }
