@@ -175,6 +175,13 @@ export async function startPlatform(config: Config, logger = createLogger(config
         dataDir: config['data-dir'],
         banner: config.jumpbox.banner,
         idleMinutes: config.jumpbox['idle-minutes'],
+        admission: {
+          loginGraceSeconds: config.jumpbox['login-grace-seconds'],
+          handshakeSeconds: config.jumpbox['handshake-seconds'],
+          maxUnauthenticated: config.jumpbox['max-unauthenticated'],
+          maxUnauthenticatedPerAddress: config.jumpbox['max-unauthenticated-per-address'],
+        },
+        maxConnections: config.jumpbox['max-connections'],
       });
       jumpboxPort = await jumpbox.start();
     }

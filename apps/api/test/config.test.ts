@@ -24,6 +24,11 @@ describe('configuration', () => {
       banner: '欢迎使用SSH跳板机服务\r\n',
       host: '0.0.0.0',
       'idle-minutes': 60,
+      'login-grace-seconds': 60,
+      'handshake-seconds': 20,
+      'max-unauthenticated': 100,
+      'max-unauthenticated-per-address': 10,
+      'max-connections': 0,
     });
     expect(config.sync['interval-seconds']).toBe(30);
   });
@@ -40,6 +45,11 @@ describe('configuration', () => {
       banner: 'hello\r\n',
       host: '0.0.0.0',
       'idle-minutes': 60,
+      'login-grace-seconds': 60,
+      'handshake-seconds': 20,
+      'max-unauthenticated': 100,
+      'max-unauthenticated-per-address': 10,
+      'max-connections': 0,
     });
     expect(config.server.port).toBe(9000);
   });

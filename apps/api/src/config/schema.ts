@@ -71,6 +71,15 @@ export const configSchema = z.strictObject({
       host: z.string().min(1).default('0.0.0.0'),
       /** A session with no traffic either way for this long is closed. */
       'idle-minutes': z.number().int().min(1).max(10_080).default(60),
+      /** A connection not signed in this long after its TCP accept is closed (OpenSSH's LoginGraceTime). */
+      'login-grace-seconds': z.number().int().min(1).max(600).default(60),
+      /** And one that has not finished its key exchange (ident line, KEXINIT) this long after it. */
+      'handshake-seconds': z.number().int().min(1).max(600).default(20),
+      /** Connections not signed in yet, in all and per source address; past either, refused at once. */
+      'max-unauthenticated': z.number().int().min(1).max(100_000).default(100),
+      'max-unauthenticated-per-address': z.number().int().min(1).max(100_000).default(10),
+      /** SSH connections open at once; 0: from the process's open-file limit (docs/jumpbox.md). */
+      'max-connections': z.number().int().min(0).max(1_000_000).default(0),
     })
     .prefault({}),
   secrets: z

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo, Socket } from 'node:net';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { TianqiError } from '@tianqi/domain';
@@ -15,6 +15,8 @@ import { hangUp, PidAnnouncement } from '../docker/exec-pid.js';
 import { settleWithin } from '../shutdown/settle-within.js';
 import { Recorder } from '../terminal/recording.js';
 import { followSize, openShell, shellCommand } from '../terminal/shell.js';
+import { Admission, type AdmissionLimits, DEFAULT_ADMISSION } from './admission.js';
+import { openFileLimit, sshConnectionBudget } from './descriptors.js';
 import { demultiplex } from './frames.js';
 import { loadHostKey } from './host-key.js';
 import { LineEditor } from './line-editor.js';
@@ -31,6 +33,10 @@ export interface JumpboxOptions {
   dataDir: string;
   banner: string;
   idleMinutes: number;
+  /** Before sign-in: grace time, handshake bound, caps (defaults: DEFAULT_ADMISSION). */
+  admission?: Partial<AdmissionLimits>;
+  /** SSH connections open at once; 0 or absent: from the open-file limit (descriptors.ts). */
+  maxConnections?: number;
 }
 
 type Channel = ssh2.ServerChannel;
@@ -82,7 +88,9 @@ interface Pty {
  * and rsync work through it). Every route checks ownership on the server.
  */
 export class Jumpbox {
-  #server: ssh2.Server | null = null;
+  /** The listening socket: ours, not ssh2's, so a refused connection never reaches ssh2. */
+  #listener: Server | null = null;
+  #admission: Admission | null = null;
   readonly #connections = new Set<ssh2.Connection>();
   readonly #sessions = new Set<Promise<void>>();
   readonly #log: Logger;
@@ -97,6 +105,9 @@ export class Jumpbox {
   async start(): Promise<number> {
     poolPadding();
     const hostKey = await loadHostKey(this.options.hostKey, this.options.dataDir);
+    const admission = new Admission({ ...DEFAULT_ADMISSION, ...this.options.admission }, this.#log);
+    const limit = openFileLimit();
+    const maxConnections = sshConnectionBudget(limit, this.options.maxConnections ?? 0);
     const server = new ssh2.Server(
       {
         hostKeys: [hostKey],
@@ -105,28 +116,44 @@ export class Jumpbox {
         keepaliveInterval: 30_000,
         keepaliveCountMax: 4,
       },
-      (client, info) => this.#accept(client, clientIp(info.ip)),
+      (client, info) => {
+        admission.follow(client);
+        this.#accept(client, clientIp(info.ip));
+      },
     );
-    this.#server = server;
+    const listener = createServer((socket) => {
+      if (admission.admit(socket)) server.injectSocket(socket);
+    });
+    // Past the budget Node closes the accepted handle itself, before a socket object exists.
+    listener.maxConnections = maxConnections;
+    listener.on('drop', (data?: { remoteAddress?: string }) =>
+      admission.refuse('descriptors', clientIp(data?.remoteAddress) ?? 'unknown'),
+    );
+    this.#listener = listener;
+    this.#admission = admission;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.port, this.options.host, () => {
-        server.off('error', reject);
+      listener.once('error', reject);
+      listener.listen(this.options.port, this.options.host, () => {
+        listener.off('error', reject);
         resolve();
       });
     });
-    server.on('error', (err: Error) => this.#log.error({ err }, 'SSH jumpbox error'));
-    const port = (server.address() as AddressInfo).port;
-    this.#log.info({ port }, 'SSH jumpbox listening');
+    listener.on('error', (err: Error) => this.#log.error({ err }, 'SSH jumpbox error'));
+    const port = (listener.address() as AddressInfo).port;
+    this.#log.info(
+      { port, maxConnections, openFileLimit: limit, ...admission.limits },
+      'SSH jumpbox listening',
+    );
     return port;
   }
 
   /** Stops taking connections, closes the open ones, and waits for their sessions to be recorded. */
   async stop(): Promise<void> {
-    const server = this.#server;
-    if (!server) return;
-    this.#server = null;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const listener = this.#listener;
+    if (!listener) return;
+    this.#listener = null;
+    const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
+    this.#admission?.closeAll();
     for (const c of this.#connections) drop(c);
     await settleWithin([...this.#sessions], 10_000);
     await closed;
