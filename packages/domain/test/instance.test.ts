@@ -208,6 +208,33 @@ describe('instance: what the platform observes', () => {
       .thenEvents([{ type: 'InstanceFailed', data: { phase: 'start', reason: 'exec format error' } }]);
   });
 
+  it('a container Docker cannot start is discarded once: still creating, no container, counted until a start', () => {
+    const reason = 'task abcdef0123456789: already exists';
+    const discard = { type: 'RecordContainerDiscarded', containerId: 'abcdef0123456789', reason } as const;
+    const discarded: InstanceEvent = {
+      type: 'ContainerDiscarded',
+      data: { containerId: 'abcdef0123456789', reason },
+    };
+    given(created, containerCreated).when(discard).thenEvents([discarded]);
+    expect(given(created, containerCreated, discarded).state).toMatchObject({
+      observed: 'creating',
+      containerId: null,
+      containersDiscarded: 1,
+      allocationHeld: true,
+    });
+    // Recorded twice, or about a container that is not the instance's: nothing.
+    given(created, containerCreated, discarded).when(discard).thenEvents([]);
+    given(created, containerCreated)
+      .when({ ...discard, containerId: '0123456789abcdef' })
+      .thenEvents([]);
+    const next: InstanceEvent = {
+      type: 'ContainerCreated',
+      data: { containerId: '0123456789abcdef', containerName: 'train_01-inst000001-1760000001' },
+    };
+    expect(given(created, containerCreated, discarded, next).state.containersDiscarded).toBe(1);
+    expect(given(created, containerCreated, discarded, next, started).state.containersDiscarded).toBe(0);
+  });
+
   it('records removed volumes and an unknown state (node unreachable)', () => {
     given(created, containerCreated, deleteRequested, removed, released)
       .when({ type: 'RecordVolumesRemoved', volumes: ['tianqi-inst000001-data'] })

@@ -88,6 +88,8 @@ export function describeEvent(e: PlatformEvent): string {
       return `${e.data.phase} failed: ${e.data.reason}`;
     case 'ContainerRemoved':
       return 'container removed';
+    case 'ContainerDiscarded':
+      return `container ${e.data.containerId.slice(0, 12)} removed unstarted, to be made again: ${e.data.reason}`;
     case 'VolumesRemoved':
       return e.data.volumes.length > 0
         ? `volumes removed: ${e.data.volumes.join(', ')}`

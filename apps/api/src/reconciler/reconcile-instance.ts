@@ -122,6 +122,7 @@ export async function reconcileInstance(deps: ReconcileDeps, instanceId: string)
       await container.start().catch(ignore(304));
     }
   } catch (err) {
+    if (!running && staleTask(err)) return discardUnstarted(instance, container, reasonOf(err), record);
     if (!refusedByDocker(err)) throw err;
     await record({
       type: 'RecordInstanceFailed',
@@ -132,6 +133,45 @@ export async function reconcileInstance(deps: ReconcileDeps, instanceId: string)
   }
   if (restartDue) await record({ type: 'RecordContainerRestarted', restart: instance.restarts });
   else if (instance.observed !== 'running' || !running) await record({ type: 'RecordContainerStarted' });
+}
+
+/**
+ * How Docker 20.10 answers (500) a start after a killed daemon left the container's containerd task or
+ * its shim folder behind; the same start, by hand or by retry, fails the same way for ever.
+ */
+const STALE_TASK =
+  /task [0-9a-f]+: already exists|id already in use|failed to start shim: .*file exists|ttrpc: closed/;
+
+function staleTask(err: unknown): boolean {
+  const code = (err as { statusCode?: unknown }).statusCode;
+  return typeof code === 'number' && code >= 500 && STALE_TASK.test(reasonOf(err));
+}
+
+/** Containers removed unstarted and made again before the start is recorded as failed. */
+export const MAX_DISCARDS = 3;
+
+/**
+ * A container that never ran holds nothing of the user's (its data volume is kept), so when a stale
+ * task blocks its start it is removed and the next pass makes a new one, at most MAX_DISCARDS times;
+ * past that the failure is recorded and left (the start is tried again when something wakes it).
+ */
+async function discardUnstarted(
+  instance: InstanceState,
+  container: Docker.Container,
+  reason: string,
+  record: (o: Parameters<Commands['instances']['record']>[1]) => Promise<unknown>,
+): Promise<void> {
+  const info = await container.inspect().catch(ignore(404));
+  if (!info) throw new RetryLater(`container ${container.id} went away during its start`);
+  const neverRan = !info.State.Running && info.State.StartedAt.startsWith('0001-01-01');
+  if (!neverRan || instance.containersDiscarded >= MAX_DISCARDS) {
+    const made =
+      instance.containersDiscarded > 0 ? ` (after ${instance.containersDiscarded} new containers)` : '';
+    await record({ type: 'RecordInstanceFailed', phase: 'start', reason: `${reason}${made}`.slice(0, 2000) });
+    return;
+  }
+  await container.remove({ force: true, v: false }).catch(ignore(404));
+  await record({ type: 'RecordContainerDiscarded', containerId: info.Id, reason });
 }
 
 const nameOf = (c: Docker.ContainerInfo) => (c.Names[0] ?? c.Id).replace(/^\//, '');

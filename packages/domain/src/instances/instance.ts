@@ -87,6 +87,15 @@ export const instanceCommandSchema = z.discriminatedUnion('type', [
     reason: z.string().min(1).max(2000),
   }),
   z.object({ type: z.literal('RecordContainerRemoved') }),
+  /**
+   * The reconciler removed a container that never ran because Docker could not start it (a stale
+   * task left by a daemon crash), so that a new one is made.
+   */
+  z.object({
+    type: z.literal('RecordContainerDiscarded'),
+    containerId: z.string().regex(/^[a-f0-9]{12,64}$/, 'not a container id'),
+    reason: z.string().min(1).max(2000),
+  }),
   z.object({ type: z.literal('RecordVolumesRemoved'), volumes: z.array(z.string().max(255)).max(100) }),
   z.object({ type: z.literal('RecordObservedUnknown'), reason: z.string().max(2000) }),
   /** The sync saw Docker differ from what is asked (or saw it agree again). */
@@ -139,6 +148,7 @@ export const instanceEventSchemas = {
   ContainerExited: z.object({ exitCode: z.number().int().nullable(), oomKilled: z.boolean() }),
   InstanceFailed: z.object({ phase: failurePhase, reason: z.string() }),
   ContainerRemoved: z.object({}),
+  ContainerDiscarded: z.object({ containerId: z.string(), reason: z.string() }),
   VolumesRemoved: z.object({ volumes: z.array(z.string()) }),
   InstanceObservedUnknown: z.object({ reason: z.string() }),
   /** The node's resources went back (the node's stream records the same in the same append). */
@@ -174,6 +184,8 @@ export interface InstanceState {
   desired: DesiredState;
   observed: ObservedState;
   containerId: string | null;
+  /** Containers removed unstarted (Docker could not start them) since the last start: bounds recreation. */
+  containersDiscarded: number;
   /** Restarts asked for, and the last one the platform carried out: it acts once per request. */
   restarts: number;
   restartsDone: number;
@@ -200,6 +212,7 @@ export const initialInstanceState: InstanceState = {
   desired: 'stopped',
   observed: 'unknown',
   containerId: null,
+  containersDiscarded: 0,
   restarts: 0,
   restartsDone: 0,
   failure: null,
@@ -302,6 +315,11 @@ function record(command: Command, state: InstanceState): InstanceEvent[] {
         : [{ type: 'InstanceFailed', data: { phase: command.phase, reason: command.reason } }];
     case 'RecordContainerRemoved':
       return state.observed === 'removed' ? [] : [{ type: 'ContainerRemoved', data: {} }];
+    case 'RecordContainerDiscarded':
+      // Only the container on record can be discarded, once.
+      return state.containerId === command.containerId
+        ? [{ type: 'ContainerDiscarded', data: { containerId: command.containerId, reason: command.reason } }]
+        : [];
     case 'RecordVolumesRemoved':
       return command.volumes.length === 0
         ? []
@@ -398,7 +416,7 @@ export function evolveInstance(state: InstanceState, event: InstanceEvent): Inst
     case 'ContainerCreated':
       return { ...state, containerId: event.data.containerId, observed: 'creating' };
     case 'ContainerStarted':
-      return { ...state, observed: 'running', failure: null };
+      return { ...state, observed: 'running', failure: null, containersDiscarded: 0 };
     case 'ContainerRestarted':
       return { ...state, observed: 'running', failure: null, restartsDone: event.data.restart };
     case 'ContainerExited':
@@ -412,6 +430,14 @@ export function evolveInstance(state: InstanceState, event: InstanceEvent): Inst
       };
     case 'ContainerRemoved':
       return { ...state, observed: 'removed' };
+    case 'ContainerDiscarded':
+      // Still being created: the next container is made as if none had been.
+      return {
+        ...state,
+        containerId: null,
+        observed: 'creating',
+        containersDiscarded: state.containersDiscarded + 1,
+      };
     case 'VolumesRemoved':
       return { ...state, volumesRemoved: true };
     case 'InstanceObservedUnknown':

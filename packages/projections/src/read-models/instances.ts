@@ -103,6 +103,8 @@ export const instancesProjection: Projection = {
           return { ...row, observed: 'failed', failure: e.data };
         case 'ContainerRemoved':
           return { ...row, observed: 'removed' };
+        case 'ContainerDiscarded':
+          return { ...row, observed: 'creating', container_id: null, container_name: null };
         case 'InstanceObservedUnknown':
           return { ...row, observed: 'unknown' };
         case 'AllocationReleased':
