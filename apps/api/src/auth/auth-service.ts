@@ -1,5 +1,5 @@
 import { type LoginChannel, streams, TianqiError } from '@tianqi/domain';
-import type { PlatformStore } from '@tianqi/projections';
+import { type PlatformStore, signedInFrom } from '@tianqi/projections';
 import type { Logger } from 'pino';
 import type { UserCommands, UserView } from '../commands/index.js';
 import type { LoginLimiter } from './login-limiter.js';
@@ -70,6 +70,14 @@ export class AuthService {
   ): Promise<UserView> {
     const { username, via, ip } = attempt;
     const { limiter } = this.deps;
+    // Held back by the name's throttle only because this server has not seen the address: the event
+    // log says whether the owner signed in from it lately (after a restart, or on another server).
+    if (ip && limiter.throttledAsUnknown(username, ip)) {
+      const user = await this.deps.users.byUsername(username).catch(() => null);
+      const since = new Date(Date.now() - limiter.knownMs);
+      if (user && (await signedInFrom(this.deps.store.pool, user.userId, ip, since).catch(() => false)))
+        limiter.remember(username, ip);
+    }
     let done: () => void;
     try {
       done = limiter.begin(username, ip);

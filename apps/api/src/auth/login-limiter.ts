@@ -33,9 +33,10 @@ const fresh = (now: number): Tally => ({ failures: 0, pending: 0, firstAt: now, 
  * - one name from one address: past `maxFailures` failures that pair is locked for the window, right
  *   password or not (a guesser at one address stops);
  * - one address, any names: past `ipFactor × maxFailures` the address is locked (a sprayer stops);
- * - one name, from every address: each failure spaces the name's next attempt further (doubling, at
- *   most `maxThrottleMs`) — a throttle, never a lockout, and addresses the name signed in from lately
- *   are spared it, so guesses from elsewhere cannot keep its owner out.
+ * - one name, from every address: each failure spaces the name's next attempt from an unknown address
+ *   further (doubling, at most `maxThrottleMs`) — a throttle, not a lockout; addresses the name signed
+ *   in from lately (here, or in the event log: see remember) are spared it, so guesses from elsewhere
+ *   cannot keep its owner out at their own address.
  * Each failure also answers later than the one before.
  */
 export class LoginLimiter {
@@ -51,7 +52,7 @@ export class LoginLimiter {
     this.#policy = {
       ipFactor: 4,
       baseDelayMs: 250,
-      throttleBaseMs: 250,
+      throttleBaseMs: 1_000,
       maxThrottleMs: 30_000,
       knownMs: 30 * 86_400_000,
       ...policy,
@@ -130,24 +131,50 @@ export class LoginLimiter {
     this.check(username, ip);
     const keys = [...this.#locks(username, ip).map(([key]) => key), `user:${normal(username)}`];
     const now = this.now();
-    for (const key of keys) {
+    // The tallies themselves are kept: one cleared meanwhile (a success) must not lose a later count.
+    const tallies = keys.map((key) => {
       const t = this.#tally(key) ?? fresh(now);
       t.pending += 1;
       this.#tallies.set(key, t);
-    }
+      return t;
+    });
     // A throttled name takes one attempt from an unknown address per spacing, not a burst of them.
-    const name = this.#tallies.get(`user:${normal(username)}`)!;
+    const name = tallies.at(-1)!;
     if (name.failures > 0 && !this.#isKnown(normal(username), ip))
       name.nextAt = now + this.#spacing(name.failures);
     let ended = false;
     return () => {
       if (ended) return;
       ended = true;
-      for (const key of keys) {
-        const t = this.#tallies.get(key);
-        if (t) t.pending = Math.max(0, t.pending - 1);
-      }
+      for (const t of tallies) t.pending = Math.max(0, t.pending - 1);
     };
+  }
+
+  /**
+   * Whether an attempt would be held back by the name's throttle only because this address is not
+   * known to the name here: then it is worth asking the event log whether it is (see remember).
+   */
+  throttledAsUnknown(username: string, ip: string | null): boolean {
+    const name = normal(username);
+    if (!ip || this.#isKnown(name, ip)) return false;
+    const t = this.#tally(`user:${name}`);
+    return t !== undefined && (t.nextAt > this.now() || t.pending >= this.#policy.maxFailures);
+  }
+
+  /** An address the name signed in from lately (found in the event log): spared the throttle. */
+  remember(username: string, ip: string): void {
+    const name = normal(username);
+    const known = this.#known.get(name) ?? new Map<string, number>();
+    known.set(addressBlock(ip), this.now() + this.#policy.knownMs);
+    // A name keeps its last few addresses, not every one it was ever seen at.
+    if (known.size > 16) known.delete(known.keys().next().value!);
+    this.#known.set(name, known);
+    if (this.#known.size > 100_000) this.#known.delete(this.#known.keys().next().value!);
+  }
+
+  /** How long an address stays known to a name after a sign-in from it. */
+  get knownMs(): number {
+    return this.#policy.knownMs;
   }
 
   #spacing(failures: number): number {
@@ -184,13 +211,7 @@ export class LoginLimiter {
     const name = normal(username);
     const block = ip ? addressBlock(ip) : '-';
     this.#tallies.delete(`pair:${name}|${block}`);
-    if (!ip) return;
-    const known = this.#known.get(name) ?? new Map<string, number>();
-    known.set(block, this.now() + this.#policy.knownMs);
-    // A name keeps its last few addresses, not every one it was ever seen at.
-    if (known.size > 16) known.delete(known.keys().next().value!);
-    this.#known.set(name, known);
-    if (this.#known.size > 100_000) this.#known.delete(this.#known.keys().next().value!);
+    if (ip) this.remember(username, ip);
   }
 
   /**

@@ -2,4 +2,5 @@ export * from './audit.js';
 export * from './catalog.js';
 export * from './instances.js';
 export * from './paging.js';
+export * from './sign-ins.js';
 export * from './usage.js';
