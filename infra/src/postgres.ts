@@ -15,6 +15,8 @@ export interface ThrowawayPostgres {
   readonly directory: string;
   /** A fast restart: every connection is cut, the data stays. */
   restart(): Promise<void>;
+  /** Stopped (every session cut), connections refused for `ms`, then started again, the data kept. */
+  outage(ms: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -96,6 +98,11 @@ export async function startThrowawayPostgres(
     directory,
     restart: async () => {
       await ctl('restart');
+    },
+    outage: async (ms) => {
+      await ctl('stop');
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      await ctl('start');
     },
     stop: async () => {
       if (stopped) return;

@@ -1,3 +1,4 @@
+export * from './database-errors.js';
 export * from './errors.js';
 export * from './migrations.js';
 export * from './notifier.js';
@@ -8,3 +9,4 @@ export * from './retry.js';
 export * from './store.js';
 export * from './subscription.js';
 export * from './types.js';
+export * from './with-client.js';

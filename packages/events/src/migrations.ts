@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
+import { guarded } from './with-client.js';
 
 /** A folder of `NNNN_name.sql` files owned by one component (the event store, projections, …). */
 export interface MigrationSet {
@@ -55,7 +56,7 @@ export async function migrate(
   sets: readonly MigrationSet[],
   options: { upTo?: Record<string, number> } = {},
 ): Promise<AppliedMigration[]> {
-  const client = await pool.connect();
+  const client = guarded(await pool.connect());
   const applied: AppliedMigration[] = [];
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);

@@ -96,9 +96,11 @@ export class Notifier {
     const client = this.#connectionString
       ? new pg.Client({ connectionString: this.#connectionString })
       : new pg.Client();
+    // Once listening, a lost connection starts a new one; while connecting, the catch below does.
+    let listening = false;
     const reconnect = (err?: Error) => {
+      if (!listening || this.#listener !== client) return;
       if (err) this.#onError(err);
-      if (this.#listener !== client) return;
       this.#listener = null;
       client.removeAllListeners();
       client.on('error', () => {});
@@ -114,6 +116,7 @@ export class Notifier {
       this.#listener = client;
       await client.connect();
       await client.query(`LISTEN ${CHANNEL}`);
+      listening = true;
       // Anything appended while we were not listening: let subscribers look.
       this.wake();
     } catch (err) {

@@ -13,6 +13,7 @@ import {
   eventMetadataSchema,
   type RecordedEvent,
 } from './types.js';
+import { withClient } from './with-client.js';
 
 export type StoredEvent<S extends EventSchemas> = RecordedEvent & EventData<S>;
 
@@ -100,25 +101,23 @@ export class EventStore<S extends EventSchemas> {
   async appendMany(batches: readonly AppendBatch<S>[], options: AppendOptions = {}): Promise<AppendResult> {
     const { sql, params } = this.prepareAppend(batches, options);
     // Not pool.query: it discards the connection after any error, and a concurrency conflict is an
-    // ordinary outcome here, so a busy stream would pay for a new connection on every retry.
-    const client = await this.pool.connect();
-    let raw: RawAppendResult;
+    // ordinary outcome here, so a busy stream would pay for a new connection on every retry
+    // (withClient keeps a connection after a statement the server refused, and only then).
     try {
-      const { rows } = await client.query<{ result: RawAppendResult }>({
-        name: 'tianqi_append',
-        text: sql,
-        values: params,
+      const raw = await withClient(this.pool, async (client) => {
+        const { rows } = await client.query<{ result: RawAppendResult }>({
+          name: 'tianqi_append',
+          text: sql,
+          values: params,
+        });
+        return rows[0]!.result;
       });
-      raw = rows[0]!.result;
+      return toAppendResult(raw);
     } catch (err) {
-      // A statement the server refused leaves the connection usable; anything else may not.
-      client.release(isServerError(err) ? undefined : (err as Error));
       throw translateAppendError(err);
     } finally {
       this.notifier.appended();
     }
-    client.release();
-    return toAppendResult(raw);
   }
 
   /**
@@ -320,11 +319,6 @@ function toAppendResult(raw: RawAppendResult): AppendResult {
       lastPosition: BigInt(s.lastPosition),
     })),
   };
-}
-
-function isServerError(err: unknown): boolean {
-  const e = err as { code?: unknown; severity?: unknown };
-  return typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) && e.severity === 'ERROR';
 }
 
 /** Maps the append function's SQLSTATEs to typed errors. */

@@ -1,4 +1,4 @@
-import { comparePositions, type GlobalPosition, START } from '@tianqi/events';
+import { comparePositions, type GlobalPosition, guarded, START } from '@tianqi/events';
 import type pg from 'pg';
 import { loadCheckpoints, lockCheckpoints, saveCheckpoint } from './checkpoints.js';
 import type { PlatformEvent, PlatformStore } from './platform-events.js';
@@ -56,7 +56,7 @@ export async function rebuildProjections(
   const pool = store.pool;
   let projections = chosen;
   const batchSize = options.batchSize ?? 5_000;
-  const lock = await pool.connect();
+  const lock = guarded(await pool.connect());
   try {
     await lock.query('SELECT pg_advisory_lock($1)', [REBUILD_LOCK]);
     if (options.onlyStale) {
@@ -124,7 +124,7 @@ export async function rebuildProjections(
     if (replayed.length > 0) {
       const cache = new RebuildCache(options.cacheRows);
       const spill = () => cache.spill(pool, (pool, fn) => inTransaction(pool, fn, { durable: false }));
-      const client = await pool.connect();
+      const client = guarded(await pool.connect());
       try {
         let pending = store.readAll(START, batchSize);
         for (;;) {
@@ -196,7 +196,7 @@ export async function inTransaction<T>(
   fn: (client: pg.PoolClient) => Promise<T>,
   options: { durable?: boolean } = {},
 ): Promise<T> {
-  const client = await pool.connect();
+  const client = guarded(await pool.connect());
   try {
     await client.query('BEGIN');
     // Work that is redone anyway after a crash need not wait for its commit to reach the disk.

@@ -1,5 +1,11 @@
 import { TianqiError } from '@tianqi/domain';
-import { comparePositions, type GlobalPosition, START, type Subscription } from '@tianqi/events';
+import {
+  comparePositions,
+  type GlobalPosition,
+  isDatabaseUnavailable,
+  START,
+  type Subscription,
+} from '@tianqi/events';
 import { loadCheckpoints, lockCheckpoints, saveCheckpoint } from './checkpoints.js';
 import type { PlatformEvent, PlatformStore } from './platform-events.js';
 import { LIVE_SCHEMA, type Projection } from './projection.js';
@@ -31,7 +37,7 @@ export interface FailedReadModel {
  * with its checkpoint, so a crash can neither apply an event twice nor lose one.
  *
  * A failed batch is tried again (most failures pass: a lost connection, a deadlock). A read model that
- * fails the same batch `triesBeforeSetAside` times is set aside, its checkpoint left where it was, so
+ * fails the same batch `triesBeforeSetAside` times, other than by losing the database, is set aside, its checkpoint left where it was, so
  * one broken read model (a bug, an event it cannot take) does not stop all the others; `failed` lists
  * it, and a restart tries it again from its checkpoint.
  */
@@ -112,6 +118,8 @@ export class ProjectionRunner {
         try {
           if (fresh.length > 0) await p.apply({ client, schema: LIVE_SCHEMA }, fresh);
         } catch (err) {
+          // A lost database is nobody's fault: the batch is tried again when it is back.
+          if (isDatabaseUnavailable(err)) throw err;
           throw this.#failedOnce(p.name, checkpoint.position, err as Error);
         }
         if (isAfter(next, checkpoint.position)) await saveCheckpoint(client, p.name, p.version, next);

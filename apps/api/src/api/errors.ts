@@ -1,5 +1,5 @@
 import { type ErrorCode, TianqiError } from '@tianqi/domain';
-import { ConcurrencyError } from '@tianqi/events';
+import { ConcurrencyError, isDatabaseUnavailable } from '@tianqi/events';
 import { TRPCError } from '@trpc/server';
 import { ZodError } from 'zod';
 
@@ -14,6 +14,7 @@ export const TRPC_CODES: Record<ErrorCode, TrpcCode> = {
   conflict: 'CONFLICT',
   no_capacity: 'PRECONDITION_FAILED',
   node_unavailable: 'SERVICE_UNAVAILABLE',
+  database_unavailable: 'SERVICE_UNAVAILABLE',
   rate_limited: 'TOO_MANY_REQUESTS',
   internal: 'INTERNAL_SERVER_ERROR',
 };
@@ -35,10 +36,17 @@ export function describeZodError(err: ZodError): string {
   return err.issues.map((i) => `${i.path.length > 0 ? `${i.path.join('.')}: ` : ''}${i.message}`).join('; ');
 }
 
+/** PostgreSQL is away: what the client is told (the request id is added where it is known). */
+export function databaseUnavailable(details?: Record<string, unknown>): TianqiError {
+  return new TianqiError('database_unavailable', 'the database is unavailable; try again shortly', details);
+}
+
 /** A thrown error as the tRPC error the client gets; the domain code travels in `data.tianqiCode`. */
 export function toTrpcError(err: unknown): TRPCError {
   if (err instanceof TRPCError) {
     if (err.cause instanceof TianqiError || err.cause instanceof ZodError) return toTrpcError(err.cause);
+    if (err.code === 'INTERNAL_SERVER_ERROR' && isDatabaseUnavailable(err.cause))
+      return toTrpcError(err.cause);
     return err;
   }
   if (err instanceof ConcurrencyError) {
@@ -52,6 +60,10 @@ export function toTrpcError(err: unknown): TRPCError {
     return new TRPCError({ code: TRPC_CODES[err.code], message: err.message, cause: err });
   if (err instanceof ZodError) {
     return new TRPCError({ code: 'BAD_REQUEST', message: describeZodError(err), cause: err });
+  }
+  if (isDatabaseUnavailable(err)) {
+    const cause = databaseUnavailable();
+    return new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: cause.message, cause });
   }
   return new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: 'internal error', cause: err });
 }

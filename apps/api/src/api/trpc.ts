@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { TianqiError } from '@tianqi/domain';
-import type { GlobalPosition } from '@tianqi/events';
+import { type GlobalPosition, isDatabaseUnavailable } from '@tianqi/events';
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
 import type { FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { SessionUser } from '../auth/sessions.js';
 import type { CommandContext } from '../commands/index.js';
-import { tianqiCodeOf, toTrpcError } from './errors.js';
+import { databaseUnavailable, tianqiCodeOf, toTrpcError } from './errors.js';
 import { APP_HEADER, authenticate, clientIp, type RequestOrigin, requestOrigin } from './request-auth.js';
 import type { Services } from './services.js';
 
@@ -30,7 +30,15 @@ export interface ApiContext {
 
 export function contextFactory(services: Services) {
   return async ({ req, res }: CreateFastifyContextOptions): Promise<ApiContext> => {
-    const { session, viaCookie } = await authenticate(req.headers, services.sessions);
+    const requestId = String(req.id ?? randomUUID());
+    const { session, viaCookie } = await authenticate(req.headers, services.sessions).catch(
+      (err: unknown) => {
+        // No context yet for the error formatter: the request id travels with the error.
+        if (!isDatabaseUnavailable(err)) throw err;
+        const cause = databaseUnavailable({ requestId });
+        throw new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: cause.message, cause });
+      },
+    );
     const key = req.headers['idempotency-key'];
     return {
       services,
@@ -40,7 +48,7 @@ export function contextFactory(services: Services) {
       fromApp: typeof req.headers[APP_HEADER] === 'string',
       ip: clientIp(req.ip),
       userAgent: req.headers['user-agent'] ?? null,
-      requestId: String(req.id ?? randomUUID()),
+      requestId,
       idempotencyKey: typeof key === 'string' && /^[\w.:-]{8,100}$/.test(key) ? key : null,
       log: req.log as unknown as Logger,
       reply: res,
@@ -54,15 +62,21 @@ const t = initTRPC.context<ApiContext>().create({
   errorFormatter({ shape, error, ctx }) {
     const internal = error.code === 'INTERNAL_SERVER_ERROR';
     const cause = error.cause as { details?: Record<string, unknown> } | undefined;
+    const tianqiCode = tianqiCodeOf(error);
+    const requestId = ctx?.requestId ?? cause?.details?.requestId ?? 'unknown';
     return {
-      message: internal ? `internal error (request ${ctx?.requestId ?? 'unknown'})` : shape.message,
+      message: internal
+        ? `internal error (request ${requestId})`
+        : tianqiCode === 'database_unavailable'
+          ? `${shape.message} (request ${requestId})`
+          : shape.message,
       code: shape.code,
       data: {
         code: shape.data.code,
         httpStatus: shape.data.httpStatus,
         path: shape.data.path,
         /** The platform's own code (validation, not_found, no_capacity, …): what clients branch on. */
-        tianqiCode: tianqiCodeOf(error),
+        tianqiCode,
         details: internal ? undefined : cause?.details,
       },
     };

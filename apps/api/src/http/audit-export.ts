@@ -7,6 +7,7 @@ import { authenticate, originAllowed } from '../api/request-auth.js';
 import { auditFilterInput } from '../api/routers/audit.js';
 import type { Services } from '../api/services.js';
 import { auditEntryView } from '../api/views.js';
+import { replyDatabaseUnavailable } from './database-unavailable.js';
 
 const exportQuery = auditFilterInput.omit({ limit: true, offset: true }).extend({
   format: z.enum(['jsonl', 'csv']).default('jsonl'),
@@ -40,7 +41,7 @@ export function csvField(value: unknown): string {
  * as audit.list, streamed page by page so a year of events never sits in memory. Admins only.
  */
 export function registerAuditExport(app: FastifyInstance, services: Services): void {
-  app.get('/api/audit/export', async (req, reply) => {
+  app.get('/api/audit/export', { errorHandler: replyDatabaseUnavailable }, async (req, reply) => {
     const { session, viaCookie } = await authenticate(req.headers, services.sessions);
     if (!session) return reply.code(401).send({ error: 'unauthorized', message: 'sign in first' });
     if (viaCookie && !originAllowed(req.headers, services.config.server['public-origins'])) {
@@ -51,6 +52,8 @@ export function registerAuditExport(app: FastifyInstance, services: Services): v
     if (!parsed.success)
       return reply.code(400).send({ error: 'validation', message: describeZodError(parsed.error) });
     const { format, ...filter } = parsed.data;
+    // The first page before the answer starts: a database that is away is a 503, not a cut stream.
+    const first = await auditLogAfter(services.pool, filter, 0, 500);
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     reply
       .header(
@@ -61,8 +64,7 @@ export function registerAuditExport(app: FastifyInstance, services: Services): v
     const pages = async function* () {
       if (format === 'csv') yield `${COLUMNS.join(',')}\r\n`;
       // By position, not by offset: each page starts where the last ended, however far in.
-      for (let after = 0; ; ) {
-        const page = await auditLogAfter(services.pool, filter, after, 500);
+      for (let page = first; ; ) {
         let chunk = '';
         for (const e of page) {
           chunk +=
@@ -72,7 +74,7 @@ export function registerAuditExport(app: FastifyInstance, services: Services): v
         }
         if (chunk) yield chunk;
         if (page.length < 500) return;
-        after = page.at(-1)!.position;
+        page = await auditLogAfter(services.pool, filter, page.at(-1)!.position, 500);
       }
     };
     // Back-pressure: the next page is read when the client has taken this one.

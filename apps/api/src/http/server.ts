@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import websocket from '@fastify/websocket';
+import { isDatabaseUnavailable } from '@tianqi/events';
 import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from '@trpc/server/adapters/fastify';
 import Fastify, {
   type FastifyBaseLogger,
@@ -63,12 +64,16 @@ export function createHttpServer(deps: {
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   // Ready: the database answers too.
-  app.get('/readyz', async (_req, reply) => {
+  app.get('/readyz', async (req, reply) => {
     try {
       await deps.pool.query('SELECT 1');
       return { status: 'ready' };
     } catch (err) {
-      return reply.code(503).send({ status: 'unavailable', reason: (err as Error).message });
+      return reply.code(503).send({
+        status: 'unavailable',
+        error: isDatabaseUnavailable(err) ? 'database_unavailable' : 'internal',
+        reason: `${(err as Error).message} (request ${req.id})`,
+      });
     }
   });
 

@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'conflict'
   | 'no_capacity'
   | 'node_unavailable'
+  /** PostgreSQL is away (restarting, refusing connections): nothing was done; try again shortly. */
+  | 'database_unavailable'
   /** Too many failed sign-ins: wait, then try again. */
   | 'rate_limited'
   | 'internal';
