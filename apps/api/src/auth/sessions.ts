@@ -121,6 +121,20 @@ export class SessionStore {
     };
   }
 
+  /**
+   * A session as it stands now, looked up afresh (no cache): null when it ended or its user is
+   * disabled. What a long-lived stream asks when told its session may have changed.
+   */
+  async current(sessionId: string): Promise<{ userId: string; role: Role; expiresAt: Date } | null> {
+    const { rows } = await this.pool.query<{ user_id: string; role: Role; expires_at: Date }>(
+      `SELECT s.user_id, u.role, s.expires_at FROM auth_sessions s JOIN rm.users u ON u.user_id = s.user_id
+       WHERE s.session_id = $1 AND s.expires_at > now() AND NOT u.disabled`,
+      [sessionId],
+    );
+    const row = rows[0];
+    return row ? { userId: row.user_id, role: row.role, expiresAt: row.expires_at } : null;
+  }
+
   async revoke(sessionId: string): Promise<void> {
     this.forgetSession(sessionId);
     await this.pool.query('DELETE FROM auth_sessions WHERE session_id = $1', [sessionId]);

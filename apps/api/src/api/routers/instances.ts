@@ -9,7 +9,7 @@ import {
 } from '@tianqi/domain';
 import { afterPositionSql, positionParams } from '@tianqi/events';
 import { camel, type InstanceRow, instanceAt, instanceHistory, listInstances } from '@tianqi/projections';
-import { tracked } from '@trpc/server';
+import { TRPCError, tracked } from '@trpc/server';
 import type pg from 'pg';
 import { z } from 'zod';
 import { sessionScope } from '../../auth/session-scope.js';
@@ -370,6 +370,9 @@ async function* scoped<T>(
   } finally {
     session.release();
   }
+  // Told apart from a stream that is simply over: the client must sign in again, not wait for more.
+  if (session.signal.aborted)
+    throw new TRPCError({ code: 'UNAUTHORIZED', message: 'the session ended; sign in again' });
 }
 
 /**
