@@ -2,7 +2,7 @@ import { StartError } from '../start-error.js';
 
 /** The URL as it may be shown: its password replaced by `***`. */
 export function maskedUrl(url: string): string {
-  return url.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1***@');
+  return url.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1***@').replace(/([?&]password=)[^&]*/gi, '$1***');
 }
 
 /**
@@ -28,11 +28,16 @@ export function describeConnectError(err: unknown, url: string): StartError | nu
     what = 'refused the connection: nothing listens at that host and port';
   } else if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') {
     what = 'names a host that cannot be found';
-  } else if (e.code === 'ETIMEDOUT' || e.code === 'EHOSTUNREACH' || /timeout/i.test(message)) {
+  } else if (
+    e.code === 'ETIMEDOUT' ||
+    e.code === 'EHOSTUNREACH' ||
+    // pg's own connection timeouts (not a statement or lock timeout while migrating)
+    /timeout exceeded when trying to connect|connection timeout/i.test(message)
+  ) {
     what = 'cannot be reached (no answer in time)';
   } else if (e.code === 'ERR_INVALID_URL' || /Invalid URL/i.test(message)) {
     what = 'is not a valid URL';
   }
   if (!what) return null;
-  return new StartError(`The database at ${where} ${what}. ${hint}`);
+  return new StartError(`The database at ${where} ${what}. ${hint}`, { cause: err });
 }

@@ -91,6 +91,7 @@ export function generateHostKey(comment = 'tianqi-jumpbox'): string {
     )
       return text;
   }
+  throw new HostKeyError('ssh2 could not read back any ed25519 host key generated for the jumpbox');
 }
 
 /** `openssh-key-v1`, unencrypted, one ed25519 key (PROTOCOL.key in OpenSSH's sources). */

@@ -241,32 +241,42 @@ export class SyncService {
 
   /** checkNow, tracked so that stop() waits for it. */
   checkSoon(nodeId: string): void {
-    const check: Promise<void> = this.checkNow(nodeId)
+    this.#track(this.checkNow(nodeId));
+  }
+
+  /** Background work of a check: its failure logged, and stop() waits for it. */
+  #track(work: Promise<unknown>): void {
+    const tracked: Promise<void> = work
       .then(
         () => {},
-        (err: unknown) => this.deps.logger.warn({ err, nodeId }, 'connection check failed'),
+        (err: unknown) => this.deps.logger.warn({ err }, 'connection check failed'),
       )
-      .finally(() => this.#checks.delete(check));
-    this.#checks.add(check);
+      .finally(() => this.#checks.delete(tracked));
+    this.#checks.add(tracked);
   }
 
-  /** Checks running now, by node: a check asked for meanwhile (registering, the reconciler) shares it. */
-  readonly #checking = new Map<string, Promise<ConnectionCheck | null>>();
+  /**
+   * Checks running now, by node and the Docker client they use: a check asked for meanwhile with the
+   * same settings (registering, the reconciler's wake-up) shares it; one after the settings changed
+   * (an admin's fix) makes its own.
+   */
+  readonly #checking = new Map<string, { docker: Docker; check: Promise<ConnectionCheck | null> }>();
 
-  /** The check's result, once recorded; null for a node that is not there. */
-  checkNow(nodeId: string): Promise<ConnectionCheck | null> {
-    let check = this.#checking.get(nodeId);
-    if (!check) {
-      check = this.#check(nodeId).finally(() => this.#checking.delete(nodeId));
-      this.#checking.set(nodeId, check);
-    }
-    return check;
-  }
-
-  async #check(nodeId: string): Promise<ConnectionCheck | null> {
+  /** The check's result, once recorded (before the disk probe that follows it); null: no such node. */
+  async checkNow(nodeId: string): Promise<ConnectionCheck | null> {
     const node = await this.deps.commands.nodes.get(nodeId);
     if (!node) return null;
     const docker = this.deps.clients.forNode(node, this.deps.commands.nodes);
+    const running = this.#checking.get(nodeId);
+    if (running?.docker === docker) return running.check;
+    const check = this.#check(nodeId, docker).finally(() => {
+      if (this.#checking.get(nodeId)?.check === check) this.#checking.delete(nodeId);
+    });
+    this.#checking.set(nodeId, { docker, check });
+    return check;
+  }
+
+  async #check(nodeId: string, docker: Docker): Promise<ConnectionCheck | null> {
     const check = await checkConnection(docker);
     this.deps.health.observe(nodeId, check.ok);
     await this.deps.commands.nodes.recordDockerStatus(
@@ -275,16 +285,20 @@ export class SyncService {
       check.ok ? '' : check.reason,
       systemContext('sync'),
     );
-    // An admin's check looks at the system disk limit afresh, whatever a create found before.
-    const probe = check.ok ? await probeSystemDiskLimit(docker) : null;
-    if (probe) {
-      await this.deps.commands.nodes.act(
-        nodeId,
-        { type: 'RecordSystemDiskLimit', ...probe, source: 'probe', recheck: true },
-        systemContext('sync'),
-      );
-    }
+    // An admin's check looks at the system disk limit afresh, whatever a create found before: after
+    // the answer (a slow `docker info` does not hold it), tracked so that stop() waits for it.
+    if (check.ok) this.#track(this.#probe(nodeId, docker));
     return check;
+  }
+
+  async #probe(nodeId: string, docker: Docker): Promise<void> {
+    const probe = await probeSystemDiskLimit(docker);
+    if (!probe) return;
+    await this.deps.commands.nodes.act(
+      nodeId,
+      { type: 'RecordSystemDiskLimit', ...probe, source: 'probe', recheck: true },
+      systemContext('sync'),
+    );
   }
 
   start(intervalSeconds: number): void {

@@ -39,7 +39,8 @@ const CHECK_BOUND_MS = 8_000;
 async function connectionOf(services: Services, nodeId: string) {
   let timer: NodeJS.Timeout | undefined;
   const check = await Promise.race([
-    services.sync.checkNow(nodeId),
+    // A check that failed to record (the database away) is "not known yet", not a failed register.
+    services.sync.checkNow(nodeId).catch(() => null),
     new Promise<'late'>((resolve) => {
       timer = setTimeout(() => resolve('late'), CHECK_BOUND_MS);
     }),
