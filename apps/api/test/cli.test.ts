@@ -192,6 +192,7 @@ describe('the tianqi CLI against a running server', () => {
     extra.push(made.id);
     try {
       const shown = await ok(adminHome, `instance show ${made.id}`);
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: no control character may be left
       expect(shown).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/);
       expect(shown).toContain('ok\\x1b]0;pwned\\x07\\x1b[2J\\r\\u202eevil');
       expect((await json(adminHome, `instance show ${made.id}`)).remark).toBe(hostile);

@@ -21,8 +21,24 @@ import { figures, type RequestRecord, startTraffic } from './request-traffic.js'
 // would disturb every other test file.
 const BIN = fileURLToPath(new URL('../bin/tianqi.js', import.meta.url));
 const ADMIN = { username: 'admin', password: 'admin-password' };
-/** A fast restart, every session terminated, connections refused for 2.5 s: each twice, in a row. */
-const ROUNDS = ['restart', 'terminate', 'outage', 'restart', 'terminate', 'outage'] as const;
+/**
+ * Five real restarts in a row, each followed by every session terminated, and two outages with
+ * connections refused for 2.5 s: the server must serve again after each.
+ */
+const ROUNDS = [
+  'restart',
+  'terminate',
+  'restart',
+  'terminate',
+  'outage',
+  'restart',
+  'terminate',
+  'restart',
+  'terminate',
+  'outage',
+  'restart',
+  'terminate',
+] as const;
 
 let postgres: ThrowawayPostgres | undefined;
 let child: ChildProcess | undefined;

@@ -77,7 +77,8 @@ function isPrivate(parsed: ssh2.ParsedKey | ssh2.ParsedKey[]): boolean {
  * Every key is parsed back before it is handed out.
  */
 export function generateHostKey(comment = 'tianqi-jumpbox'): string {
-  for (;;) {
+  // One try is the rule; a few more cover a fluke, and then something is wrong with ssh2 itself.
+  for (let attempt = 0; attempt < 10; attempt++) {
     const { publicKey, privateKey } = generateKeyPairSync('ed25519');
     // The raw halves: the last 32 bytes of the SPKI and PKCS#8 encodings.
     const pub = publicKey.export({ type: 'spki', format: 'der' }).subarray(-32);
