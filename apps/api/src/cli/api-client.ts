@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink, type TRPCClient } from '@trpc/client';
 import { EventSource } from 'eventsource';
-import type { AppRouter } from '../api/router.js';
+import type { AppRouter } from '../client.js';
 
 export type ApiClient = TRPCClient<AppRouter>;
 

@@ -1,6 +1,6 @@
 import { TRPCClientError } from '@trpc/client';
 import type { inferRouterOutputs } from '@trpc/server';
-import type { AppRouter } from '../../api/router.js';
+import type { AppRouter } from '../../client.js';
 import type { ApiClient } from '../api-client.js';
 import { CliError, SignedOutError } from './command.js';
 
