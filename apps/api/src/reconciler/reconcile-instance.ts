@@ -1,4 +1,4 @@
-import type { InstanceState, NodeState } from '@tianqi/domain';
+import { type InstanceState, instanceGone, type NodeState } from '@tianqi/domain';
 import type Docker from 'dockerode';
 import type { Commands } from '../commands/index.js';
 import { systemContext } from '../commands/index.js';
@@ -53,7 +53,7 @@ export async function reconcileInstance(deps: ReconcileDeps, instanceId: string)
   const { commands } = deps;
   const instance = await commands.instances.get(instanceId);
   if (!instance?.origin) return;
-  if (instance.desired === 'deleted' && instance.observed === 'removed' && instance.volumesRemoved) return;
+  if (instanceGone(instance) && instance.volumesRemoved) return;
   const node = await commands.nodes.get(instance.nodeId);
   if (!node) return;
   // A failed node's containers are never touched because of it: the work waits until it is back.

@@ -1,4 +1,13 @@
-import type { DataDiskPolicy, DriftKind, InstanceState, NodeState } from '@tianqi/domain';
+import {
+  type ContainerSeen,
+  type DataDiskPolicy,
+  findDrift,
+  type InstanceState,
+  instanceGone,
+  type NodeState,
+  orphanRemovable,
+  wrongNodeDrift,
+} from '@tianqi/domain';
 import type Docker from 'dockerode';
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -128,11 +137,7 @@ export async function syncNode(deps: SyncDeps, node: NodeState, docker: Docker):
   for (const id of ids) {
     const instance = await commands.instances.get(id);
     const container = byInstance.get(id);
-    if (
-      !instance ||
-      (instance.desired === 'deleted' && instance.observed === 'removed') ||
-      instance.nodeId !== node.nodeId
-    ) {
+    if (!instance || instanceGone(instance) || instance.nodeId !== node.nodeId) {
       if (container) {
         report.changes += await orphan(deps, docker, node, container, instance);
         if (instance?.exists && instance.nodeId !== node.nodeId) report.misplaced.push(id);
@@ -168,68 +173,55 @@ async function observe(
     deps.commands.instances.record(instance.instanceId, o, ctx).then((r) => (r.position ? 1 : 0));
   // Drift is decided first and recorded before the observations: each observation wakes the
   // reconciler, which must already see the drift when the policy is "report".
-  const seen = new Set<DriftKind>();
-  const observations: Parameters<Commands['instances']['record']>[1][] = [];
-  let exitedContainer: string | null = null;
-  if (!container) {
-    // Only a container the platform had made can go missing; a create still under way is not drift,
-    // nor one the reconciler made since the list was taken.
-    const now = instance.containerId
-      ? await docker
-          .getContainer(instance.containerId)
-          .inspect()
-          .catch(() => null)
-      : null;
-    if (instance.containerId && !now && instance.desired !== 'deleted') {
-      if (instance.observed !== 'removed') observations.push({ type: 'RecordContainerRemoved' });
-      seen.add('missing');
-    }
-  } else if (
-    container.State === 'restarting' ||
-    container.State === 'removing' ||
-    container.State === 'created'
-  ) {
-    // In the middle of something (often the reconciler's own work): look again next time.
-  } else if (container.State === 'running' || container.State === 'paused') {
-    if (instance.observed !== 'running' && instance.allocationHeld)
-      observations.push({ type: 'RecordContainerStarted' });
-    if (instance.desired === 'stopped') seen.add('running');
-  } else {
-    if (instance.observed === 'running' || instance.observed === 'unknown') exitedContainer = container.Id;
-    if (instance.desired === 'running' && !instance.creationFailed) seen.add('exited');
-  }
-  const detail: Record<DriftKind, string> = {
-    exited: `should run, but its container ${container?.Status ?? 'stopped'}`,
-    running: 'should be stopped, but its container runs',
-    missing: 'its container is gone',
-    wrong_node: 'its container is on another node',
-  };
+  const finding = findDrift(instance, await containerSeen(docker, instance, container));
   let changes = 0;
-  for (const kind of seen) changes += await record({ type: 'RecordDrift', kind, detail: detail[kind] });
-  if (exitedContainer) {
+  for (const d of finding.drift) changes += await record({ type: 'RecordDrift', kind: d.kind, detail: d.detail });
+  if (finding.observed === 'removed') changes += await record({ type: 'RecordContainerRemoved' });
+  if (finding.observed === 'started') changes += await record({ type: 'RecordContainerStarted' });
+  if (finding.observed === 'exited' && container) {
     // Looked at again just before it is recorded: the reconciler may have restarted or removed it
     // since the list was taken.
     const info = await docker
-      .getContainer(exitedContainer)
+      .getContainer(container.Id)
       .inspect()
       .catch((err: { statusCode?: number }) => {
         if (err.statusCode === 404) return null;
         throw err;
       });
     if (info && !info.State.Running && !info.State.Restarting) {
-      observations.push({
+      changes += await record({
         type: 'RecordContainerExited',
         exitCode: info.State.ExitCode ?? null,
         oomKilled: info.State.OOMKilled,
       });
     }
   }
-  for (const o of observations) changes += await record(o);
-  // "wrong node" is seen from the other node's side; the sync as a whole resolves it (sync-service).
-  for (const kind of instance.drifts.filter((k) => !seen.has(k) && k !== 'wrong_node')) {
-    changes += await record({ type: 'RecordDriftResolved', kind });
+  for (const kind of finding.resolved) changes += await record({ type: 'RecordDriftResolved', kind });
+  return { changes, drift: finding.drift.length > 0 };
+}
+
+/** The container as the rules look at it; a missing one is looked for once more by its recorded id. */
+async function containerSeen(
+  docker: Docker,
+  instance: InstanceState,
+  container: Docker.ContainerInfo | undefined,
+): Promise<ContainerSeen> {
+  if (!container) {
+    const recordedStillThere = instance.containerId
+      ? await docker
+          .getContainer(instance.containerId)
+          .inspect()
+          .then(
+            () => true,
+            () => false,
+          )
+      : false;
+    return { state: 'absent', recordedStillThere };
   }
-  return { changes, drift: seen.size > 0 };
+  if (container.State === 'restarting' || container.State === 'removing' || container.State === 'created')
+    return { state: 'changing' };
+  if (container.State === 'running' || container.State === 'paused') return { state: 'running' };
+  return { state: 'stopped', status: container.Status ?? '' };
 }
 
 /** A managed container no instance owns (here): reported, and removed under the heal policy. */
@@ -243,19 +235,11 @@ async function orphan(
   const instanceId = container.Labels[LABEL_INSTANCE] ?? '';
   const name = (container.Names[0] ?? container.Id).replace(/^\//, '');
   let changes = 0;
-  if (
-    instance?.exists &&
-    instance.nodeId !== node.nodeId &&
-    !(instance.desired === 'deleted' && instance.observed === 'removed')
-  ) {
+  const misplaced = wrongNodeDrift(instance, node);
+  if (misplaced) {
     // The instance lives elsewhere: its record says another node.
-    changes += (
-      await deps.commands.instances.record(
-        instanceId,
-        { type: 'RecordDrift', kind: 'wrong_node', detail: `a container of it runs on ${node.name}` },
-        ctx,
-      )
-    ).position
+    changes += (await deps.commands.instances.record(instanceId, { type: 'RecordDrift', ...misplaced }, ctx))
+      .position
       ? 1
       : 0;
   }
@@ -267,10 +251,7 @@ async function orphan(
     );
     changes++;
   }
-  // Only a container nobody owns is removed: one whose instance lives on another node may be that
-  // node's own container seen through a second registration of the same engine, so it is only reported.
-  const owned = instance?.exists && !(instance.desired === 'deleted' && instance.observed === 'removed');
-  if (deps.policy === 'heal' && !owned) {
+  if (deps.policy === 'heal' && orphanRemovable(instance)) {
     await docker
       .getContainer(container.Id)
       .remove({ force: true })

@@ -1,2 +1,3 @@
 export * from './data-disk.js';
+export * from './drift.js';
 export * from './instance.js';

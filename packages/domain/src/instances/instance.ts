@@ -383,8 +383,16 @@ function assertHoldsResources(state: InstanceState): void {
 function withRelease(before: InstanceState, events: InstanceEvent[]): InstanceEvent[] {
   if (events.length === 0 || !before.allocationHeld) return events;
   const after = events.reduce(evolveInstance, before);
-  const due = (after.desired === 'deleted' && after.observed === 'removed') || after.creationFailed;
+  const due = instanceGone(after) || after.creationFailed;
   return due ? [...events, { type: 'AllocationReleased', data: { nodeId: before.nodeId } }] : events;
+}
+
+/**
+ * Whether an instance is over: deleted and its container removed. What the sync, the reconciler and
+ * the clients mean by "gone" (its resources and volumes may still be on their way out).
+ */
+export function instanceGone(instance: Pick<InstanceState, 'desired' | 'observed'>): boolean {
+  return instance.desired === 'deleted' && instance.observed === 'removed';
 }
 
 /** evolve(state, event) → state. */

@@ -1,0 +1,131 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type ContainerSeen,
+  findDrift,
+  type InstanceState,
+  initialInstanceState,
+  instanceGone,
+  orphanRemovable,
+  wrongNodeDrift,
+} from '../src/index.js';
+
+/** An instance as the sync finds it: wanted running, seen running, with its container on record. */
+const instance = (over: Partial<InstanceState> = {}): InstanceState => ({
+  ...initialInstanceState,
+  exists: true,
+  instanceId: 'inst000001',
+  nodeId: 'node000001',
+  desired: 'running',
+  observed: 'running',
+  containerId: 'abcdef0123456789',
+  allocationHeld: true,
+  ...over,
+});
+const absent: ContainerSeen = { state: 'absent', recordedStillThere: false };
+const exited: ContainerSeen = { state: 'stopped', status: 'Exited (137) 2 minutes ago' };
+
+/** given the instance, when the sync sees its container so, then it finds… */
+const given = (over: Partial<InstanceState> = {}) => ({
+  whenSeen: (seen: ContainerSeen) => findDrift(instance(over), seen),
+});
+
+describe('drift: what an instance wants against what Docker shows of it', () => {
+  it('given it should run, when its container has exited, then drift "exited" with what Docker says, and the exit is recorded', () => {
+    expect(given().whenSeen(exited)).toEqual({
+      drift: [{ kind: 'exited', detail: 'should run, but its container Exited (137) 2 minutes ago' }],
+      observed: 'exited',
+      resolved: [],
+    });
+  });
+
+  it('given its creation failed, when its container is stopped, then no drift: a failure is not healed', () => {
+    expect(given({ creationFailed: true, observed: 'failed' }).whenSeen(exited)).toEqual({
+      drift: [],
+      observed: null,
+      resolved: [],
+    });
+  });
+
+  it('given it should be stopped, when its container runs, then drift "running"', () => {
+    expect(given({ desired: 'stopped' }).whenSeen({ state: 'running' }).drift).toEqual([
+      { kind: 'running', detail: 'should be stopped, but its container runs' },
+    ]);
+  });
+
+  it('given it is seen creating, when its container runs, then the start is recorded and there is no drift', () => {
+    expect(given({ observed: 'creating' }).whenSeen({ state: 'running' })).toEqual({
+      drift: [],
+      observed: 'started',
+      resolved: [],
+    });
+  });
+
+  it('given its container is on record, when it is in no list and not there either, then drift "missing" and it is recorded removed', () => {
+    expect(given().whenSeen(absent)).toEqual({
+      drift: [{ kind: 'missing', detail: 'its container is gone' }],
+      observed: 'removed',
+      resolved: [],
+    });
+  });
+
+  it('given its container is not listed, when it still answers a look of its own (made since), then no drift', () => {
+    expect(given().whenSeen({ state: 'absent', recordedStillThere: true }).drift).toEqual([]);
+  });
+
+  it('given no container yet (a create under way), when none is listed, then no drift', () => {
+    expect(given({ containerId: null, observed: 'creating' }).whenSeen(absent).drift).toEqual([]);
+  });
+
+  it('given it is being deleted, when its container is gone, then no drift', () => {
+    expect(given({ desired: 'deleted' }).whenSeen(absent).drift).toEqual([]);
+  });
+
+  it('given its container is restarting, removing or just created, then nothing is observed (look again next time) and open drift counts as over: the platform is at it', () => {
+    expect(given({ drifts: ['exited'] }).whenSeen({ state: 'changing' })).toEqual({
+      drift: [],
+      observed: null,
+      resolved: ['exited'],
+    });
+  });
+
+  it('given drift open before, when all agrees again, then it is resolved — but "wrong node" is left to the whole sync', () => {
+    expect(
+      given({ drifts: ['exited', 'missing', 'wrong_node'] }).whenSeen({ state: 'running' }).resolved,
+    ).toEqual(['exited', 'missing']);
+  });
+
+  it('given drift open before, when it is still seen, then it stays open (not resolved, reported again)', () => {
+    const f = given({ drifts: ['exited'] }).whenSeen(exited);
+    expect(f.resolved).toEqual([]);
+    expect(f.drift.map((d) => d.kind)).toEqual(['exited']);
+  });
+});
+
+describe('drift: containers on the wrong node, and orphans', () => {
+  const here = { nodeId: 'node000002', name: 'gpu-b' };
+
+  it('given an instance of another node, when its container is seen here, then drift "wrong node" naming this node', () => {
+    expect(wrongNodeDrift(instance(), here)).toEqual({
+      kind: 'wrong_node',
+      detail: 'a container of it runs on gpu-b',
+    });
+  });
+
+  it('given the instance is gone or lives here, or there is none, then no "wrong node" drift', () => {
+    expect(wrongNodeDrift(instance({ desired: 'deleted', observed: 'removed' }), here)).toBeNull();
+    expect(wrongNodeDrift(instance({ nodeId: 'node000002' }), here)).toBeNull();
+    expect(wrongNodeDrift(null, here)).toBeNull();
+  });
+
+  it('a container may be removed as an orphan only when no live instance owns it', () => {
+    expect(orphanRemovable(null)).toBe(true);
+    expect(orphanRemovable(instance({ desired: 'deleted', observed: 'removed' }))).toBe(true);
+    expect(orphanRemovable(instance())).toBe(false); // it may be another registration of the same engine
+  });
+
+  it('an instance is gone once deleted and its container removed, not before', () => {
+    expect(instanceGone({ desired: 'deleted', observed: 'removed' })).toBe(true);
+    expect(instanceGone({ desired: 'deleted', observed: 'running' })).toBe(false);
+    expect(instanceGone({ desired: 'running', observed: 'removed' })).toBe(false);
+  });
+});
