@@ -111,7 +111,8 @@ describe('PostgreSQL restarting under traffic', () => {
     const { token } = await createApiClient(url).auth.login.mutate({ ...ADMIN, via: 'cli' });
     const admin = createApiClient(url, token!);
 
-    const traffic = startTraffic(url, token!, { workers: 4, maxMs: 300_000 });
+    // Bounded in time; the count bound is set far past what the rounds need, so no round runs without traffic.
+    const traffic = startTraffic(url, token!, { workers: 4, maxMs: 300_000, maxRequests: 200_000 });
     const calm: { from: number; to: number }[] = [];
     const recovery: {
       round: string;
@@ -190,6 +191,11 @@ describe('PostgreSQL restarting under traffic', () => {
     // Outside the restarts nothing fails: no broken connection is left behind in the pool.
     expect(calmFailures.map((r) => `${r.what}: ${r.outcome} ${r.detail}`)).toEqual([]);
     expect(recovery).toHaveLength(ROUNDS.length);
+    // Every round had traffic, the outages were seen as such, and something was answered with the 503.
+    for (const r of recovery) expect(during(r).sent, `requests during ${r.round}`).toBeGreaterThan(0);
+    for (const r of recovery.filter((x) => x.round === 'outage'))
+      expect(r.readyzDuring, '/readyz during an outage').toBeGreaterThan(0);
+    expect(all.failed).toBeGreaterThan(0);
 
     // Nothing half-done: every image in the log is in the read model, once.
     const own = new pg.Client({ connectionString: db.url });

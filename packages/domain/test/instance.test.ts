@@ -235,6 +235,24 @@ describe('instance: what the platform observes', () => {
     expect(given(created, containerCreated, discarded, next, started).state.containersDiscarded).toBe(0);
   });
 
+  it('given a discarded container, when the next one cannot be created, then it fails for now, not for good: the GPUs stay and it may start again', () => {
+    const discarded: InstanceEvent = {
+      type: 'ContainerDiscarded',
+      data: { containerId: 'abcdef0123456789', reason: 'task abcdef0123456789: already exists' },
+    };
+    const failedCreate: InstanceEvent = {
+      type: 'InstanceFailed',
+      data: { phase: 'create', reason: 'image pytorch/pytorch:2.3 could not be pulled' },
+    };
+    const state = given(created, containerCreated, discarded, failedCreate).state;
+    expect(state).toMatchObject({ creationFailed: false, allocationHeld: true, observed: 'failed' });
+    given(created, containerCreated, discarded, failedCreate, stopRequested)
+      .when({ type: 'StartInstance' })
+      .thenEvents([startRequested]);
+    // A first creation that fails is final, as before.
+    expect(given(created, failedCreate).state.creationFailed).toBe(true);
+  });
+
   it('records removed volumes and an unknown state (node unreachable)', () => {
     given(created, containerCreated, deleteRequested, removed, released)
       .when({ type: 'RecordVolumesRemoved', volumes: ['tianqi-inst000001-data'] })

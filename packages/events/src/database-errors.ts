@@ -26,7 +26,9 @@ function isUnavailableItself(err: unknown): boolean {
   if (!err || typeof err !== 'object') return false;
   const { code, message } = err as { code?: unknown; message?: unknown };
   if (typeof code === 'string') {
-    if (UNAVAILABLE_SQLSTATES.has(code) || /^08[0-9A-Z]{3}$/.test(code) || UNAVAILABLE_SYSCALLS.has(code)) {
+    // Class 08 is about the connection, but 08P01 (protocol violation) is a client's bug, not an outage.
+    const connection = /^08[0-9A-Z]{3}$/.test(code) && code !== '08P01';
+    if (UNAVAILABLE_SQLSTATES.has(code) || connection || UNAVAILABLE_SYSCALLS.has(code)) {
       return true;
     }
   }

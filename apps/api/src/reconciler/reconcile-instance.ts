@@ -139,8 +139,8 @@ export async function reconcileInstance(deps: ReconcileDeps, instanceId: string)
  * How Docker 20.10 answers (500) a start after a killed daemon left the container's containerd task or
  * its shim folder behind; the same start, by hand or by retry, fails the same way for ever.
  */
-const STALE_TASK =
-  /task [0-9a-f]+: already exists|id already in use|failed to start shim: .*file exists|ttrpc: closed/;
+// `ttrpc: closed` is not among them: containerd restarting answers it for a moment, and a retry does.
+const STALE_TASK = /task [0-9a-f]+: already exists|id already in use|failed to start shim: .*file exists/;
 
 function staleTask(err: unknown): boolean {
   const code = (err as { statusCode?: unknown }).statusCode;
@@ -170,7 +170,8 @@ async function discardUnstarted(
     await record({ type: 'RecordInstanceFailed', phase: 'start', reason: `${reason}${made}`.slice(0, 2000) });
     return;
   }
-  await container.remove({ force: true, v: false }).catch(ignore(404));
+  // v: its anonymous volumes (an image's VOLUME) go with it; the named data volume is never one of them.
+  await container.remove({ force: true, v: true }).catch(ignore(404));
   await record({ type: 'RecordContainerDiscarded', containerId: info.Id, reason });
 }
 

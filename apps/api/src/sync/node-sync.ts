@@ -175,7 +175,8 @@ async function observe(
   // reconciler, which must already see the drift when the policy is "report".
   const finding = findDrift(instance, await containerSeen(docker, instance, container));
   let changes = 0;
-  for (const d of finding.drift) changes += await record({ type: 'RecordDrift', kind: d.kind, detail: d.detail });
+  for (const d of finding.drift)
+    changes += await record({ type: 'RecordDrift', kind: d.kind, detail: d.detail });
   if (finding.observed === 'removed') changes += await record({ type: 'RecordContainerRemoved' });
   if (finding.observed === 'started') changes += await record({ type: 'RecordContainerStarted' });
   if (finding.observed === 'exited' && container) {

@@ -186,6 +186,8 @@ export interface InstanceState {
   containerId: string | null;
   /** Containers removed unstarted (Docker could not start them) since the last start: bounds recreation. */
   containersDiscarded: number;
+  /** A container was made for it at some point (one discarded since leaves containerId null). */
+  hadContainer: boolean;
   /** Restarts asked for, and the last one the platform carried out: it acts once per request. */
   restarts: number;
   restartsDone: number;
@@ -213,6 +215,7 @@ export const initialInstanceState: InstanceState = {
   observed: 'unknown',
   containerId: null,
   containersDiscarded: 0,
+  hadContainer: false,
   restarts: 0,
   restartsDone: 0,
   failure: null,
@@ -422,7 +425,7 @@ export function evolveInstance(state: InstanceState, event: InstanceEvent): Inst
     case 'InstanceDeleteRequested':
       return { ...state, desired: 'deleted' };
     case 'ContainerCreated':
-      return { ...state, containerId: event.data.containerId, observed: 'creating' };
+      return { ...state, containerId: event.data.containerId, observed: 'creating', hadContainer: true };
     case 'ContainerStarted':
       return { ...state, observed: 'running', failure: null, containersDiscarded: 0 };
     case 'ContainerRestarted':
@@ -434,7 +437,8 @@ export function evolveInstance(state: InstanceState, event: InstanceEvent): Inst
         ...state,
         observed: 'failed',
         failure: event.data,
-        creationFailed: state.creationFailed || (event.data.phase === 'create' && state.containerId === null),
+        // Only a first creation that failed is final: one after a discarded container is tried again.
+        creationFailed: state.creationFailed || (event.data.phase === 'create' && !state.hadContainer),
       };
     case 'ContainerRemoved':
       return { ...state, observed: 'removed' };
