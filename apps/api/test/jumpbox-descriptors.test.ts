@@ -15,17 +15,17 @@ describe('the SSH descriptor budget', () => {
     expect(openFileLimit()).toBeGreaterThan(0);
   });
 
-  it('keeps half the descriptors (at least 256) for HTTP and the database, two per SSH connection', () => {
-    expect(sshConnectionBudget(20_000, 0)).toBe(5_000);
-    expect(sshConnectionBudget(1024, 0)).toBe(256);
-    expect(sshConnectionBudget(400, 0)).toBe(72);
+  it('keeps half the descriptors (at least 256) for HTTP and the database, 11 per SSH connection (its socket, 10 sessions)', () => {
+    expect(sshConnectionBudget(20_000, 0)).toBe(909);
+    expect(sshConnectionBudget(1024, 0)).toBe(46);
+    expect(sshConnectionBudget(400, 0)).toBe(13);
     expect(sshConnectionBudget(20_000, 300)).toBe(300);
   });
 
   it('refuses a configured budget the limit cannot hold, and a limit too small for any', () => {
     expect(() => sshConnectionBudget(1024, 300)).toThrow(DescriptorBudgetError);
     expect(() => sshConnectionBudget(1024, 300)).toThrow(StartError);
-    expect(() => sshConnectionBudget(1024, 300)).toThrow(/jumpbox\.max-connections is 300.*at most 256/);
+    expect(() => sshConnectionBudget(1024, 300)).toThrow(/jumpbox\.max-connections is 300.*at most 46/);
     expect(() => sshConnectionBudget(256, 0)).toThrow(/ulimit -n/);
   });
 });

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type ssh2 from 'ssh2';
 import { clientIp } from '../api/request-auth.js';
+import { addressBlock } from '../auth/login-limiter.js';
 
 /** What the jumpbox lets in before sign-in (the `jumpbox.*` keys of the same names). */
 export interface AdmissionLimits {
@@ -59,7 +60,9 @@ export class Admission {
 
   /** A socket just accepted: true when it may go on to ssh2, else it is already destroyed. */
   admit(socket: Socket): boolean {
-    const address = clientIp(socket.remoteAddress) ?? 'unknown';
+    // IPv6 by its /64, which one subscriber usually has whole (as the sign-in limiter counts them).
+    const ip = clientIp(socket.remoteAddress);
+    const address = ip ? addressBlock(ip) : 'unknown';
     const fromAddress = this.#perAddress.get(address) ?? 0;
     const refusal: Refusal | null =
       this.#pending.size >= this.limits.maxUnauthenticated

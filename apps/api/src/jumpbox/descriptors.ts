@@ -3,8 +3,10 @@ import { StartError } from '../start-error.js';
 
 /** Descriptors kept for everything but SSH: at least this many, and at least half the limit. */
 export const RESERVED_MIN = 256;
-/** Descriptors one SSH connection is counted for: its socket and its session's Docker stream. */
-export const PER_CONNECTION = 2;
+/** Sessions (shells, commands) one SSH connection may have open at once (OpenSSH's MaxSessions). */
+export const MAX_SESSIONS = 10;
+/** Descriptors one SSH connection is counted for: its socket and each of its sessions' Docker stream. */
+export const PER_CONNECTION = 1 + MAX_SESSIONS;
 /** When the limit cannot be read (not Linux): the usual soft limit. */
 const FALLBACK_LIMIT = 1024;
 
