@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -24,6 +23,15 @@ import { type LoginName, parseLoginName } from './login-name.js';
 import { type MenuEntry, PROMPT, readChoice, renderMenu } from './menu.js';
 import { poolPadding } from './padding-pool.js';
 import { redactCommand } from './redact.js';
+import {
+  type Channel,
+  finish,
+  finishErr,
+  type Pty,
+  recordSshSession,
+  type SessionContext,
+  type TerminalHooks,
+} from './session.js';
 import { type JumpUser, menuEntries, routeTarget, stillAllowed } from './targets.js';
 
 export interface JumpboxOptions {
@@ -37,27 +45,6 @@ export interface JumpboxOptions {
   admission?: Partial<AdmissionLimits>;
   /** SSH connections open at once; 0 or absent: from the open-file limit (descriptors.ts). */
   maxConnections?: number;
-}
-
-type Channel = ssh2.ServerChannel;
-
-/** Who a session is for, and what it needs of its connection. */
-interface SessionContext {
-  user: JumpUser;
-  login: LoginName;
-  ip: string | null;
-  /** Marks the connection active: output counts, not only input. */
-  touch: () => void;
-  /** Resolves when the session's client is gone, or its access ended: time to hang up. */
-  gone: Promise<void>;
-}
-
-/** What an interactive session needs of its terminal. */
-interface TerminalHooks {
-  /** The client's terminal as last asked for (`pty-req`, then `window-change`), if it asked. */
-  pty: () => Pty | null;
-  /** Sets what a `window-change` does. */
-  onResize: (fn: (cols: number, rows: number) => void) => void;
 }
 
 /**
@@ -75,11 +62,6 @@ export const MAX_AUTH_TRIES = 6;
 
 const ACCESS_CHANGED =
   '\r\nYour access changed (the account was disabled, or its role or password changed): this connection is closed.\r\n';
-interface Pty {
-  cols: number;
-  rows: number;
-  term: string;
-}
 
 /**
  * The SSH jumpbox: `ssh -p 2026 user@host` signs in with the platform's accounts (password or a
@@ -262,6 +244,7 @@ export class Jumpbox {
           user: user!,
           login: login!,
           ip,
+          log: this.#log,
           touch,
           gone: Promise.race([over, sessionClosed]),
         };
@@ -452,7 +435,6 @@ export class Jumpbox {
     terminal: TerminalHooks,
     typedAhead: Buffer = Buffer.alloc(0),
   ): Promise<void> {
-    const { user, ip } = context;
     const row = await getInstance(this.services.pool, target.instanceId);
     if (row?.observed !== 'running') {
       return finish(
@@ -505,47 +487,13 @@ export class Jumpbox {
     ]);
     if (ended.by === 'shell') finish(channel, ended.code ?? 0);
     else await shell.hangUp();
-    await this.#recordSession(row.instanceId, user, ip, startedAt, recorder, {
+    await recordSshSession(this.services, context, {
+      instanceId: row.instanceId,
+      startedAt,
+      recorder,
       command: null,
       exitCode: ended.code,
     });
-  }
-
-  /** The session as an event in the instance's history, with its recording when one was kept. */
-  async #recordSession(
-    instanceId: string,
-    user: JumpUser,
-    ip: string | null,
-    startedAt: Date,
-    recorder: Recorder | null,
-    what: { command: string | null; exitCode: number | null },
-  ): Promise<void> {
-    const recordingId = recorder
-      ? await recorder
-          .save(this.services.pool, { instanceId, userId: user.userId, via: 'ssh' })
-          .catch((err: unknown) => {
-            this.#log.warn({ err }, 'could not keep the session recording');
-            return null;
-          })
-      : null;
-    await this.services.commands.instances
-      .record(
-        instanceId,
-        {
-          type: 'RecordTerminalSession',
-          sessionId: randomBytes(9).toString('base64url'),
-          userId: user.userId,
-          via: 'ssh',
-          ip,
-          startedAt: startedAt.toISOString(),
-          endedAt: new Date().toISOString(),
-          recordingId,
-          command: what.command === null ? null : redactCommand(what.command).slice(0, 4096),
-          exitCode: what.exitCode,
-        },
-        { actor: { kind: 'user', userId: user.userId, role: user.role }, ip },
-      )
-      .catch((err: unknown) => this.#log.warn({ err }, 'could not record the SSH session'));
   }
 
   /**
@@ -558,7 +506,7 @@ export class Jumpbox {
     command: string,
     terminal: TerminalHooks,
   ): Promise<void> {
-    const { user, login, ip, touch } = context;
+    const { user, login, touch } = context;
     const pty = terminal.pty();
     if (!login.instance) {
       return finishErr(
@@ -646,7 +594,13 @@ export class Jumpbox {
       exitCode = (await exec.inspect()).ExitCode ?? null;
       finish(channel, exitCode ?? 255);
     }
-    await this.#recordSession(row.instanceId, user, ip, startedAt, recorder, { command, exitCode });
+    await recordSshSession(this.services, context, {
+      instanceId: row.instanceId,
+      startedAt,
+      recorder,
+      command: redactCommand(command).slice(0, 4096),
+      exitCode,
+    });
   }
 }
 
@@ -691,17 +645,4 @@ function nextLine(channel: Channel, editor: LineEditor, typed: { rest: Buffer })
     channel.once('close', onEnd);
     channel.resume();
   });
-}
-
-/** Says the last words on the channel, passes the exit status, and closes it. */
-function finish(channel: Channel, code: number, message = ''): void {
-  if (message) channel.write(message);
-  channel.exit(code);
-  channel.end();
-}
-
-function finishErr(channel: Channel, code: number, message: string): void {
-  channel.stderr.write(message);
-  channel.exit(code);
-  channel.end();
 }
