@@ -1,38 +1,19 @@
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import { TianqiError } from '@tianqi/domain';
-import { getInstance } from '@tianqi/projections';
-import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import ssh2 from 'ssh2';
-import { containerOf } from '../api/instance-access.js';
 import { clientIp } from '../api/request-auth.js';
 import type { Services } from '../api/services.js';
-import { startExec } from '../docker/exec.js';
-import { hangUp, PidAnnouncement } from '../docker/exec-pid.js';
 import { settleWithin } from '../shutdown/settle-within.js';
-import { Recorder } from '../terminal/recording.js';
-import { followSize, openShell, shellCommand } from '../terminal/shell.js';
 import { Admission, type AdmissionLimits, DEFAULT_ADMISSION } from './admission.js';
+import { commandSession } from './command-session.js';
 import { openFileLimit, sshConnectionBudget } from './descriptors.js';
-import { demultiplex } from './frames.js';
 import { loadHostKey } from './host-key.js';
-import { LineEditor } from './line-editor.js';
 import { type LoginName, parseLoginName } from './login-name.js';
-import { type MenuEntry, PROMPT, readChoice, renderMenu } from './menu.js';
+import { menuSession } from './menu-session.js';
 import { poolPadding } from './padding-pool.js';
-import { redactCommand } from './redact.js';
-import {
-  type Channel,
-  finish,
-  finishErr,
-  type Pty,
-  recordSshSession,
-  type SessionContext,
-  type TerminalHooks,
-} from './session.js';
-import { type JumpUser, menuEntries, routeTarget, stillAllowed } from './targets.js';
+import type { Channel, Pty, SessionContext, TerminalHooks } from './session.js';
+import type { JumpUser } from './targets.js';
 
 export interface JumpboxOptions {
   port: number;
@@ -289,7 +270,7 @@ export class Jumpbox {
         session.on('shell', (ok, no) => {
           if (revoked) return no?.();
           const channel = open(ok);
-          run(this.#shell(channel, context, terminal), channel);
+          run(menuSession(this.services, channel, context, terminal), channel);
         });
         const terminal: TerminalHooks = {
           pty: () => pty,
@@ -300,7 +281,7 @@ export class Jumpbox {
         session.on('exec', (ok, no, info) => {
           if (revoked) return no?.();
           const channel = open(ok);
-          run(this.#command(channel, context, info.command, terminal), channel);
+          run(commandSession(this.services, channel, context, info.command, terminal), channel);
         });
         session.on('subsystem', (_ok, no) => no?.());
       });
@@ -366,283 +347,4 @@ export class Jumpbox {
     }
     return null;
   }
-
-  /** An interactive session: the menu, or straight into the instance the login named. */
-  async #shell(channel: Channel, context: SessionContext, terminal: TerminalHooks): Promise<void> {
-    const { pool } = this.services;
-    const { user, login } = context;
-    if (login.instance) {
-      const target = await routeTarget(pool, user, login.instance);
-      if (!target) return finish(channel, 1, `No instance ${login.instance.name} of yours.\r\n`);
-      return this.#open(channel, context, target, terminal);
-    }
-    const entries = await menuEntries(pool, user);
-    if (entries.length === 0) {
-      return finish(
-        channel,
-        0,
-        'You have no instances with a container yet. Create one in the web app or with `tianqi instance create`.\r\n',
-      );
-    }
-    channel.write(
-      `Signed in as ${user.username}${user.role === 'admin' ? ' (admin: every instance)' : ''}.\r\n`,
-    );
-    channel.write(renderMenu(entries, user.role === 'admin'));
-    channel.write(PROMPT);
-    const editor = new LineEditor();
-    const typed: { rest: Buffer } = { rest: Buffer.alloc(0) };
-    for (;;) {
-      let line: string | null = null;
-      // Lines already typed (piped) are read before waiting for more.
-      const queued = typed.rest.length > 0 ? editor.feed(typed.rest) : [];
-      typed.rest = Buffer.alloc(0);
-      const ready = queued.find((e) => e.kind === 'line' || e.kind === 'eof');
-      for (const e of queued) channel.write(e.output);
-      if (ready?.kind === 'line') {
-        line = ready.line;
-        typed.rest = ready.rest;
-      } else if (!ready) {
-        line = await nextLine(channel, editor, typed);
-      }
-      if (line === null) return finish(channel, 0, 'Bye.\r\n');
-      if (line === '') {
-        channel.write(PROMPT);
-        continue;
-      }
-      const choice = readChoice(line, entries.length);
-      if (choice.kind === 'quit') return finish(channel, 0, 'Bye.\r\n');
-      if (choice.kind === 'bad') {
-        channel.write(`${choice.message}${PROMPT}`);
-        continue;
-      }
-      const entry = await stillAllowed(pool, user, entries[choice.index]!.instanceId);
-      if (entry?.observed !== 'running') {
-        const state = entry ? entry.observed : 'gone';
-        channel.write(
-          `${entries[choice.index]!.name} is ${state}, not running: start it first (tianqi instance start ${entries[choice.index]!.name}).\r\n${PROMPT}`,
-        );
-        continue;
-      }
-      return this.#open(channel, context, entry, terminal, typed.rest);
-    }
-  }
-
-  /** A shell with a TTY in the instance's container, sized and resized as the client's terminal. */
-  async #open(
-    channel: Channel,
-    context: SessionContext,
-    target: MenuEntry,
-    terminal: TerminalHooks,
-    typedAhead: Buffer = Buffer.alloc(0),
-  ): Promise<void> {
-    const row = await getInstance(this.services.pool, target.instanceId);
-    if (row?.observed !== 'running') {
-      return finish(
-        channel,
-        1,
-        `${target.name} is ${row?.observed ?? 'gone'}, not running: start it first.\r\n`,
-      );
-    }
-    let docker: Docker;
-    let containerId: string;
-    try {
-      ({ docker, containerId } = await containerOf(this.services, row));
-    } catch (err) {
-      return finish(channel, 1, `${(err as Error).message}\r\n`);
-    }
-    const size = terminal.pty() ?? { cols: 80, rows: 24, term: 'xterm' };
-    const startedAt = new Date();
-    const shell = await openShell(docker, containerId, { cols: size.cols, rows: size.rows, term: size.term });
-    const recorder = new Recorder(size);
-    terminal.onResize((cols, rows) => {
-      recorder.resize(cols, rows);
-      void shell.resize(cols, rows).catch(() => {});
-    });
-    shell.onOutput((bytes) => {
-      context.touch();
-      recorder.output(bytes);
-      if (!channel.write(bytes)) {
-        shell.stream.pause();
-        channel.once('drain', () => shell.stream.resume());
-      }
-    });
-    // Typed while the menu or the shell's start was still in the way: the shell reads it first.
-    const early: Buffer[] = typedAhead.length > 0 ? [typedAhead] : [];
-    channel.on('data', (data: Buffer) => {
-      recorder.input(data);
-      if (shell.stream.writable) shell.stream.write(data);
-    });
-    for (const bytes of early) {
-      recorder.input(bytes);
-      shell.stream.write(bytes);
-    }
-    channel.resume();
-    const closed = Promise.race([
-      new Promise<void>((resolve) => channel.once('close', () => resolve())),
-      context.gone,
-    ]);
-    const ended = await Promise.race([
-      shell.exited.then((code) => ({ by: 'shell' as const, code })),
-      closed.then(() => ({ by: 'client' as const, code: null })),
-    ]);
-    if (ended.by === 'shell') finish(channel, ended.code ?? 0);
-    else await shell.hangUp();
-    await recordSshSession(this.services, context, {
-      instanceId: row.instanceId,
-      startedAt,
-      recorder,
-      command: null,
-      exitCode: ended.code,
-    });
-  }
-
-  /**
-   * One command in the instance named by the login (`user+inst`), its stdin, stdout and stderr kept
-   * apart (no TTY unless the client asked for one) and its exit code passed back: what scp and rsync need.
-   */
-  async #command(
-    channel: Channel,
-    context: SessionContext,
-    command: string,
-    terminal: TerminalHooks,
-  ): Promise<void> {
-    const { user, login, touch } = context;
-    const pty = terminal.pty();
-    if (!login.instance) {
-      return finishErr(
-        channel,
-        2,
-        "Name the instance to run a command in: ssh -p PORT user+instance@host 'command'\n",
-      );
-    }
-    const target = await routeTarget(this.services.pool, user, login.instance);
-    const row = target ? await getInstance(this.services.pool, target.instanceId) : null;
-    if (!row) return finishErr(channel, 1, `No instance ${login.instance.name} of yours.\n`);
-    if (row.observed !== 'running')
-      return finishErr(channel, 1, `${row.name} is ${row.observed}, not running.\n`);
-    let docker: Docker;
-    let containerId: string;
-    try {
-      ({ docker, containerId } = await containerOf(this.services, row));
-    } catch (err) {
-      return finishErr(channel, 1, `${(err as Error).message}\n`);
-    }
-    const startedAt = new Date();
-    const size = pty ? { cols: pty.cols, rows: pty.rows } : undefined;
-    const { exec, stream } = await startExec(docker, containerId, {
-      cmd: shellCommand(command, size),
-      tty: pty !== null,
-      env: pty ? [`TERM=${pty.term}`] : [],
-      ...(size ? { size } : {}),
-    });
-    stream.on('error', () => {});
-    // With a TTY it is an interactive session (`ssh -t host vim`): recorded as a shell is. Without one
-    // (scp, rsync, a script's output), the bytes are data, and only the command line is kept.
-    const recorder = pty ? new Recorder(pty) : null;
-    // The PID announcement comes first on stderr (the TTY's output with a TTY) and is taken off it.
-    const announcement = new PidAnnouncement();
-    if (size) {
-      const resize = followSize(exec, announcement, size);
-      terminal.onResize((cols, rows) => {
-        recorder?.resize(cols, rows);
-        void resize(cols, rows).catch(() => {});
-      });
-    }
-    const clientGone = Promise.race([
-      new Promise<void>((resolve) => {
-        if (channel.destroyed) resolve();
-        channel.once('close', () => resolve());
-      }),
-      context.gone,
-    ]).then(() => 'gone' as const);
-    if (recorder) channel.on('data', (data: Buffer) => recorder.input(data));
-    // Input at the client's pace; without a TTY its end (EOF) closes the command's stdin. A TTY has
-    // no half-close (as under sshd): Docker would end the whole exec, output not yet read included.
-    channel.pipe(stream, { end: pty === null });
-    let output: Promise<unknown>;
-    if (pty) {
-      stream.on('data', (chunk: Buffer) => {
-        const bytes = announcement.take(chunk);
-        recorder?.output(bytes);
-        if (bytes.length > 0 && !channel.write(bytes)) {
-          stream.pause();
-          channel.once('drain', () => stream.resume());
-        }
-      });
-      output = new Promise<void>((resolve) => {
-        stream.once('end', resolve);
-        stream.once('close', resolve);
-      });
-    } else {
-      const stderr = withoutAnnouncement(channel.stderr, announcement);
-      // Done when stderr has gone out too: it may still be waiting for the client's window, and
-      // ending the channel first would cut its tail off.
-      output = demultiplex(stream, channel, stderr)
-        .then(() => finished(stderr.end()))
-        .then(() => finished(channel.stderr.end()));
-    }
-    // Output counts as activity: a command that only shows (a followed log) is not idle. (Added once
-    // the output has its reader: a 'data' listener starts the flow.)
-    stream.on('data', touch);
-    let exitCode: number | null = null;
-    if ((await Promise.race([output, clientGone])) === 'gone') {
-      // The client went (closed, killed, signed out): Docker would let the command run on unseen.
-      channel.unpipe(stream);
-      await hangUp(docker, containerId, exec, announcement);
-      stream.destroy();
-    } else {
-      exitCode = (await exec.inspect()).ExitCode ?? null;
-      finish(channel, exitCode ?? 255);
-    }
-    await recordSshSession(this.services, context, {
-      instanceId: row.instanceId,
-      startedAt,
-      recorder,
-      command: redactCommand(command).slice(0, 4096),
-      exitCode,
-    });
-  }
-}
-
-/** `stderr` with the PID announcement taken off the front, its pace passed on. */
-function withoutAnnouncement(stderr: Writable, announcement: PidAnnouncement): Writable {
-  return new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      const bytes = announcement.take(chunk);
-      if (bytes.length === 0 || stderr.write(bytes)) done();
-      else stderr.once('drain', () => done());
-    },
-  });
-}
-
-/**
- * The next line typed at the menu, or null when the client is done (EOF, ^D, closed). What was typed
- * after it (a pasted or piped script) is kept in `typed` for the shell.
- */
-function nextLine(channel: Channel, editor: LineEditor, typed: { rest: Buffer }): Promise<string | null> {
-  return new Promise((resolve) => {
-    const onData = (data: Buffer) => {
-      for (const event of editor.feed(data)) {
-        channel.write(event.output);
-        if (event.kind === 'line') {
-          typed.rest = event.rest;
-          return done(event.line);
-        }
-        if (event.kind === 'eof') return done(null);
-        if (event.kind === 'cancel') channel.write(PROMPT);
-      }
-    };
-    const onEnd = () => done(null);
-    const done = (line: string | null) => {
-      channel.pause();
-      channel.off('data', onData);
-      channel.off('end', onEnd);
-      channel.off('close', onEnd);
-      resolve(line);
-    };
-    channel.on('data', onData);
-    channel.once('end', onEnd);
-    channel.once('close', onEnd);
-    channel.resume();
-  });
 }
