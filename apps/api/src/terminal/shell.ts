@@ -41,10 +41,17 @@ export function shellCommand(command: string, size?: TtySize): string[] {
  */
 export function followSize(exec: Docker.Exec, announcement: PidAnnouncement, initial: TtySize) {
   let size = initial;
-  void announcement.settled.then(() => exec.resize({ h: size.rows, w: size.cols }).catch(() => {}));
-  return async (cols: number, rows: number) => {
+  // One resize at a time: two sent at once may reach the TTY in either order, and the start-up one
+  // (the old size) could land after the client's and undo it.
+  let last: Promise<unknown> = Promise.resolve();
+  void announcement.settled.then(() => {
+    last = last.then(() => exec.resize({ h: size.rows, w: size.cols })).catch(() => {});
+  });
+  return (cols: number, rows: number): Promise<void> => {
     size = { cols, rows };
-    await exec.resize({ h: rows, w: cols });
+    const resized = last.then(() => exec.resize({ h: rows, w: cols }));
+    last = resized.catch(() => {});
+    return resized;
   };
 }
 

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { idSchema, TianqiError } from '@tianqi/domain';
 import type { InstanceRow } from '@tianqi/projections';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -9,6 +8,7 @@ import { containerOf, dockerFailure, visibleInstance } from '../api/instance-acc
 import { authenticate, clientIp, originAllowed } from '../api/request-auth.js';
 import type { Services } from '../api/services.js';
 import type { SessionUser } from '../auth/sessions.js';
+import { recordSession } from './record-session.js';
 import { Recorder } from './recording.js';
 import { openShell } from './shell.js';
 
@@ -208,32 +208,14 @@ async function serve(services: Services, socket: WebSocket, req: FastifyRequest)
     if (socket.readyState === socket.OPEN) socket.close(4401, 'the session ended');
   }
   services.metrics.terminals.dec();
-  const recordingId = await recorder
-    .save(services.pool, { instanceId: row.instanceId, userId: user.userId, via })
-    .catch((err: unknown) => {
-      log.warn({ err }, 'could not keep the session recording');
-      return null;
-    });
-  const endedAt = new Date();
-  log.info(
-    { seconds: (endedAt.getTime() - startedAt.getTime()) / 1000, endedBy: ended.by },
-    'terminal closed',
-  );
-  await services.commands.instances
-    .record(
-      row.instanceId,
-      {
-        type: 'RecordTerminalSession',
-        sessionId: randomBytes(9).toString('base64url'),
-        userId: user.userId,
-        via,
-        ip,
-        startedAt: startedAt.toISOString(),
-        endedAt: endedAt.toISOString(),
-        recordingId,
-        exitCode: ended.code,
-      },
-      { actor: { kind: 'user', userId: user.userId, role: user.role }, ip },
-    )
-    .catch((err: unknown) => log.warn({ err }, 'could not record the terminal session'));
+  log.info({ seconds: (Date.now() - startedAt.getTime()) / 1000, endedBy: ended.by }, 'terminal closed');
+  await recordSession(services, log, {
+    instanceId: row.instanceId,
+    user,
+    via,
+    ip,
+    startedAt,
+    recorder,
+    exitCode: ended.code,
+  });
 }
