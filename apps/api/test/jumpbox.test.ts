@@ -779,6 +779,37 @@ describe('the SSH jumpbox, with the real ssh client', () => {
     }
   });
 
+  it('one connection holds at most 10 sessions at once (MaxSessions); another connection has its own', async () => {
+    const signIn = async () => {
+      const client = new ssh2.Client();
+      client.on('error', () => {});
+      await new Promise<void>((resolve, reject) => {
+        client.once('ready', () => resolve());
+        client.once('error', reject);
+        client.connect({ host: '127.0.0.1', port, username: 'alice+box1', password: 'alice-password' });
+      });
+      return client;
+    };
+    const exec = (client: ssh2.Client, cmd: string) =>
+      new Promise<ssh2.ClientChannel>((resolve, reject) =>
+        client.exec(cmd, (err, stream) => (err ? reject(err) : resolve(stream))),
+      );
+    const first = await signIn();
+    const second = await signIn();
+    try {
+      await Promise.all(Array.from({ length: 10 }, () => exec(first, 'sleep 20')));
+      await expect(exec(first, 'echo eleventh')).rejects.toThrow(/open failure|Channel open/i);
+      const other = await exec(second, 'echo other');
+      let out = '';
+      other.on('data', (d: Buffer) => (out += d));
+      await new Promise((resolve) => other.once('close', resolve));
+      expect(out).toBe('other\n');
+    } finally {
+      first.end();
+      second.end();
+    }
+  });
+
   it("closes a user's open SSH sessions when an admin disables them, and refuses them after", async () => {
     const bob = await api.login('bob', 'bob-password');
     const child = sshSpawn('bob+bobbox', 'bob-password', 'echo started; sleep 60');

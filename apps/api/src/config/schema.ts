@@ -81,6 +81,11 @@ export const configSchema = z.strictObject({
       /** SSH connections open at once; 0: from the process's open-file limit (docs/jumpbox.md). */
       'max-connections': z.number().int().min(0).max(1_000_000).default(0),
     })
+    // Else connections not signed in yet could hold every SSH connection there may be.
+    .refine((j) => j['max-connections'] === 0 || j['max-unauthenticated'] * 2 <= j['max-connections'], {
+      message: 'max-unauthenticated may be at most half of max-connections',
+      path: ['max-unauthenticated'],
+    })
     .prefault({}),
   secrets: z
     .strictObject({

@@ -4,6 +4,7 @@ import type ssh2 from 'ssh2';
 import type { Services } from '../api/services.js';
 import { settleWithin } from '../shutdown/settle-within.js';
 import { commandSession } from './command-session.js';
+import { MAX_SESSIONS } from './descriptors.js';
 import type { LoginName } from './login-name.js';
 import { menuSession } from './menu-session.js';
 import type { Channel, Pty, SessionContext, TerminalHooks } from './session.js';
@@ -48,6 +49,9 @@ export class Connection {
   #revoked = false;
   // The connection's open channels, told why when the platform closes it.
   readonly #channels = new Set<Channel>();
+  /** Session channels open now. */
+  #openSessions = 0;
+  #closed = false;
   readonly #signIn: SignIn;
   readonly #log: Logger;
   readonly #services: Services;
@@ -80,6 +84,7 @@ export class Connection {
     this.#signIn = new SignIn(this.#services, this.#log, {
       ip,
       revoked: () => this.#revoked,
+      closed: () => this.#closed,
       signedIn: ({ user, login }) => {
         this.#user = user;
         this.#login = login;
@@ -88,6 +93,7 @@ export class Connection {
       drop: () => drop(client),
     });
     client.on('close', () => {
+      this.#closed = true;
       clearInterval(this.#idle);
       this.#signIn.stopWatching();
       this.#endSessions();
@@ -125,11 +131,15 @@ export class Connection {
 
   /** A session channel: its terminal as the client asks for it, then a shell or one command. */
   #session(accept: () => ssh2.Session, reject: () => void): void {
-    if (this.#revoked) {
+    // At most MAX_SESSIONS at once (OpenSSH's MaxSessions): each holds a Docker stream, and the
+    // descriptor budget counts a connection with that many.
+    if (this.#revoked || this.#openSessions >= MAX_SESSIONS) {
       reject();
       return;
     }
     const session = accept();
+    this.#openSessions++;
+    session.once('close', () => this.#openSessions--);
     // ssh2 closes a session as soon as the client says so, while a channel whose input is held
     // back (its command not reading) waits for that input to be read first.
     const sessionClosed = new Promise<void>((resolve) => session.once('close', () => resolve()));

@@ -47,9 +47,18 @@ export class Jumpbox {
   async start(): Promise<number> {
     poolPadding();
     const hostKey = await loadHostKey(this.options.hostKey, this.options.dataDir);
-    const admission = new Admission({ ...DEFAULT_ADMISSION, ...this.options.admission }, this.#log);
     const limit = openFileLimit();
     const maxConnections = sshConnectionBudget(limit, this.options.maxConnections ?? 0);
+    const limits = { ...DEFAULT_ADMISSION, ...this.options.admission };
+    // Connections not signed in yet never take more than half a budget read off a small open-file
+    // limit: the rest is for users. (A configured max-connections is checked against it by the config.)
+    if (!this.options.maxConnections) {
+      limits.maxUnauthenticated = Math.min(
+        limits.maxUnauthenticated,
+        Math.max(1, Math.floor(maxConnections / 2)),
+      );
+    }
+    const admission = new Admission(limits, this.#log);
     const server = new ssh2.Server(
       {
         hostKeys: [hostKey],

@@ -18,6 +18,8 @@ export interface SignInHost {
   ip: string | null;
   /** The user's access changed on this connection: nobody signs in on it any more. */
   revoked: () => boolean;
+  /** The connection has closed: an answer that comes after it is dropped, and nothing is watched. */
+  closed: () => boolean;
   signedIn: (who: SignedIn) => void;
   /** The signed-in user was disabled, demoted or given a new password. */
   revoke: (username: string) => void;
@@ -40,6 +42,8 @@ export class SignIn {
   /** One `authentication` request: accepted, or refused and counted. */
   attempt(ctx: ssh2.AuthContext): void {
     void authenticate(this.services, this.log, ctx, this.host.ip).then(async (signedIn) => {
+      // Gone meanwhile (closed during the check): nothing to watch, nobody to answer.
+      if (this.host.closed()) return;
       if (!signedIn || this.host.revoked()) return this.#refuse(ctx);
       // A key offered without a signature only asks whether it would do: nobody is signed in yet.
       if (ctx.method === 'publickey' && !ctx.signature) return ctx.accept();
