@@ -32,6 +32,7 @@ import { type ApiClient, createApiClient } from '../src/cli/api-client.js';
 import { configSchema } from '../src/config/schema.js';
 import { type RunningPlatform, startPlatform } from '../src/platform.js';
 import { dataVolume, LABEL_INSTANCE } from '../src/reconciler/container-recipe.js';
+import { cpuCatalog } from '../test/support/cpu-catalog.js';
 import { Flood, loopbackAddresses, rssMb } from '../test/support/ssh-flood.js';
 
 const CONNECTIONS = Number(process.env.TIANQI_BENCH_FLOOD_CONNECTIONS ?? 3000);
@@ -179,29 +180,11 @@ async function main(): Promise<void> {
         (await createApiClient(url).auth.login.mutate({ username, password, via: 'cli' })).token!,
       );
     const admin = await login(ADMIN.username, ADMIN.password);
-    await admin.nodes.register.mutate({
-      name: 'flood-node',
-      cpuCores: 8,
-      memoryGb: 16,
-      systemDiskGb: 100,
+    const { imageId, specId } = await cpuCatalog(admin, {
+      prefix: 'flood',
       dockerAddress: `tcp://${node.host}:${node.port}`,
-      useTls: false,
+      bashImage: images.bash,
     });
-    const imageId = (await admin.images.create.mutate({ name: 'bash', address: images.bash })).id;
-    const specId = (
-      await admin.specs.create.mutate({
-        name: 'flood-cpu',
-        gpuCount: 0,
-        cpuCores: 0.5,
-        memoryGb: 0.5,
-        systemDiskGb: 1,
-        pricePerHour: 1,
-      })
-    ).id;
-    await until(
-      'the node to be connected',
-      async () => (await admin.nodes.list.query())[0]?.dockerStatus === 'connected',
-    );
     await admin.users.create.mutate({ username: 'alice', password: 'alice-password', role: 'user' });
     const alice = await login('alice', 'alice-password');
     const { id } = await alice.instances.create.mutate({ name: 'flood', imageId, specId });

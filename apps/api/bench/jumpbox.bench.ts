@@ -51,6 +51,7 @@ import pino from 'pino';
 import { type ApiClient, createApiClient } from '../src/cli/api-client.js';
 import { configSchema } from '../src/config/schema.js';
 import { type RunningPlatform, startPlatform } from '../src/platform.js';
+import { cpuCatalog } from '../test/support/cpu-catalog.js';
 
 const MB = Number(process.env.TIANQI_BENCH_JUMPBOX_MB ?? 100);
 const RUNS = Number(process.env.TIANQI_BENCH_JUMPBOX_RUNS ?? 7);
@@ -453,29 +454,12 @@ async function main(): Promise<void> {
         (await createApiClient(url).auth.login.mutate({ username, password, via: 'cli' })).token!,
       );
     const admin = await login(ADMIN.username, ADMIN.password);
-    await admin.nodes.register.mutate({
-      name: 'bench-node',
-      cpuCores: 8,
-      memoryGb: 16,
-      systemDiskGb: 100,
+    const { imageId, specId } = await cpuCatalog(admin, {
+      prefix: 'bench',
       dockerAddress: dockerHost,
-      useTls: false,
+      bashImage: images.bash,
+      spec: { cpuCores: 1, memoryGb: 1, systemDiskGb: 2 },
     });
-    const imageId = (await admin.images.create.mutate({ name: 'bash', address: images.bash })).id;
-    const specId = (
-      await admin.specs.create.mutate({
-        name: 'bench-cpu',
-        gpuCount: 0,
-        cpuCores: 1,
-        memoryGb: 1,
-        systemDiskGb: 2,
-        pricePerHour: 1,
-      })
-    ).id;
-    await until(
-      'the node to be connected',
-      async () => (await admin.nodes.list.query())[0]?.dockerStatus === 'connected',
-    );
     await admin.users.create.mutate({ username: 'alice', password: 'alice-password', role: 'user' });
     alice = await login('alice', 'alice-password');
     const key = join(dir, 'client_ed25519');

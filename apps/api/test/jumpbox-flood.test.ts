@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Jumpbox } from '../src/jumpbox/jumpbox.js';
 import { type ApiFixture, openApi } from './api-fixture.js';
 import { until } from './docker-fixture.js';
+import { cpuCatalog } from './support/cpu-catalog.js';
 import { Flood, loopbackAddresses, rssMb } from './support/ssh-flood.js';
 
 /**
@@ -100,29 +101,11 @@ beforeAll(async () => {
       'max-unauthenticated-per-address': PER_ADDRESS,
     },
   });
-  await api.admin.nodes.register.mutate({
-    name: 'flood-node',
-    cpuCores: 8,
-    memoryGb: 16,
-    systemDiskGb: 100,
+  const { imageId, specId } = await cpuCatalog(api.admin, {
+    prefix: 'flood',
     dockerAddress: `tcp://${plain.host}:${plain.port}`,
-    useTls: false,
+    bashImage: images.bash,
   });
-  const imageId = (await api.admin.images.create.mutate({ name: 'bash', address: images.bash })).id;
-  const specId = (
-    await api.admin.specs.create.mutate({
-      name: 'flood-cpu',
-      gpuCount: 0,
-      cpuCores: 0.5,
-      memoryGb: 0.5,
-      systemDiskGb: 1,
-      pricePerHour: 1,
-    })
-  ).id;
-  await until(
-    'the node to be connected',
-    async () => (await api.admin.nodes.list.query())[0]?.dockerStatus === 'connected',
-  );
   const alice = await api.user('alice');
   const { id } = await alice.client.instances.create.mutate({ name: 'floodbox', imageId, specId });
   await until(

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Jumpbox } from '../src/jumpbox/jumpbox.js';
 import { type ApiFixture, openApi } from './api-fixture.js';
 import { execIn, until } from './docker-fixture.js';
+import { cpuCatalog } from './support/cpu-catalog.js';
 
 /** Debian's real OpenSSH client (with sshpass for the password) against the jumpbox and real containers. */
 const plain = loadTestNodes().nodes[1]!;
@@ -121,29 +122,11 @@ beforeAll(async () => {
     jumpbox: { enabled: true, port, host: '127.0.0.1', banner: 'Welcome to Tianqi test jumpbox\r\n' },
     auth: { 'max-failures': 3, 'lockout-minutes': 1 },
   });
-  await api.admin.nodes.register.mutate({
-    name: 'jump-node',
-    cpuCores: 8,
-    memoryGb: 16,
-    systemDiskGb: 100,
+  const { imageId, specId } = await cpuCatalog(api.admin, {
+    prefix: 'jump',
     dockerAddress: `tcp://${plain.host}:${plain.port}`,
-    useTls: false,
+    bashImage: images.bash,
   });
-  const imageId = (await api.admin.images.create.mutate({ name: 'bash', address: images.bash })).id;
-  const specId = (
-    await api.admin.specs.create.mutate({
-      name: 'jump-cpu',
-      gpuCount: 0,
-      cpuCores: 0.5,
-      memoryGb: 0.5,
-      systemDiskGb: 1,
-      pricePerHour: 1,
-    })
-  ).id;
-  await until(
-    'the node to be connected',
-    async () => (await api.admin.nodes.list.query())[0]?.dockerStatus === 'connected',
-  );
   const alice = await api.user('alice');
   const bob = await api.user('bob');
   for (const [owner, name] of [
