@@ -64,7 +64,7 @@ import {
   LABEL_MANAGED_BY,
   LABEL_NODE,
   MANAGED_BY,
-} from '../src/reconciler/container-recipe.js';
+} from '../src/docker/labels.js';
 import { hashPassword } from '../src/security/passwords.js';
 import { SecretBox } from '../src/security/secrets.js';
 import { type DockerStats, MetricsStore, toSample } from '../src/sync/metrics.js';

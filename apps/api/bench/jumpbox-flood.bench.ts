@@ -30,8 +30,8 @@ import Docker from 'dockerode';
 import pino from 'pino';
 import { type ApiClient, createApiClient } from '../src/cli/api-client.js';
 import { configSchema } from '../src/config/schema.js';
+import { dataVolume, LABEL_INSTANCE } from '../src/docker/labels.js';
 import { type RunningPlatform, startPlatform } from '../src/platform.js';
-import { dataVolume, LABEL_INSTANCE } from '../src/reconciler/container-recipe.js';
 import { cpuCatalog } from '../test/support/cpu-catalog.js';
 import { Flood, loopbackAddresses, rssMb } from '../test/support/ssh-flood.js';
 

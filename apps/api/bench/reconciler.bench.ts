@@ -12,8 +12,8 @@ import { ProjectionRunner, platformEvents, projectionMigrations } from '@tianqi/
 import pino from 'pino';
 import { type CommandContext, createCommands, systemContext } from '../src/commands/index.js';
 import { NodeClients } from '../src/docker/clients.js';
+import { LABEL_MANAGED_BY } from '../src/docker/labels.js';
 import { NodeHealth } from '../src/docker/node-health.js';
-import { LABEL_MANAGED_BY } from '../src/reconciler/container-recipe.js';
 import { Reconciler } from '../src/reconciler/reconciler.js';
 import { SecretBox } from '../src/security/secrets.js';
 import { SyncService } from '../src/sync/sync-service.js';

@@ -1,15 +1,15 @@
 import { EventStore } from '@tianqi/events';
 import { type PlatformStore, ProjectionRunner, platformEvents } from '@tianqi/projections';
 import pino, { type Logger } from 'pino';
-import type { Services } from './api/services.js';
+import type { Services } from './access/services.js';
 import { AuthService } from './auth/auth-service.js';
 import { LoginLimiter } from './auth/login-limiter.js';
+import { forgetStaleSessions } from './auth/session-invalidation.js';
 import { SessionStore } from './auth/sessions.js';
 import { type Commands, createCommands, ensureAdmin } from './commands/index.js';
 import type { Config } from './config/schema.js';
 import { type Database, openDatabase } from './database/connect.js';
 import { NodeClients } from './docker/clients.js';
-import { registerLocalNode } from './docker/local-node.js';
 import { NodeHealth } from './docker/node-health.js';
 import { createHttpServer, mountApi } from './http/server.js';
 import { Jumpbox } from './jumpbox/jumpbox.js';
@@ -19,8 +19,9 @@ import { PlatformMetrics } from './metrics/prometheus.js';
 import { Reconciler } from './reconciler/reconciler.js';
 import { loadSecretKey, SecretBox } from './security/secrets.js';
 import { settleWithin } from './shutdown/settle-within.js';
+import { registerLocalNode } from './start/local-node.js';
 import { SyncService } from './sync/sync-service.js';
-import { openTerminals } from './terminal/terminal-socket.js';
+import { openTerminals } from './web-terminal/terminal-socket.js';
 
 export interface RunningPlatform {
   url: string;
@@ -145,16 +146,7 @@ export async function startPlatform(config: Config, logger = createLogger(config
       metrics,
       logger,
     };
-    // A role change or a disable counts from the next request, even for a session looked up just now.
-    const detachSessions = projections.onApplied((events) => {
-      for (const e of events) {
-        if (e.type === 'RoleChanged' || e.type === 'UserDisabled' || e.type === 'PasswordChanged') {
-          sessions.forgetUser(e.streamId.slice('user-'.length));
-        }
-        // Signed out on this or another API server.
-        if (e.type === 'SignedOut') sessions.forgetSession(e.data.sessionId);
-      }
-    });
+    const detachSessions = projections.onApplied((events) => forgetStaleSessions(sessions, events));
     metrics.attach({
       pool: database.pool,
       queueDepth: () => live.queue.depth,

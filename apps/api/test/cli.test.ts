@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dockerOverTcp, loadTestNodes } from '@tianqi/infra';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LABEL_INSTANCE } from '../src/reconciler/container-recipe.js';
+import { LABEL_INSTANCE } from '../src/docker/labels.js';
 import { ADMIN, useApi } from './api-fixture.js';
 
 // The real `tianqi` binary (the compiled CLI: `npm run build` first, as `npm test` does) against a

@@ -13,7 +13,7 @@ import {
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createApiClient } from '../src/cli/api-client.js';
-import { LABEL_INSTANCE } from '../src/reconciler/container-recipe.js';
+import { LABEL_INSTANCE } from '../src/docker/labels.js';
 import { until } from './docker-fixture.js';
 import { figures, type RequestRecord, startTraffic } from './request-traffic.js';
 

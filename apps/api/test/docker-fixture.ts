@@ -2,7 +2,7 @@ import type { InstanceState } from '@tianqi/domain';
 import { dockerOverTcp, type TestNode } from '@tianqi/infra';
 import type Docker from 'dockerode';
 import pino from 'pino';
-import { LABEL_INSTANCE } from '../src/reconciler/container-recipe.js';
+import { LABEL_INSTANCE } from '../src/docker/labels.js';
 import { Reconciler } from '../src/reconciler/reconciler.js';
 import { system, type TestPlatform } from './platform-fixture.js';
 

@@ -7,7 +7,8 @@ import type { InstanceState } from '@tianqi/domain';
 import { loadTestNodes, type TestNode } from '@tianqi/infra';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { containerRecipe, dataVolume } from '../src/reconciler/container-recipe.js';
+import { dataVolume } from '../src/docker/labels.js';
+import { containerRecipe } from '../src/reconciler/container-recipe.js';
 import type { Reconciler } from '../src/reconciler/reconciler.js';
 import {
   containersOf,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { KeyedSemaphore, WorkQueue } from '../src/reconciler/work-queue.js';
+import { KeyedSemaphore } from '../src/concurrency/keyed-semaphore.js';
+import { WorkQueue } from '../src/reconciler/work-queue.js';
 
 const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,6 +1,7 @@
 import type { PlatformEvent } from './platform-events.js';
-import type { ApplyContext, TableDef } from './projection.js';
+import type { ApplyContext } from './projection.js';
 import { RowSet } from './row-set.js';
+import type { TableDef } from './table-def.js';
 
 export type Row = Record<string, unknown>;
 

@@ -5,6 +5,8 @@ export * from './projection.js';
 export * from './queries/index.js';
 export * from './read-models/index.js';
 export * from './rebuild.js';
+export * from './rebuild-cache.js';
 export * from './row-set.js';
 export * from './runner.js';
+export * from './table-def.js';
 export * from './time-travel.js';

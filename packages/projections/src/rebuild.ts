@@ -2,8 +2,9 @@ import { comparePositions, type GlobalPosition, guarded, START } from '@tianqi/e
 import type pg from 'pg';
 import { loadCheckpoints, lockCheckpoints, saveCheckpoint } from './checkpoints.js';
 import type { PlatformEvent, PlatformStore } from './platform-events.js';
-import { indexDdl, LIVE_SCHEMA, type Projection, tableDdl } from './projection.js';
-import { RebuildCache } from './row-set.js';
+import { LIVE_SCHEMA, type Projection } from './projection.js';
+import { RebuildCache } from './rebuild-cache.js';
+import { indexDdl, tableDdl } from './table-def.js';
 
 export interface RebuildProgress {
   events: number;

@@ -2,6 +2,7 @@ import { type ErrorCode, TianqiError } from '@tianqi/domain';
 import { ConcurrencyError, isDatabaseUnavailable } from '@tianqi/events';
 import { TRPCError } from '@trpc/server';
 import { ZodError } from 'zod';
+import { databaseUnavailable, describeZodError } from '../access/errors.js';
 
 type TrpcCode = ConstructorParameters<typeof TRPCError>[0]['code'];
 
@@ -30,16 +31,6 @@ const FROM_TRPC: Partial<Record<TrpcCode, ErrorCode>> = {
   SERVICE_UNAVAILABLE: 'node_unavailable',
   TOO_MANY_REQUESTS: 'rate_limited',
 };
-
-/** "name: a name is …; spec.gpuCount: …": what a person reads, from zod's issues. */
-export function describeZodError(err: ZodError): string {
-  return err.issues.map((i) => `${i.path.length > 0 ? `${i.path.join('.')}: ` : ''}${i.message}`).join('; ');
-}
-
-/** PostgreSQL is away: what the client is told (the request id is added where it is known). */
-export function databaseUnavailable(details?: Record<string, unknown>): TianqiError {
-  return new TianqiError('database_unavailable', 'the database is unavailable; try again shortly', details);
-}
 
 /** A thrown error as the tRPC error the client gets; the domain code travels in `data.tianqiCode`. */
 export function toTrpcError(err: unknown): TRPCError {

@@ -5,11 +5,18 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
 import type { FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
+import { databaseUnavailable } from '../access/errors.js';
+import {
+  APP_HEADER,
+  authenticate,
+  clientIp,
+  type RequestOrigin,
+  requestOrigin,
+} from '../access/request-auth.js';
+import type { Services } from '../access/services.js';
 import type { SessionUser } from '../auth/sessions.js';
 import type { CommandContext } from '../commands/index.js';
-import { databaseUnavailable, tianqiCodeOf, toTrpcError } from './errors.js';
-import { APP_HEADER, authenticate, clientIp, type RequestOrigin, requestOrigin } from './request-auth.js';
-import type { Services } from './services.js';
+import { tianqiCodeOf, toTrpcError } from './errors.js';
 
 export interface ApiContext {
   services: Services;

@@ -20,11 +20,11 @@ import {
 import type { AppendResult } from '@tianqi/events';
 import type { PlatformStore } from '@tianqi/projections';
 import { z } from 'zod';
+import { KeyedMutex } from '../concurrency/keyed-mutex.js';
 import { type AggregateLoader, aggregates } from './aggregates.js';
 import { type CommandContext, commandKey, isAdminOrSystem, requireUser } from './context.js';
 import { type CommandResult, execute } from './execute.js';
 import { newId } from './ids.js';
-import { KeyedMutex } from './keyed-mutex.js';
 import { type Batch, claimName, releaseName } from './names.js';
 
 export const createInstanceInputSchema = z.strictObject({

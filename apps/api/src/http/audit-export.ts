@@ -2,11 +2,11 @@ import { Readable } from 'node:stream';
 import { type AuditEntry, auditLogAfter } from '@tianqi/projections';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { describeZodError } from '../api/errors.js';
-import { authenticate, originAllowed } from '../api/request-auth.js';
-import { auditFilterInput } from '../api/routers/audit.js';
-import type { Services } from '../api/services.js';
-import { auditEntryView } from '../api/views.js';
+import { auditFilterInput } from '../access/audit-filter.js';
+import { describeZodError } from '../access/errors.js';
+import { authenticate, originAllowed } from '../access/request-auth.js';
+import type { Services } from '../access/services.js';
+import { auditEntryView } from '../access/views.js';
 import { replyDatabaseUnavailable } from './database-unavailable.js';
 
 const exportQuery = auditFilterInput.omit({ limit: true, offset: true }).extend({

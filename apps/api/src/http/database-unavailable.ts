@@ -1,6 +1,6 @@
 import { isDatabaseUnavailable } from '@tianqi/events';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { databaseUnavailable } from '../api/errors.js';
+import { databaseUnavailable } from '../access/errors.js';
 
 /**
  * A plain route's answer when PostgreSQL is away: 503 `database_unavailable` naming the request id,

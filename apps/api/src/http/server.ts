@@ -13,10 +13,10 @@ import Fastify, {
 } from 'fastify';
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import type { Services } from '../access/services.js';
 import { type AppRouter, appRouter } from '../api/router.js';
-import type { Services } from '../api/services.js';
 import { contextFactory } from '../api/trpc.js';
-import { registerTerminal } from '../terminal/terminal-socket.js';
+import { registerTerminal } from '../web-terminal/terminal-socket.js';
 import { registerAuditExport } from './audit-export.js';
 
 /** The built web app, served from the same origin when it has been built. */

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type ssh2 from 'ssh2';
-import { clientIp } from '../api/request-auth.js';
+import { clientIp } from '../access/request-auth.js';
 import { addressBlock } from '../auth/login-limiter.js';
 
 /** What the jumpbox lets in before sign-in (the `jumpbox.*` keys of the same names). */

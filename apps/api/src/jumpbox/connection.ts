@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type ssh2 from 'ssh2';
-import type { Services } from '../api/services.js';
+import type { Services } from '../access/services.js';
 import { settleWithin } from '../shutdown/settle-within.js';
 import { commandSession } from './command-session.js';
 import { MAX_SESSIONS } from './descriptors.js';

@@ -1,8 +1,8 @@
 import { type AddressInfo, createServer, type Server } from 'node:net';
 import type { Logger } from 'pino';
 import ssh2 from 'ssh2';
-import { clientIp } from '../api/request-auth.js';
-import type { Services } from '../api/services.js';
+import { clientIp } from '../access/request-auth.js';
+import type { Services } from '../access/services.js';
 import { settleWithin } from '../shutdown/settle-within.js';
 import { Admission, type AdmissionLimits, DEFAULT_ADMISSION } from './admission.js';
 import { Connection, drop } from './connection.js';

@@ -1,4 +1,4 @@
-import type { Services } from '../api/services.js';
+import type { Services } from '../access/services.js';
 import { LineEditor } from './line-editor.js';
 import { PROMPT, readChoice, renderMenu } from './menu.js';
 import { type Channel, finish, type SessionContext, type TerminalHooks } from './session.js';

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type ssh2 from 'ssh2';
-import type { Services } from '../api/services.js';
+import type { Services } from '../access/services.js';
 import { type EndedSession, recordSession } from '../terminal/record-session.js';
 import type { LoginName } from './login-name.js';
 import type { JumpUser } from './targets.js';

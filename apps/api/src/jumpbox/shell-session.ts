@@ -1,7 +1,7 @@
 import { getInstance } from '@tianqi/projections';
 import type Docker from 'dockerode';
-import { containerOf } from '../api/instance-access.js';
-import type { Services } from '../api/services.js';
+import { containerOf } from '../access/instance-access.js';
+import type { Services } from '../access/services.js';
 import { Recorder } from '../terminal/recording.js';
 import { openShell } from '../terminal/shell.js';
 import type { MenuEntry } from './menu.js';

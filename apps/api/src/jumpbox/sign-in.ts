@@ -1,7 +1,7 @@
 import { TianqiError } from '@tianqi/domain';
 import type { Logger } from 'pino';
 import ssh2 from 'ssh2';
-import type { Services } from '../api/services.js';
+import type { Services } from '../access/services.js';
 import { type LoginName, parseLoginName } from './login-name.js';
 import type { JumpUser } from './targets.js';
 

@@ -1,16 +1,16 @@
 import type { GpuAllocation, InstanceState } from '@tianqi/domain';
 import type Docker from 'dockerode';
+import {
+  dataVolume,
+  LABEL_INSTALLATION,
+  LABEL_INSTANCE,
+  LABEL_MANAGED_BY,
+  LABEL_NODE,
+  MANAGED_BY,
+} from '../docker/labels.js';
 
-export const LABEL_INSTANCE = 'tianqi.instance';
-export const LABEL_MANAGED_BY = 'tianqi.managed-by';
-export const LABEL_INSTALLATION = 'tianqi.installation';
-export const LABEL_NODE = 'tianqi.node';
-export const MANAGED_BY = 'tianqi';
 export const HAMI_MOUNT = '/libvgpu/build';
 export const HAMI_PRELOAD = `${HAMI_MOUNT}/libvgpu.so`;
-
-/** The named volume an instance keeps its `/data` in. */
-export const dataVolume = (instanceId: string) => `tianqi-${instanceId}-data`;
 
 const GiB = 1024 ** 3;
 

@@ -3,15 +3,10 @@ import type Docker from 'dockerode';
 import type { Commands } from '../commands/index.js';
 import { systemContext } from '../commands/index.js';
 import type { NodeClients } from '../docker/clients.js';
+import { dataVolume, LABEL_INSTALLATION, LABEL_INSTANCE } from '../docker/labels.js';
 import { describePullFailure } from '../docker/pull-error.js';
 import { refusedStorageOpt } from '../docker/system-disk-limit.js';
-import {
-  containerRecipe,
-  dataVolume,
-  HAMI_PRELOAD,
-  LABEL_INSTALLATION,
-  LABEL_INSTANCE,
-} from './container-recipe.js';
+import { containerRecipe, HAMI_PRELOAD } from './container-recipe.js';
 import { tarOf } from './tar.js';
 
 export interface ReconcileDeps {

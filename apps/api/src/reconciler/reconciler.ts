@@ -3,10 +3,11 @@ import type { PlatformEvent, PlatformStore } from '@tianqi/projections';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Commands } from '../commands/index.js';
+import { KeyedSemaphore } from '../concurrency/keyed-semaphore.js';
 import { NodeClients } from '../docker/clients.js';
 import { installationId } from '../docker/installation.js';
 import { type ReconcileDeps, RetryLater, reconcileInstance } from './reconcile-instance.js';
-import { KeyedSemaphore, WorkQueue } from './work-queue.js';
+import { WorkQueue } from './work-queue.js';
 
 const CONNECTION_FIELDS = ['dockerAddress', 'useTls', 'caCert', 'clientCert', 'clientKey'];
 

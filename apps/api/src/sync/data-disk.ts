@@ -1,7 +1,7 @@
 import type { DataDiskPolicy, InstanceState } from '@tianqi/domain';
 import type { Logger } from 'pino';
 import { type Commands, systemContext } from '../commands/index.js';
-import { dataVolume } from '../reconciler/container-recipe.js';
+import { dataVolume } from '../docker/labels.js';
 import type { DiskUsage } from './disk-usage.js';
 
 const GiB = 1024 ** 3;

@@ -14,15 +14,15 @@ import type { Logger } from 'pino';
 import { type Commands, systemContext } from '../commands/index.js';
 import type { NodeClients } from '../docker/clients.js';
 import { checkConnection } from '../docker/connection-check.js';
-import type { NodeHealth } from '../docker/node-health.js';
-import { probeSystemDiskLimit } from '../docker/system-disk-limit.js';
 import {
   dataVolume,
   LABEL_INSTALLATION,
   LABEL_INSTANCE,
   LABEL_MANAGED_BY,
   MANAGED_BY,
-} from '../reconciler/container-recipe.js';
+} from '../docker/labels.js';
+import type { NodeHealth } from '../docker/node-health.js';
+import { probeSystemDiskLimit } from '../docker/system-disk-limit.js';
 import type { PresentInstance } from './data-disk.js';
 
 export type DriftPolicy = 'report' | 'heal';

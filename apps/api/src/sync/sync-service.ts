@@ -1,11 +1,11 @@
 import type Docker from 'dockerode';
 import cron, { type ScheduledTask } from 'node-cron';
 import { systemContext } from '../commands/index.js';
+import { KeyedSemaphore } from '../concurrency/keyed-semaphore.js';
 import { type ConnectionCheck, checkConnection } from '../docker/connection-check.js';
 import { execCapture } from '../docker/exec.js';
 import { installationId } from '../docker/installation.js';
 import { probeSystemDiskLimit } from '../docker/system-disk-limit.js';
-import { KeyedSemaphore } from '../reconciler/work-queue.js';
 import { applyDiskUsage, type DiskFigures } from './data-disk.js';
 import { DiskUsageReader } from './disk-usage.js';
 import type { DockerStats } from './metrics.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Role } from '@tianqi/domain';
 import type { Logger } from 'pino';
-import type { Services } from '../api/services.js';
+import type { Services } from '../access/services.js';
 import type { Recorder } from './recording.js';
 
 /** One terminal session that has ended, SSH or web, as its instance's history keeps it. */

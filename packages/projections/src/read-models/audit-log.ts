@@ -1,6 +1,7 @@
 import type { PlatformEvent } from '../platform-events.js';
-import type { Projection, TableDef } from '../projection.js';
+import type { Projection } from '../projection.js';
 import { insertRows } from '../row-set.js';
+import type { TableDef } from '../table-def.js';
 
 /**
  * Every event, findable by actor, stream, type, instance and time: an index over the event log, whose

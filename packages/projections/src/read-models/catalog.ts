@@ -1,5 +1,6 @@
 import { foldRows, type Row, rowStamp, snakeChanges } from '../fold-rows.js';
-import type { Projection, TableDef } from '../projection.js';
+import type { Projection } from '../projection.js';
+import type { TableDef } from '../table-def.js';
 
 export const imagesTable: TableDef = {
   name: 'images',

@@ -1,7 +1,8 @@
 import type { Row } from '../fold-rows.js';
 import type { PlatformEvent } from '../platform-events.js';
-import type { Projection, TableDef } from '../projection.js';
+import type { Projection } from '../projection.js';
 import { RowSet } from '../row-set.js';
+import type { TableDef } from '../table-def.js';
 
 /**
  * Where Docker differs from what was asked, now and before: one row per (instance, kind) or orphan

@@ -1,6 +1,7 @@
 import { type Allocation, cardUse, freeResources, type NodeCapacity } from '@tianqi/domain';
 import { foldRows, type Row, rowStamp, snakeChanges } from '../fold-rows.js';
-import type { Projection, TableDef } from '../projection.js';
+import type { Projection } from '../projection.js';
+import type { TableDef } from '../table-def.js';
 
 export const nodesTable: TableDef = {
   name: 'nodes',

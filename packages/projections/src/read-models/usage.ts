@@ -1,7 +1,8 @@
 import { type Row, streamKey } from '../fold-rows.js';
 import type { PlatformEvent } from '../platform-events.js';
-import type { Projection, TableDef } from '../projection.js';
+import type { Projection } from '../projection.js';
 import { insertRows, RowSet } from '../row-set.js';
+import type { TableDef } from '../table-def.js';
 
 /**
  * Running time is billed from what Docker was seen doing, not from what was asked: an interval opens

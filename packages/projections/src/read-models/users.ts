@@ -1,5 +1,6 @@
 import { foldRows, type Row, rowStamp } from '../fold-rows.js';
-import type { Projection, TableDef } from '../projection.js';
+import type { Projection } from '../projection.js';
+import type { TableDef } from '../table-def.js';
 
 export const usersTable: TableDef = {
   name: 'users',

@@ -1,7 +1,7 @@
-import { idSchema, momentSchema, queryTextSchema } from '@tianqi/domain';
+import { idSchema, momentSchema } from '@tianqi/domain';
 import { auditLog, listDrift, usageByInstance, usageByUser } from '@tianqi/projections';
 import { z } from 'zod';
-import { adminProcedure, router, userProcedure } from '../trpc.js';
+import { auditFilterInput } from '../../access/audit-filter.js';
 import {
   auditEntryView,
   checkedRows,
@@ -9,19 +9,8 @@ import {
   instanceUsageView,
   pageOf,
   userUsageView,
-} from '../views.js';
-
-/** The filters of the global audit log (also what /api/audit/export takes). */
-export const auditFilterInput = z.strictObject({
-  actorUserId: queryTextSchema(200).optional(),
-  streamId: queryTextSchema(200).optional(),
-  type: queryTextSchema(100).optional(),
-  instanceId: idSchema.optional(),
-  from: momentSchema.optional(),
-  to: momentSchema.optional(),
-  limit: z.number().int().min(1).max(500).default(50),
-  offset: z.number().int().min(0).max(1_000_000).default(0),
-});
+} from '../../access/views.js';
+import { adminProcedure, router, userProcedure } from '../trpc.js';
 
 /** The global audit log, for admins (an instance's own history is instances.history). */
 export const auditRouter = router({

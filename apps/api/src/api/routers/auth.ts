@@ -1,8 +1,9 @@
 import { passwordSchema, TianqiError } from '@tianqi/domain';
 import { z } from 'zod';
+import { SESSION_COOKIE } from '../../access/request-auth.js';
+import type { Services } from '../../access/services.js';
+import { commandResultView, meView, sshKeyView } from '../../access/views.js';
 import type { CommandContext } from '../../commands/index.js';
-import { SESSION_COOKIE } from '../request-auth.js';
-import type { Services } from '../services.js';
 import {
   type ApiContext,
   applied,
@@ -13,7 +14,6 @@ import {
   settled,
   userProcedure,
 } from '../trpc.js';
-import { commandResultView, meView, sshKeyView } from '../views.js';
 
 /** The session cookie: HttpOnly (no script reads it), SameSite=Strict (no cross-site sends). */
 function setCookie(ctx: ApiContext, token: string, expiresAt: Date | null): void {

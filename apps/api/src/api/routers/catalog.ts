@@ -1,8 +1,8 @@
 import { changesSchema, idSchema, imageShape, specShape } from '@tianqi/domain';
 import { listImages, listSpecs } from '@tianqi/projections';
 import { z } from 'zod';
+import { checkedRows, commandResultView, imageView, specView } from '../../access/views.js';
 import { adminProcedure, applied, router, userProcedure } from '../trpc.js';
-import { checkedRows, commandResultView, imageView, specView } from '../views.js';
 
 const listInput = z
   .strictObject({ includeUnlisted: z.boolean().default(false) })

@@ -12,15 +12,15 @@ import { camel, type InstanceRow, instanceAt, instanceHistory, listInstances } f
 import { TRPCError, tracked } from '@trpc/server';
 import type pg from 'pg';
 import { z } from 'zod';
+import { containerOf, dockerFailure, type Viewer, visibleInstance } from '../../access/instance-access.js';
+import type { Services } from '../../access/services.js';
+import { commandResultView, instanceView, logLineView, pageOf, sampleView } from '../../access/views.js';
 import { sessionScope } from '../../auth/session-scope.js';
 import type { SessionUser } from '../../auth/sessions.js';
 import { followLogs, MAX_TAIL, readLogs } from '../../docker/logs.js';
 import { parsePositionId, positionId } from '../../live/change-feed.js';
 import { toTrpcError } from '../errors.js';
-import { containerOf, dockerFailure, type Viewer, visibleInstance } from '../instance-access.js';
-import type { Services } from '../services.js';
 import { applied, router, settled, userProcedure } from '../trpc.js';
-import { commandResultView, instanceView, logLineView, pageOf, sampleView } from '../views.js';
 
 const byId = z.strictObject({ instanceId: idSchema });
 const STATS_EVERY_MS = 5_000;

@@ -2,9 +2,9 @@ import { changesSchema, idSchema, nodeShape, TianqiError } from '@tianqi/domain'
 import { listNodes } from '@tianqi/projections';
 import type pg from 'pg';
 import { z } from 'zod';
-import type { Services } from '../services.js';
+import type { Services } from '../../access/services.js';
+import { availableNodesView, checkedRows, commandResultView, nodeView } from '../../access/views.js';
 import { adminProcedure, applied, router, settled, userProcedure } from '../trpc.js';
-import { availableNodesView, checkedRows, commandResultView, nodeView } from '../views.js';
 
 /** What an admin sends for a node: the SSH password and client key in plain text (sealed on arrival). */
 const nodeInputShape = {

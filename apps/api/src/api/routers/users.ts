@@ -1,8 +1,8 @@
 import { idSchema, passwordSchema, roleSchema, TianqiError } from '@tianqi/domain';
 import { listUsers } from '@tianqi/projections';
 import { z } from 'zod';
+import { checkedRows, commandResultView, userView } from '../../access/views.js';
 import { adminProcedure, applied, router, settled } from '../trpc.js';
-import { checkedRows, commandResultView, userView } from '../views.js';
 
 const userId = z.strictObject({ userId: idSchema });
 

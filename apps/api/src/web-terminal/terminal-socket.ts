@@ -3,14 +3,14 @@ import type { InstanceRow } from '@tianqi/projections';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { z } from 'zod';
-import { TRPC_CODES } from '../api/errors.js';
-import { containerOf, dockerFailure, visibleInstance } from '../api/instance-access.js';
-import { authenticate, clientIp, originAllowed } from '../api/request-auth.js';
-import type { Services } from '../api/services.js';
+import { HTTP_STATUS } from '../access/errors.js';
+import { containerOf, dockerFailure, visibleInstance } from '../access/instance-access.js';
+import { authenticate, clientIp, originAllowed } from '../access/request-auth.js';
+import type { Services } from '../access/services.js';
 import type { SessionUser } from '../auth/sessions.js';
-import { recordSession } from './record-session.js';
-import { Recorder } from './recording.js';
-import { openShell } from './shell.js';
+import { recordSession } from '../terminal/record-session.js';
+import { Recorder } from '../terminal/recording.js';
+import { openShell } from '../terminal/shell.js';
 
 const querySchema = z.object({
   cols: z.coerce.number().int().min(10).max(1000).default(80),
@@ -28,15 +28,6 @@ const controlSchema = z.discriminatedUnion('type', [
 ]);
 
 const KEEPALIVE_MS = 25_000;
-
-const STATUS: Record<string, number> = {
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  CONFLICT: 409,
-  SERVICE_UNAVAILABLE: 503,
-  BAD_REQUEST: 400,
-};
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -58,7 +49,7 @@ declare module 'fastify' {
  */
 export function registerTerminal(app: FastifyInstance, services: Services): void {
   const refuse = (reply: FastifyReply, err: TianqiError) =>
-    reply.code(STATUS[TRPC_CODES[err.code]] ?? 500).send({ error: err.code, message: err.message });
+    reply.code(HTTP_STATUS[err.code]).send({ error: err.code, message: err.message });
 
   app.get(
     '/api/instances/:instanceId/terminal',

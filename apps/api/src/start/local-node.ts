@@ -4,8 +4,8 @@ import type { Logger } from 'pino';
 import type { Commands } from '../commands/index.js';
 import { systemContext } from '../commands/index.js';
 import type { Config } from '../config/schema.js';
-import { dockerFor } from './clients.js';
-import { checkConnection } from './connection-check.js';
+import { dockerFor } from '../docker/clients.js';
+import { checkConnection } from '../docker/connection-check.js';
 
 const GiB = 1024 ** 3;
 
