@@ -87,7 +87,7 @@ const NODES = 3;
 const PASSWORD = 'bench-password';
 const ADMIN = { username: 'admin', password: 'admin-password' };
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-/** `source`: run src/cli/tianqi.ts under tsx (no build, but tsx's loader adds ~50 MB resident). */
+/** `source`: run src/cli/tianqi-server.ts under tsx (no build, but tsx's loader adds ~50 MB resident). */
 const FROM_SOURCE = process.env.TIANQI_BENCH_API_FROM === 'source';
 const system = systemContext('bench');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -408,7 +408,7 @@ interface Api {
  */
 async function buildApi(dir: string): Promise<string[]> {
   if (FROM_SOURCE) {
-    return ['--import', import.meta.resolve('tsx'), join(REPO, 'apps/api/src/cli/tianqi.ts')];
+    return ['--import', import.meta.resolve('tsx'), join(REPO, 'apps/api/src/cli/tianqi-server.ts')];
   }
   const api = join(dir, 'apps/api');
   await mkdir(api, { recursive: true });
@@ -422,7 +422,7 @@ async function buildApi(dir: string): Promise<string[]> {
     [tsc, '-p', join(REPO, 'apps/api/tsconfig.build.json'), '--outDir', outDir, '--declaration', 'false'],
     { encoding: 'utf8' },
   );
-  const entry = join(outDir, 'cli/tianqi.js');
+  const entry = join(outDir, 'cli/tianqi-server.js');
   if (!existsSync(entry)) throw new Error(`building the API failed:\n${built.stdout}${built.stderr}`);
   // tsc writes its output even with type errors; the bench goes on, but says so.
   if (built.status !== 0) console.error(`  (tsc reported errors; running what it emitted)\n${built.stdout}`);

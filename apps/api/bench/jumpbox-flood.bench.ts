@@ -28,10 +28,10 @@ import { fileURLToPath } from 'node:url';
 import { BenchReport, freePort, loadTestNodes, openBenchDatabase, percentile } from '@tianqi/infra';
 import Docker from 'dockerode';
 import pino from 'pino';
-import { type ApiClient, createApiClient } from '../src/cli/api-client.js';
 import { configSchema } from '../src/config/schema.js';
 import { dataVolume, LABEL_INSTANCE } from '../src/docker/labels.js';
 import { type RunningPlatform, startPlatform } from '../src/platform.js';
+import { type ApiClient, createApiClient } from '../test/support/api-client.js';
 import { cpuCatalog } from '../test/support/cpu-catalog.js';
 import { Flood, loopbackAddresses, rssMb } from '../test/support/ssh-flood.js';
 

@@ -48,9 +48,9 @@ import { fileURLToPath } from 'node:url';
 import { BenchReport, freePort, loadTestNodes, openBenchDatabase, percentile } from '@tianqi/infra';
 import Docker from 'dockerode';
 import pino from 'pino';
-import { type ApiClient, createApiClient } from '../src/cli/api-client.js';
 import { configSchema } from '../src/config/schema.js';
 import { type RunningPlatform, startPlatform } from '../src/platform.js';
+import { type ApiClient, createApiClient } from '../test/support/api-client.js';
 import { cpuCatalog } from '../test/support/cpu-catalog.js';
 
 const MB = Number(process.env.TIANQI_BENCH_JUMPBOX_MB ?? 100);

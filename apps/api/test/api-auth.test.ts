@@ -1,9 +1,9 @@
 import { request } from 'node:http';
 import { TRPCClientError } from '@trpc/client';
 import { describe, expect, it } from 'vitest';
-import { createApiClient } from '../src/cli/api-client.js';
 import { useApi } from './api-fixture.js';
 import { until } from './docker-fixture.js';
+import { createApiClient } from './support/api-client.js';
 
 /** Sign-in over HTTP as a browser and as the CLI: cookies, tokens, expiry, limits, and what is recorded. */
 const api = useApi({ auth: { 'max-failures': 3, 'lockout-minutes': 1, 'session-idle-minutes': 1 } });

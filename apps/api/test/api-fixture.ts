@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { createTestDatabase, dockerOverTcp, freePort, loadTestNodes, type TestDatabase } from '@tianqi/infra';
 import pino from 'pino';
 import { afterAll, beforeAll } from 'vitest';
-import { type ApiClient, createApiClient } from '../src/cli/api-client.js';
 import { type Config, configSchema } from '../src/config/schema.js';
 import { type RunningPlatform, startPlatform } from '../src/platform.js';
+import { type ApiClient, createApiClient } from './support/api-client.js';
 
 export const ADMIN = { username: 'admin', password: 'admin-password' };
 

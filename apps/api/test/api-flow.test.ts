@@ -5,10 +5,10 @@ import Docker from 'dockerode';
 import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { AppRouter } from '../src/api/router.js';
-import { createApiClient } from '../src/cli/api-client.js';
 import { execCapture } from '../src/docker/exec.js';
 import { type ApiFixture, useApi } from './api-fixture.js';
 import { until } from './docker-fixture.js';
+import { createApiClient } from './support/api-client.js';
 
 const api = useApi();
 const testNodes = loadTestNodes();

@@ -4,9 +4,9 @@ import { TRPCClientError } from '@trpc/client';
 import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { appRouter } from '../src/api/router.js';
-import type { ApiClient } from '../src/cli/api-client.js';
 import { type ApiFixture, useApi } from './api-fixture.js';
 import { until } from './docker-fixture.js';
+import type { ApiClient } from './support/api-client.js';
 
 /**
  * Every procedure of the API, called as nobody, as user A (who owns instance X), as user B and as an

@@ -8,9 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LABEL_INSTANCE } from '../src/docker/labels.js';
 import { ADMIN, useApi } from './api-fixture.js';
 
-// The real `tianqi` binary (the compiled CLI: `npm run build` first, as `npm test` does) against a
-// whole platform in this process, with the plain-TCP Docker test node.
-const BIN = fileURLToPath(new URL('../bin/tianqi.js', import.meta.url));
+// The real `tianqi` binary (apps/cli, compiled: `npm run build` first, as `npm test` does) against a
+// whole platform in this process, with the plain-TCP Docker test node. It lives here, beside the
+// platform's fixture, since the CLI stands on the server's type and not the other way round.
+const BIN = fileURLToPath(new URL('../../cli/bin/tianqi.js', import.meta.url));
 const api = useApi();
 const testNodes = loadTestNodes();
 const node2 = testNodes.nodes.find((n) => n.name === 'node2')!;

@@ -13,7 +13,7 @@ import { SecretBox } from '../src/security/secrets.js';
 import { containersOf, until } from './docker-fixture.js';
 import { openPlatform } from './platform-fixture.js';
 
-const BIN = fileURLToPath(new URL('../bin/tianqi.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../bin/tianqi-server.js', import.meta.url));
 const children: ChildProcess[] = [];
 afterAll(() => {
   for (const c of children) c.kill('SIGKILL');

@@ -12,14 +12,14 @@ import {
 } from '@tianqi/infra';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createApiClient } from '../src/cli/api-client.js';
 import { LABEL_INSTANCE } from '../src/docker/labels.js';
 import { until } from './docker-fixture.js';
 import { figures, type RequestRecord, startTraffic } from './request-traffic.js';
+import { createApiClient } from './support/api-client.js';
 
 // The real server (`tianqi start`) on a PostgreSQL of its own: restarting the shared test database
 // would disturb every other test file.
-const BIN = fileURLToPath(new URL('../bin/tianqi.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../bin/tianqi-server.js', import.meta.url));
 const ADMIN = { username: 'admin', password: 'admin-password' };
 /**
  * Five real restarts in a row, each followed by every session terminated, and two outages with

@@ -7,7 +7,8 @@ import { createTestDatabase, freePort, loadTestNodes, startThrowawayPostgres } f
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 
-const BIN = fileURLToPath(new URL('../bin/tianqi.js', import.meta.url));
+// `tianqi start` as the README runs it: the CLI (apps/cli) hands the server's commands to the server.
+const BIN = fileURLToPath(new URL('../../cli/bin/tianqi.js', import.meta.url));
 const children: ChildProcess[] = [];
 afterAll(() => {
   for (const c of children) c.kill('SIGKILL');

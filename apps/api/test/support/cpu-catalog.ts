@@ -1,4 +1,4 @@
-import type { ApiClient } from '../../src/cli/api-client.js';
+import type { ApiClient } from './api-client.js';
 
 /** What tests and benches of the SSH side all start with: a node, the bash image, a small CPU spec. */
 export interface CpuCatalog {

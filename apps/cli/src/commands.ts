@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { TRPCClientError } from '@trpc/client';
-import { type ApiClient, createApiClient } from '../api-client.js';
 import { adminCommands } from './admin.js';
+import { type ApiClient, createApiClient } from './api-client.js';
 import { auditCommands } from './audit.js';
 import { type Call, CliError, type CommandDef, EXIT, SignedOutError, UsageError } from './command.js';
 import { loadCredentials, serverUrl, sessionToken } from './credentials.js';

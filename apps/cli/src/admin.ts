@@ -1,6 +1,6 @@
 import { describeSystemDiskLimit } from '@tianqi/domain';
 import { TRPCClientError } from '@trpc/client';
-import type { ApiClient } from '../api-client.js';
+import type { ApiClient } from './api-client.js';
 import { type Call, CliError, type CommandDef, UsageError } from './command.js';
 import { type Field, fieldOptions, fieldValues, flagList } from './fields.js';
 import { emit, fields, table, when } from './output.js';

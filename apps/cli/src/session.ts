@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { TRPCClientError } from '@trpc/client';
-import { createApiClient } from '../api-client.js';
+import { createApiClient } from './api-client.js';
 import { CliError, type CommandDef, SignedOutError, string, UsageError } from './command.js';
 import { forgetCredentials, loadCredentials, saveCredentials } from './credentials.js';
 import { askLine, readSecret } from './input.js';

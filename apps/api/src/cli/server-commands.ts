@@ -1,22 +1,9 @@
 import { parseArgs } from 'node:util';
 import { maskedUrl } from '../database/connect-error.js';
 import { StartError } from '../start-error.js';
-import { REMOTE_COMMANDS, remoteHelp, runRemote } from './remote/index.js';
 
-const HELP = `tianqi: the Tianqi GPU container platform
-
-Talking to a server (signed in with \`tianqi login\`; every command takes --json and --server URL):
-
-${remoteHelp()}
-
-Exit codes: 0 done; 1 the server refused or could not be reached (the message says why); 2 a usage
-error; 3 not signed in (or the session has ended); \`instance shell\` exits with the shell's own code.
-Environment: TIANQI_SERVER (else the saved server, else http://localhost:8888), TIANQI_TOKEN (a
-session token instead of the saved one), TIANQI_USERNAME / TIANQI_PASSWORD (for login),
-TIANQI_NEW_PASSWORD (user add, user reset-password, passwd), XDG_CONFIG_HOME (the session is kept in
-$XDG_CONFIG_HOME/tianqi/credentials.json, default ~/.config/tianqi, readable by you only).
-
-Running a server (on the server's machine):
+/** The server's commands, as `tianqi help` lists them (the CLI shows them when the server is installed). */
+export const SERVER_HELP = `Running a server (on the server's machine):
   tianqi start [--config FILE]    start the platform (embedded PostgreSQL unless DATABASE_URL is set)
   tianqi migrate [--config FILE]  apply database migrations and exit
   tianqi config [--config FILE]   check the configuration and print it (as JSON)
@@ -25,12 +12,12 @@ Running a server (on the server's machine):
                                   create an admin (password from $TIANQI_ADMIN_PASSWORD or stdin)
   tianqi rebuild-projections [NAME…]
                                   rebuild read models from the event log (all when none is named)
-  tianqi help                     this text
 
 The configuration is read from --config, else $TIANQI_CONFIG, else ./tianqi.yaml when present; every
 key can be overridden by an environment variable (see \`tianqi config keys\`).`;
 
-const LOCAL_COMMANDS = ['start', 'migrate', 'config', 'admin', 'rebuild-projections'];
+/** The first words of the server's commands. */
+export const SERVER_COMMANDS = ['start', 'migrate', 'config', 'admin', 'rebuild-projections'];
 
 const parseLocal = (argv: string[]) =>
   parseArgs({
@@ -43,9 +30,7 @@ const parseLocal = (argv: string[]) =>
     },
   });
 
-async function main(argv: string[]): Promise<number> {
-  // Remote commands first: they read no server configuration and open no database.
-  if (argv[0] !== undefined && REMOTE_COMMANDS.has(argv[0])) return runRemote(argv);
+async function serverCommand(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof parseLocal>;
   try {
     parsed = parseLocal(argv);
@@ -56,10 +41,10 @@ async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parsed;
   const [command = 'help', sub, ...rest] = positionals;
   if (values.help || command === 'help') {
-    console.log(HELP);
+    console.log(SERVER_HELP);
     return 0;
   }
-  if (!LOCAL_COMMANDS.includes(command)) {
+  if (!SERVER_COMMANDS.includes(command)) {
     console.error(`tianqi: unknown command "${command}" (see \`tianqi help\`)`);
     return 2;
   }
@@ -131,23 +116,21 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-const argv = process.argv.slice(2);
-main(argv).then(
-  (code) => {
-    process.exitCode = code;
-    // A remote command is done when it answers: sockets kept alive by HTTP or EventSource must not
-    // hold the process (stdout is flushed first: it is asynchronous on some pipes).
-    if (argv[0] !== undefined && REMOTE_COMMANDS.has(argv[0]))
-      process.stdout.write('', () => process.exit(code));
-  },
-  (err: unknown) => {
+/**
+ * Runs one of the server's commands and answers its exit code. A failed start is told in words (a
+ * StartError's message, else the stack) and answered 1; the caller then exits at once, since whatever
+ * the failed start left open (a socket mid-handshake) must not hold the process.
+ */
+export async function runServerCommand(argv: string[]): Promise<number> {
+  try {
+    return await serverCommand(argv);
+  } catch (err) {
     console.error(
       err instanceof StartError ? (err as Error).message : `tianqi: ${(err as Error).stack ?? String(err)}`,
     );
-    // Whatever the failed start left open (a socket mid-handshake) must not hold the process.
-    process.stderr.write('', () => process.exit(1));
-  },
-);
+    return 1;
+  }
+}
 
 /** What the start prints so the first person knows how to get in. */
 async function howToSignIn(

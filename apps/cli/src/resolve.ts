@@ -1,10 +1,9 @@
+import type { RouterOutputs } from '@tianqi/api/client';
 import { TRPCClientError } from '@trpc/client';
-import type { inferRouterOutputs } from '@trpc/server';
-import type { AppRouter } from '../../client.js';
-import type { ApiClient } from '../api-client.js';
+import type { ApiClient } from './api-client.js';
 import { CliError, SignedOutError } from './command.js';
 
-export type Outputs = inferRouterOutputs<AppRouter>;
+export type Outputs = RouterOutputs;
 export type Instance = Outputs['instances']['get'];
 
 /** What the server's ids look like: anything else can only be a name. */

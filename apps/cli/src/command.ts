@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ApiClient } from '../api-client.js';
+import type { ApiClient } from './api-client.js';
 
 /** How `tianqi` ends (documented in the help text and docs/cli.md). */
 export const EXIT = { ok: 0, failed: 1, usage: 2, signedOut: 3 } as const;

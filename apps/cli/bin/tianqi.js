@@ -1,3 +1,3 @@
 #!/usr/bin/env node
 // The `tianqi` command: the compiled CLI (run `npm run build` first).
-import '../dist/cli/tianqi.js';
+import '../dist/tianqi.js';
