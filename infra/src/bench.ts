@@ -15,26 +15,6 @@ export interface BenchRow {
   target?: { op: '>=' | '<='; value: number; of?: 'value' | 'ratio' };
 }
 
-/**
- * Runs `workers` loops of `op` for `seconds` and returns successes per second (an op counts unless it
- * resolves to false).
- */
-export async function timed(
-  workers: number,
-  seconds: number,
-  op: (worker: number, i: number) => Promise<unknown>,
-): Promise<number> {
-  const deadline = performance.now() + seconds * 1000;
-  const started = performance.now();
-  let ok = 0;
-  await Promise.all(
-    Array.from({ length: workers }, async (_, w) => {
-      for (let i = 0; performance.now() < deadline; i++) if ((await op(w, i)) !== false) ok++;
-    }),
-  );
-  return ok / ((performance.now() - started) / 1000);
-}
-
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;

@@ -32,9 +32,8 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,14 +42,26 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { specDemand, streams } from '@tianqi/domain';
 import { createPool, EventStore, eventStoreMigrations, migrate } from '@tianqi/events';
-import { BenchReport, type BenchRow, freePort, openBenchDatabase, percentile } from '@tianqi/infra';
+import {
+  BenchReport,
+  type BenchRow,
+  freePort,
+  type Measured,
+  machineTicks,
+  openBenchDatabase,
+  pace,
+  processCpuMs,
+  processMemoryMb,
+  type SaturateOptions,
+  StandInDockerEngine,
+  saturate,
+} from '@tianqi/infra';
 import {
   type PlatformStore,
   ProjectionRunner,
   platformEvents,
   projectionMigrations,
 } from '@tianqi/projections';
-import autocannon from 'autocannon';
 import { AggregateLoader, aggregates } from '../src/commands/aggregates.js';
 import { newId } from '../src/commands/ids.js';
 import { type CommandContext, createCommands, metadataOf, systemContext } from '../src/commands/index.js';
@@ -93,148 +104,6 @@ const system = systemContext('bench');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------------
-// Stand-in Docker engines
-
-interface Container {
-  Id: string;
-  Names: string[];
-  Image: string;
-  State: 'created' | 'running';
-  Status: string;
-  Created: number;
-  Labels: Record<string, string>;
-}
-
-/** Enough of the Docker Engine API, on a unix socket, for the reconciler and the sync. */
-class StandInEngine {
-  readonly containers = new Map<string, Container>();
-  readonly #byInstance = new Map<string, Container>();
-  /** Calls by route; anything the engine does not know is answered 404 and counted under "unknown". */
-  readonly calls = new Map<string, number>();
-  #cpu = 0;
-  readonly #server: Server;
-
-  constructor(readonly socketPath: string) {
-    this.#server = createServer((req, res) => {
-      this.#handle(req, res).catch((err: unknown) => {
-        res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ message: String(err) }));
-      });
-    });
-  }
-
-  add(c: Container): void {
-    this.containers.set(c.Id, c);
-    const instance = c.Labels[LABEL_INSTANCE];
-    if (instance) this.#byInstance.set(instance, c);
-  }
-
-  listen(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(this.socketPath, () => resolve());
-    });
-  }
-
-  close(): Promise<void> {
-    this.#server.closeAllConnections();
-    return new Promise((resolve) => this.#server.close(() => resolve()));
-  }
-
-  #count(route: string): void {
-    this.calls.set(route, (this.calls.get(route) ?? 0) + 1);
-  }
-
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    let body = '';
-    for await (const chunk of req) body += chunk;
-    const url = new URL(req.url ?? '/', 'http://engine');
-    const path = url.pathname.replace(/^\/v[\d.]+\//, '/');
-    const id = /^\/containers\/([^/]+)\//.exec(path)?.[1];
-    const route = `${req.method} ${id ? path.replace(id, ':id') : path}`;
-    const send = (status: number, value?: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(value === undefined ? '' : JSON.stringify(value));
-    };
-    const container = id ? this.containers.get(id) : undefined;
-    this.#count(route);
-    switch (route) {
-      case 'GET /_ping':
-        res.end('OK');
-        return;
-      case 'GET /version':
-        return send(200, { Version: '27.5.1', ApiVersion: '1.47', Os: 'linux', Arch: 'amd64' });
-      case 'GET /containers/json': {
-        const labels: string[] = JSON.parse(url.searchParams.get('filters') ?? '{}').label ?? [];
-        const matches = (c: Container) =>
-          labels.every((l) => {
-            const eq = l.indexOf('=');
-            return eq < 0 ? l in c.Labels : c.Labels[l.slice(0, eq)] === l.slice(eq + 1);
-          });
-        const one = labels.find((l) => l.startsWith(`${LABEL_INSTANCE}=`));
-        const pool = one
-          ? [this.#byInstance.get(one.slice(LABEL_INSTANCE.length + 1))].filter((c) => c !== undefined)
-          : [...this.containers.values()];
-        return send(200, pool.filter(matches));
-      }
-      case 'POST /containers/create': {
-        const spec = JSON.parse(body) as { Image: string; Labels?: Record<string, string> };
-        const made: Container = {
-          Id: randomBytes(32).toString('hex'),
-          Names: [`/${url.searchParams.get('name') ?? 'unnamed'}`],
-          Image: spec.Image,
-          State: 'created',
-          Status: 'Created',
-          Created: Math.floor(Date.now() / 1000),
-          Labels: spec.Labels ?? {},
-        };
-        this.add(made);
-        return send(201, { Id: made.Id, Warnings: [] });
-      }
-      case 'POST /containers/:id/start':
-        if (!container) return send(404, { message: `No such container: ${id}` });
-        if (container.State === 'running') return send(304);
-        container.State = 'running';
-        container.Status = 'Up 1 second';
-        return send(204);
-      case 'GET /containers/:id/json':
-        if (!container) return send(404, { message: `No such container: ${id}` });
-        return send(200, {
-          Id: container.Id,
-          Name: container.Names[0],
-          State: {
-            Status: container.State,
-            Running: container.State === 'running',
-            Restarting: false,
-            OOMKilled: false,
-            ExitCode: 0,
-          },
-          Mounts: [],
-        });
-      case 'GET /containers/:id/stats': {
-        if (!container) return send(404, { message: `No such container: ${id}` });
-        this.#cpu += 1e7;
-        return send(200, {
-          cpu_stats: {
-            cpu_usage: { total_usage: this.#cpu },
-            system_cpu_usage: this.#cpu * 50,
-            online_cpus: 2,
-          },
-          memory_stats: { usage: 64 * 2 ** 20, limit: 2 ** 30, stats: { inactive_file: 2 ** 20 } },
-          networks: { eth0: { rx_bytes: 1000, tx_bytes: 2000 } },
-          blkio_stats: { io_service_bytes_recursive: [{ op: 'read', value: 4096 }] },
-          pids_stats: { current: 3 },
-        });
-      }
-      default:
-        this.calls.set(route, (this.calls.get(route) ?? 0) - 1);
-        this.#count(`unknown: ${route}`);
-        return send(404, { message: `the bench's stand-in engine does not answer ${route}` });
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
 // The data: users, catalog, nodes, 10,000 running instances
 
 interface Seeded {
@@ -250,7 +119,7 @@ interface Seeded {
  * one transaction for the creations (node allocations + instances + name claims, as the owner) and one
  * for their containers being created and started (as the reconciler).
  */
-async function seed(store: PlatformStore, engines: StandInEngine[]): Promise<Seeded> {
+async function seed(store: PlatformStore, engines: StandInDockerEngine[]): Promise<Seeded> {
   const commands = createCommands(store, new SecretBox(randomBytes(32)));
   const loader = new AggregateLoader(store);
   const installation = await installationId(store.pool);
@@ -522,14 +391,9 @@ async function platformState(api: Api) {
  */
 async function memoryOf(api: Api, idleMs = 5_000) {
   await sleep(idleMs);
-  const status = readFileSync(`/proc/${api.child.pid}/status`, 'utf8');
-  const kb = (key: string) =>
-    Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
+  const { rss, peak } = processMemoryMb(api.child.pid!);
   const { heapUsedMb, heapTotalMb, externalMb } = await platformState(api);
-  return {
-    rss: kb('VmRSS') / 1024,
-    params: { peakMb: Math.round(kb('VmHWM') / 1024), heapUsedMb, heapTotalMb, externalMb },
-  };
+  return { rss, params: { peakMb: Math.round(peak), heapUsedMb, heapTotalMb, externalMb } };
 }
 
 /** Until the reconciler has nothing to do (twice in a row) and at least `syncs` syncs have run. */
@@ -585,18 +449,6 @@ function sampleHistory(instances: number, per = 1_000) {
 // ---------------------------------------------------------------------------------------------------
 // Load
 
-/** What one load run measured, from autocannon or from the paced generator. */
-interface Measured {
-  latency: { p50: number; p99: number; mean: number; max: number };
-  requests: number;
-  ok: number;
-  /** Status code → count, non-2xx included. */
-  codes: Record<string, number>;
-  /** Connection errors and timeouts. */
-  errors: number;
-  seconds: number;
-}
-
 interface Run extends Measured {
   /** Syncs that ran meanwhile (the hourly cron): 0 unless the run crossed the hour. */
   syncsDuring: number;
@@ -606,94 +458,18 @@ interface Run extends Measured {
   machineBusy: number;
 }
 
-/** CPU time of a process (user + system) in ms, from /proc (clock ticks of 10 ms). */
-function cpuMsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
-/** Busy and total clock ticks of all cores together, from /proc/stat. */
-function machineTicks(): { busy: number; total: number } {
-  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = cpu.reduce((a, b) => a + b, 0);
-  return { busy: total - cpu[3]! - (cpu[4] ?? 0), total };
-}
-
 /** Saturated: CONNECTIONS clients, each sending its next request as soon as the last is answered. */
-async function saturate(options: autocannon.Options): Promise<Measured> {
-  const r = await autocannon({ connections: CONNECTIONS, duration: SECONDS, ...options });
-  return {
-    latency: { p50: r.latency.p50, p99: r.latency.p99, mean: r.latency.mean, max: r.latency.max },
-    requests: r.requests.total,
-    ok: r['2xx'],
-    codes: Object.fromEntries(Object.entries(r.statusCodeStats ?? {}).map(([c, v]) => [c, v.count ?? 0])),
-    errors: r.errors,
-    seconds: r.duration,
-  };
-}
-
-/**
- * Paced: `rate` requests a second, evenly spaced, from at most CONNECTIONS clients at once. Each
- * latency counts from when the request was due, so a request held back because every client was
- * still waiting counts its wait (autocannon's own rate limit sends each second's requests in a burst).
- */
-async function pace(url: string, headers: Record<string, string>, rate: number): Promise<Measured> {
-  const total = Math.round(rate * SECONDS);
-  const started = performance.now();
-  const latencies: number[] = [];
-  const codes: Record<string, number> = {};
-  let errors = 0;
-  let inFlight = 0;
-  let freed: (() => void) | undefined;
-  const running: Promise<void>[] = [];
-  for (let i = 0; i < total; i++) {
-    const due = started + (i * 1000) / rate;
-    if (due > performance.now()) await sleep(due - performance.now());
-    while (inFlight >= CONNECTIONS) await new Promise<void>((resolve) => (freed = resolve));
-    inFlight++;
-    running.push(
-      (async () => {
-        try {
-          const res = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
-          await res.arrayBuffer();
-          codes[res.status] = (codes[res.status] ?? 0) + 1;
-        } catch {
-          errors++;
-        } finally {
-          latencies.push(performance.now() - due);
-          inFlight--;
-          freed?.();
-        }
-      })(),
-    );
-  }
-  await Promise.all(running);
-  const sorted = latencies.sort((a, b) => a - b);
-  const ok = Object.entries(codes).reduce((sum, [c, n]) => sum + (c.startsWith('2') ? n : 0), 0);
-  return {
-    latency: {
-      p50: percentile(sorted, 50),
-      p99: percentile(sorted, 99),
-      mean: sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length),
-      max: sorted.at(-1) ?? Number.NaN,
-    },
-    requests: sorted.length,
-    ok,
-    codes,
-    errors,
-    seconds: (performance.now() - started) / 1000,
-  };
-}
+const closedLoop = (options: SaturateOptions) =>
+  saturate({ connections: CONNECTIONS, duration: SECONDS, ...options });
 
 /** One run, with what it cost the API process and how busy the machine was meanwhile. */
 async function measure(api: Api, run: () => Promise<Measured>): Promise<Run> {
   const before = (await platformState(api)).syncs;
-  const cpu = cpuMsOf(api.child.pid!);
+  const cpu = processCpuMs(api.child.pid!);
   const machine = machineTicks();
   const measured = await run();
   alive(api);
-  const apiCpuMs = cpuMsOf(api.child.pid!) - cpu;
+  const apiCpuMs = processCpuMs(api.child.pid!) - cpu;
   const after = machineTicks();
   return {
     ...measured,
@@ -755,7 +531,10 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'tianqi-api-bench-'));
   const dataDir = join(dir, 'data');
   await mkdir(dataDir);
-  const engines = Array.from({ length: NODES }, (_, n) => new StandInEngine(join(dir, `node${n}.sock`)));
+  const engines = Array.from(
+    { length: NODES },
+    (_, n) => new StandInDockerEngine(join(dir, `node${n}.sock`), LABEL_INSTANCE),
+  );
   let api: Api | undefined;
   let cleaned: Promise<void> | undefined;
   const cleanup = () =>
@@ -844,13 +623,15 @@ async function main(): Promise<void> {
       { who: `admin, ${adminPage.total} instances`, token: adminToken, total: adminPage.total },
       { who: `user with ${userPage.total} instances`, token: userToken, total: userPage.total },
     ];
-    await saturate({ url: listUrl, headers: auth(adminToken), duration: Math.min(2, SECONDS) }); // warm-up
+    await closedLoop({ url: listUrl, headers: auth(adminToken), duration: Math.min(2, SECONDS) }); // warm-up
     for (const { who, token, total } of lists) {
       const what = `instances.list, ${who}, limit 50, ${CONNECTIONS} clients`;
       console.error(`${what} (${clock()})`);
-      const saturated = await measure(api, () => saturate({ url: listUrl, headers: auth(token) }));
+      const saturated = await measure(api, () => closedLoop({ url: listUrl, headers: auth(token) }));
       loadRows(report, what, saturated, { total }, { target: 50 });
-      const paced = await measure(api, () => pace(listUrl, auth(token), RATE));
+      const paced = await measure(api, () =>
+        pace(listUrl, auth(token), { rate: RATE, seconds: SECONDS, connections: CONNECTIONS }),
+      );
       loadRows(
         report,
         `${what}, paced to ${RATE} req/s`,
@@ -865,7 +646,7 @@ async function main(): Promise<void> {
     const createHeaders = { ...auth(creatorToken), 'content-type': 'application/json' };
     const createUrl = `${api.base}/api/trpc/instances.create`;
     const createRun = await measure(api, () =>
-      saturate({
+      closedLoop({
         url: createUrl,
         method: 'POST',
         headers: createHeaders,
@@ -897,7 +678,7 @@ async function main(): Promise<void> {
       syncMs.push((await trpc<{ ms: number }>(api, 'drift.syncNow', undefined, adminToken)).ms);
     }
     const afterSyncs = SYNCS > 0 ? await memoryOf(api) : afterLoad;
-    const unknown = engines.flatMap((e) => [...e.calls].filter(([route]) => route.startsWith('unknown')));
+    const unknown = engines.flatMap((e) => e.unknownCalls());
     const common = {
       instances: INSTANCES,
       nodes: NODES,

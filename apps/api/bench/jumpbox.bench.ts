@@ -45,7 +45,14 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BenchReport, freePort, loadTestNodes, openBenchDatabase, percentile } from '@tianqi/infra';
+import {
+  BenchReport,
+  freePort,
+  loadTestNodes,
+  machineBusyMs,
+  openBenchDatabase,
+  percentile,
+} from '@tianqi/infra';
 import Docker from 'dockerode';
 import pino from 'pino';
 import { configSchema } from '../src/config/schema.js';
@@ -357,14 +364,6 @@ interface Measured {
   p99: number;
 }
 
-/** Busy CPU time of the whole machine so far, all cores, from /proc/stat (in 10 ms ticks). */
-async function machineBusyMs(): Promise<number> {
-  const [, ...fields] = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0]!.trim().split(/\s+/);
-  const ticks = fields.map(Number);
-  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
-  return (ticks.slice(0, 8).reduce((a, b) => a + b, 0) - idle) * 10;
-}
-
 /**
  * The runs of every path in turn (path 1, 2, 3, then again), so that a slower spell of the machine
  * (it has few cores, and other work) falls on each path alike rather than on one.
@@ -372,9 +371,9 @@ async function machineBusyMs(): Promise<number> {
 async function measure(paths: Path[], bytes: number): Promise<Record<string, Measured>> {
   const must = async (path: Path, [cmd, args]: [string, string[]], what: string) => {
     const cpu = process.cpuUsage();
-    const busy = await machineBusyMs();
+    const busy = machineBusyMs();
     const r = await run(cmd, args, 'null');
-    const machineMs = (await machineBusyMs()) - busy;
+    const machineMs = machineBusyMs() - busy;
     const used = process.cpuUsage(cpu);
     if (r.code !== 0) throw new Error(`${path.name}: ${what} exited ${r.code}: ${r.stderr}`);
     return { ms: r.ms, cpuMs: (used.user + used.system) / 1000, machineMs };
