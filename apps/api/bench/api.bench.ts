@@ -24,10 +24,12 @@
  * with the API; and a platform whose nodes do not answer keeps no resource samples, whose memory is
  * part of the 300 MB. So each node is a small HTTP server on a unix socket that answers the few Docker
  * calls the platform makes (version, list, create, start, inspect, stats) from a table of containers,
- * at no cost worth counting. The 10,000 instances are written before the API starts, through the
- * domain's deciders (the same decisions the create command makes: node allocation, instance,
- * name claim, then container created and started as the reconciler records them), appended in bulk;
- * the reconciler's first pass then finds every container as recorded and does nothing. The creates
+ * at no cost worth counting (the engine is the test kit's StandInDockerEngine). The 10,000 instances
+ * are written before the API starts, through the domain's deciders (bench/support/seed.ts: the same
+ * decisions the create command makes: node allocation, instance, name claim, then container created and
+ * started as the reconciler records them, with containers from the reconciler's recipe), appended in
+ * bulk; test/bench-seed.test.ts checks them event for event against the commands. The reconciler's
+ * first pass then finds every container as recorded and does nothing. The creates
  * under load do go through the reconciler, which makes and starts their containers on these engines.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -40,7 +42,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { specDemand, streams } from '@tianqi/domain';
 import { createPool, EventStore, eventStoreMigrations, migrate } from '@tianqi/events';
 import {
   BenchReport,
@@ -56,29 +57,12 @@ import {
   StandInDockerEngine,
   saturate,
 } from '@tianqi/infra';
-import {
-  type PlatformStore,
-  ProjectionRunner,
-  platformEvents,
-  projectionMigrations,
-} from '@tianqi/projections';
-import { AggregateLoader, aggregates } from '../src/commands/aggregates.js';
-import { newId } from '../src/commands/ids.js';
-import { type CommandContext, createCommands, metadataOf, systemContext } from '../src/commands/index.js';
-import { type Batch, claimName } from '../src/commands/names.js';
+import { ProjectionRunner, platformEvents, projectionMigrations } from '@tianqi/projections';
 import { defaultConfig } from '../src/config/schema.js';
 import { apiMigrations } from '../src/database/connect.js';
-import { installationId } from '../src/docker/installation.js';
-import {
-  LABEL_INSTALLATION,
-  LABEL_INSTANCE,
-  LABEL_MANAGED_BY,
-  LABEL_NODE,
-  MANAGED_BY,
-} from '../src/docker/labels.js';
-import { hashPassword } from '../src/security/passwords.js';
-import { SecretBox } from '../src/security/secrets.js';
+import { LABEL_INSTANCE } from '../src/docker/labels.js';
 import { type DockerStats, MetricsStore, toSample } from '../src/sync/metrics.js';
+import { type Seeded, seed } from './support/seed.js';
 
 const SECONDS = Number(process.env.TIANQI_BENCH_SECONDS ?? 10);
 const INSTANCES = Number(process.env.TIANQI_BENCH_API_INSTANCES ?? 10_000);
@@ -100,165 +84,7 @@ const ADMIN = { username: 'admin', password: 'admin-password' };
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 /** `source`: run src/cli/tianqi-server.ts under tsx (no build, but tsx's loader adds ~50 MB resident). */
 const FROM_SOURCE = process.env.TIANQI_BENCH_API_FROM === 'source';
-const system = systemContext('bench');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-// ---------------------------------------------------------------------------------------------------
-// The data: users, catalog, nodes, 10,000 running instances
-
-interface Seeded {
-  imageId: string;
-  specId: string;
-  usernames: string[];
-  creator: string;
-}
-
-/**
- * Users (one password hash shared by all: made once, argon2 takes ~60 ms), an image, a CPU-only spec,
- * 3 large connected nodes, then the instances through the deciders, appended in bulk: per (node, owner)
- * one transaction for the creations (node allocations + instances + name claims, as the owner) and one
- * for their containers being created and started (as the reconciler).
- */
-async function seed(store: PlatformStore, engines: StandInDockerEngine[]): Promise<Seeded> {
-  const commands = createCommands(store, new SecretBox(randomBytes(32)));
-  const loader = new AggregateLoader(store);
-  const installation = await installationId(store.pool);
-  const passwordHash = await hashPassword(PASSWORD);
-  const usernames = Array.from({ length: USERS }, (_, u) => `bench${u}`);
-  const creator = 'bench-creator';
-  const userIds: string[] = [];
-  for (const [i, username] of [...usernames, creator].entries()) {
-    const userId = newId();
-    if (i < USERS) userIds.push(userId);
-    await store.appendMany(
-      [
-        {
-          streamId: streams.user(userId),
-          expectedVersion: 'no_stream',
-          events: aggregates.user.decide(
-            { type: 'RegisterUser', userId, username, role: 'user', passwordHash },
-            aggregates.user.initial,
-          ),
-        },
-        await claimName(loader, 'user', username, userId),
-      ],
-      { metadata: metadataOf(system) },
-    );
-  }
-  const imageId = (await commands.catalog.registerImage({ name: 'bench', address: 'busybox' }, system)).id;
-  const specId = (
-    await commands.catalog.createSpec(
-      { name: 'cpu-small', gpuCount: 0, cpuCores: 0.5, memoryGb: 1, systemDiskGb: 10, pricePerHour: 0.1 },
-      system,
-    )
-  ).id;
-  const image = (await loader.load(streams.image(imageId), aggregates.image)).state;
-  const spec = (await loader.load(streams.spec(specId), aggregates.spec)).state;
-  const demand = specDemand(spec);
-  // At most what a node may declare: room for the 10,000 and for ~14,000 more creates of this spec.
-  const nodeIds: string[] = [];
-  for (let n = 0; n < NODES; n++) {
-    const { id } = await commands.nodes.register(
-      {
-        name: `bench-${n}`,
-        cpuCores: 4096,
-        memoryGb: 65_536,
-        systemDiskGb: 1_048_576,
-        gpuCount: 0,
-        dockerAddress: `unix://${engines[n]!.socketPath}`,
-        useTls: false,
-      },
-      system,
-    );
-    await commands.nodes.recordDockerStatus(id, 'connected', '', system);
-    nodeIds.push(id);
-  }
-
-  const reconciler: CommandContext = systemContext('reconciler');
-  const fill = async (n: number) => {
-    const nodeId = nodeIds[n]!;
-    for (let u = 0; u < USERS; u++) {
-      const ownerId = userIds[u]!;
-      const node = await loader.load(streams.node(nodeId), aggregates.node);
-      let nodeState = node.state;
-      const nodeEvents: Batch['events'][number][] = [];
-      const created: Batch[] = [];
-      const started: Batch[] = [];
-      const claims: Promise<Batch>[] = [];
-      // Instance k belongs to user k % USERS and lives on node k % NODES.
-      for (let k = u; k < INSTANCES; k += USERS) {
-        if (k % NODES !== n) continue;
-        const instanceId = newId();
-        const name = `inst-${k}`;
-        const granted = aggregates.node.decide(
-          { type: 'AllocateResources', instanceId, spec: demand },
-          nodeState,
-        );
-        nodeState = granted.reduce(aggregates.node.evolve, nodeState);
-        nodeEvents.push(...granted);
-        const allocation = (granted[0] as Extract<(typeof granted)[0], { type: 'ResourcesAllocated' }>).data
-          .allocation;
-        const made = aggregates.instance.decide(
-          {
-            type: 'CreateInstance',
-            instanceId,
-            name,
-            ownerId,
-            remark: '',
-            image: { imageId: image.imageId, name: image.name, address: image.address },
-            spec: { ...demand, specId: spec.specId, name: spec.name, pricePerHour: spec.pricePerHour },
-            node: { nodeId, name: nodeState.name },
-            allocation,
-          },
-          aggregates.instance.initial,
-        );
-        let state = made.reduce(aggregates.instance.evolve, aggregates.instance.initial);
-        const containerId = randomBytes(32).toString('hex');
-        const containerName = `${name}-${instanceId}`;
-        const containerMade = aggregates.instance.decide(
-          { type: 'RecordContainerCreated', containerId, containerName },
-          state,
-        );
-        state = containerMade.reduce(aggregates.instance.evolve, state);
-        const containerStarted = aggregates.instance.decide({ type: 'RecordContainerStarted' }, state);
-        created.push({ streamId: streams.instance(instanceId), expectedVersion: 'no_stream', events: made });
-        started.push({
-          streamId: streams.instance(instanceId),
-          expectedVersion: made.length,
-          events: [...containerMade, ...containerStarted],
-        });
-        claims.push(claimName(loader, `instance.${ownerId}`, name, instanceId));
-        engines[n]!.add({
-          Id: containerId,
-          Names: [`/${containerName}`],
-          Image: image.address,
-          State: 'running',
-          Status: 'Up 2 hours',
-          Created: Math.floor(Date.now() / 1000) - 7200,
-          Labels: {
-            [LABEL_INSTANCE]: instanceId,
-            [LABEL_MANAGED_BY]: MANAGED_BY,
-            [LABEL_INSTALLATION]: installation,
-            [LABEL_NODE]: nodeId,
-          },
-        });
-      }
-      if (created.length === 0) continue;
-      const owner: CommandContext = { actor: { kind: 'user', userId: ownerId, role: 'user' } };
-      await store.appendMany(
-        [
-          { streamId: streams.node(nodeId), expectedVersion: node.version, events: nodeEvents },
-          ...created,
-          ...(await Promise.all(claims)),
-        ],
-        { metadata: metadataOf(owner) },
-      );
-      await store.appendMany(started, { metadata: metadataOf(reconciler) });
-    }
-  };
-  await Promise.all(nodeIds.map((_, n) => fill(n)));
-  return { imageId, specId, usernames, creator };
-}
 
 // ---------------------------------------------------------------------------------------------------
 // The API process
@@ -573,7 +399,12 @@ async function main(): Promise<void> {
     try {
       await migrate(pool, [eventStoreMigrations, projectionMigrations, apiMigrations]);
       let t = performance.now();
-      seeded = await seed(store, engines);
+      seeded = await seed(store, engines, {
+        users: USERS,
+        instances: INSTANCES,
+        nodes: NODES,
+        password: PASSWORD,
+      });
       seedSeconds = (performance.now() - t) / 1000;
       t = performance.now();
       const runner = new ProjectionRunner({ store });

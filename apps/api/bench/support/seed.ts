@@ -1,0 +1,189 @@
+import { randomBytes } from 'node:crypto';
+import { specDemand, streams } from '@tianqi/domain';
+import type { StandInDockerEngine } from '@tianqi/infra';
+import type { PlatformStore } from '@tianqi/projections';
+import { AggregateLoader, aggregates } from '../../src/commands/aggregates.js';
+import { newId } from '../../src/commands/ids.js';
+import { type CommandContext, createCommands, metadataOf, systemContext } from '../../src/commands/index.js';
+import { type Batch, claimName } from '../../src/commands/names.js';
+import { installationId } from '../../src/docker/installation.js';
+import { containerRecipe } from '../../src/reconciler/container-recipe.js';
+import { hashPassword } from '../../src/security/passwords.js';
+import { SecretBox } from '../../src/security/secrets.js';
+
+export interface SeedCounts {
+  users: number;
+  instances: number;
+  /** As many as `engines`: node n is served by engines[n]. */
+  nodes: number;
+  /** Every seeded user's password. */
+  password: string;
+}
+
+export interface Seeded {
+  imageId: string;
+  specId: string;
+  nodeIds: string[];
+  usernames: string[];
+  /** A user with no instances, for the creates under load. */
+  creator: string;
+}
+
+/**
+ * What the API bench starts from, written in bulk through the same deciders the commands use (the
+ * commands one at a time would take minutes for 10,000 instances): users (one password hash shared by
+ * all: made once, argon2 takes ~60 ms), an image, a CPU-only spec, large connected nodes, then the
+ * instances, running: per (node, owner) one transaction for the creations (node allocations +
+ * instances + name claims, as the owner) and one for their containers being created and started (as
+ * the reconciler), each container put in its node's stand-in engine as the reconciler would make it.
+ * test/bench-seed.test.ts checks these events against what the commands themselves write.
+ */
+export async function seed(
+  store: PlatformStore,
+  engines: StandInDockerEngine[],
+  counts: SeedCounts,
+): Promise<Seeded> {
+  const { users, instances, nodes, password } = counts;
+  const system = systemContext('bench');
+  const commands = createCommands(store, new SecretBox(randomBytes(32)));
+  const loader = new AggregateLoader(store);
+  const installation = await installationId(store.pool);
+  const passwordHash = await hashPassword(password);
+  const usernames = Array.from({ length: users }, (_, u) => `bench${u}`);
+  const creator = 'bench-creator';
+  const userIds: string[] = [];
+  for (const [i, username] of [...usernames, creator].entries()) {
+    const userId = newId();
+    if (i < users) userIds.push(userId);
+    await store.appendMany(
+      [
+        {
+          streamId: streams.user(userId),
+          expectedVersion: 'no_stream',
+          events: aggregates.user.decide(
+            { type: 'RegisterUser', userId, username, role: 'user', passwordHash },
+            aggregates.user.initial,
+          ),
+        },
+        await claimName(loader, 'user', username, userId),
+      ],
+      { metadata: metadataOf(system) },
+    );
+  }
+  const imageId = (await commands.catalog.registerImage({ name: 'bench', address: 'busybox' }, system)).id;
+  const specId = (
+    await commands.catalog.createSpec(
+      { name: 'cpu-small', gpuCount: 0, cpuCores: 0.5, memoryGb: 1, systemDiskGb: 10, pricePerHour: 0.1 },
+      system,
+    )
+  ).id;
+  const image = (await loader.load(streams.image(imageId), aggregates.image)).state;
+  const spec = (await loader.load(streams.spec(specId), aggregates.spec)).state;
+  const demand = specDemand(spec);
+  // At most what a node may declare: room for the 10,000 and for ~14,000 more creates of this spec.
+  const nodeIds: string[] = [];
+  for (let n = 0; n < nodes; n++) {
+    const { id } = await commands.nodes.register(
+      {
+        name: `bench-${n}`,
+        cpuCores: 4096,
+        memoryGb: 65_536,
+        systemDiskGb: 1_048_576,
+        gpuCount: 0,
+        dockerAddress: `unix://${engines[n]!.socketPath}`,
+        useTls: false,
+      },
+      system,
+    );
+    await commands.nodes.recordDockerStatus(id, 'connected', '', system);
+    nodeIds.push(id);
+  }
+
+  const reconciler: CommandContext = systemContext('reconciler');
+  const fill = async (n: number) => {
+    const nodeId = nodeIds[n]!;
+    for (let u = 0; u < users; u++) {
+      const ownerId = userIds[u]!;
+      const node = await loader.load(streams.node(nodeId), aggregates.node);
+      let nodeState = node.state;
+      const nodeEvents: Batch['events'][number][] = [];
+      const created: Batch[] = [];
+      const started: Batch[] = [];
+      const claims: Promise<Batch>[] = [];
+      // Instance k belongs to user k % users and lives on node k % nodes.
+      for (let k = u; k < instances; k += users) {
+        if (k % nodes !== n) continue;
+        const instanceId = newId();
+        const name = `inst-${k}`;
+        const granted = aggregates.node.decide(
+          { type: 'AllocateResources', instanceId, spec: demand },
+          nodeState,
+        );
+        nodeState = granted.reduce(aggregates.node.evolve, nodeState);
+        nodeEvents.push(...granted);
+        const allocation = (granted[0] as Extract<(typeof granted)[0], { type: 'ResourcesAllocated' }>).data
+          .allocation;
+        const made = aggregates.instance.decide(
+          {
+            type: 'CreateInstance',
+            instanceId,
+            name,
+            ownerId,
+            remark: '',
+            image: { imageId: image.imageId, name: image.name, address: image.address },
+            spec: { ...demand, specId: spec.specId, name: spec.name, pricePerHour: spec.pricePerHour },
+            node: { nodeId, name: nodeState.name },
+            allocation,
+          },
+          aggregates.instance.initial,
+        );
+        let state = made.reduce(aggregates.instance.evolve, aggregates.instance.initial);
+        const containerId = randomBytes(32).toString('hex');
+        const createdAt = Math.floor(Date.now() / 1000) - 7200;
+        // As the reconciler would have made it two hours ago: its name and labels from the recipe.
+        const recipe = containerRecipe(state, {
+          now: new Date(createdAt * 1000),
+          hamiCoreDir: null,
+          networkMode: 'none',
+          installation,
+        });
+        const containerName = recipe.name!;
+        const containerMade = aggregates.instance.decide(
+          { type: 'RecordContainerCreated', containerId, containerName },
+          state,
+        );
+        state = containerMade.reduce(aggregates.instance.evolve, state);
+        const containerStarted = aggregates.instance.decide({ type: 'RecordContainerStarted' }, state);
+        created.push({ streamId: streams.instance(instanceId), expectedVersion: 'no_stream', events: made });
+        started.push({
+          streamId: streams.instance(instanceId),
+          expectedVersion: made.length,
+          events: [...containerMade, ...containerStarted],
+        });
+        claims.push(claimName(loader, `instance.${ownerId}`, name, instanceId));
+        engines[n]!.add({
+          Id: containerId,
+          Names: [`/${containerName}`],
+          Image: recipe.Image!,
+          State: 'running',
+          Status: 'Up 2 hours',
+          Created: createdAt,
+          Labels: recipe.Labels ?? {},
+        });
+      }
+      if (created.length === 0) continue;
+      const owner: CommandContext = { actor: { kind: 'user', userId: ownerId, role: 'user' } };
+      await store.appendMany(
+        [
+          { streamId: streams.node(nodeId), expectedVersion: node.version, events: nodeEvents },
+          ...created,
+          ...(await Promise.all(claims)),
+        ],
+        { metadata: metadataOf(owner) },
+      );
+      await store.appendMany(started, { metadata: metadataOf(reconciler) });
+    }
+  };
+  await Promise.all(nodeIds.map((_, n) => fill(n)));
+  return { imageId, specId, nodeIds, usernames, creator };
+}
