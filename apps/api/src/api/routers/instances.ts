@@ -7,10 +7,15 @@ import {
   remarkSchema,
   TianqiError,
 } from '@tianqi/domain';
-import { afterPositionSql, positionParams } from '@tianqi/events';
-import { camel, type InstanceRow, instanceAt, instanceHistory, listInstances } from '@tianqi/projections';
+import {
+  camel,
+  instanceAt,
+  instanceHistory,
+  instancesByIds,
+  instancesChangedSince,
+  listInstances,
+} from '@tianqi/projections';
 import { TRPCError, tracked } from '@trpc/server';
-import type pg from 'pg';
 import { z } from 'zod';
 import { sessionScope } from '../../auth/session-scope.js';
 import type { SessionUser } from '../../auth/sessions.js';
@@ -323,11 +328,12 @@ async function* watchRows(
   const changes = services.feed.changes(abort);
   const since = parsePositionId(input.lastEventId);
   const head = positionId(services.projections.position);
-  const resumed = since && !input.instanceId ? await changedSince(services.pool, since, owner) : null;
+  const resumed =
+    since && !input.instanceId ? await instancesChangedSince(services.pool, since, { ownerId: owner }) : null;
   const initial = input.instanceId
-    ? await rowsOf(services.pool, [input.instanceId], owner)
+    ? await instancesByIds(services.pool, [input.instanceId], { ownerId: owner })
     : resumed !== null
-      ? await rowsOf(services.pool, resumed, owner)
+      ? await instancesByIds(services.pool, resumed, { ownerId: owner })
       : (await listInstances(services.pool, { ownerId: owner ?? undefined, limit: 500 })).items;
   for (const row of initial) yield tracked(head, instanceView.parse(row));
   for await (const change of changes) {
@@ -335,19 +341,10 @@ async function* watchRows(
       ? [input.instanceId].filter((id) => change.instanceIds.has(id))
       : [...change.instanceIds];
     if (ids.length === 0) continue;
-    for (const row of await rowsOf(services.pool, ids, owner)) {
+    for (const row of await instancesByIds(services.pool, ids, { ownerId: owner })) {
       yield tracked(positionId(change.position), instanceView.parse(row));
     }
   }
-}
-
-/** These instances' rows, only the owner's when an owner is given: one query. */
-async function rowsOf(pool: pg.Pool, ids: string[], owner: string | null): Promise<InstanceRow[]> {
-  const { rows } = await pool.query(
-    'SELECT * FROM rm.instances WHERE instance_id = ANY($1) AND ($2::text IS NULL OR owner_id = $2)',
-    [ids, owner],
-  );
-  return rows.map((r) => camel<InstanceRow>(r));
 }
 
 /**
@@ -373,26 +370,4 @@ async function* scoped<T>(
   // Told apart from a stream that is simply over: the client must sign in again, not wait for more.
   if (session.signal.aborted)
     throw new TRPCError({ code: 'UNAUTHORIZED', message: 'the session ended; sign in again' });
-}
-
-/**
- * The caller's instances with events after a position (a list subscription picking up where it left
- * off), or null when that is too far back to be worth it: the caller then gets the whole list again.
- */
-async function changedSince(
-  pool: pg.Pool,
-  since: { transactionId: bigint; position: bigint },
-  owner: string | null,
-): Promise<string[] | null> {
-  const { rows } = await pool.query<{ id: string }>(
-    `SELECT DISTINCT i.instance_id AS id
-     FROM (SELECT stream_id FROM events
-           WHERE ${afterPositionSql(1)}
-           ORDER BY transaction_id, position LIMIT 20000) e
-     JOIN rm.instances i ON e.stream_id = 'instance-' || i.instance_id
-     WHERE $3::text IS NULL OR i.owner_id = $3
-     LIMIT 501`,
-    [...positionParams(since), owner],
-  );
-  return rows.length > 500 ? null : rows.map((r) => r.id);
 }
