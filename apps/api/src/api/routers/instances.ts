@@ -8,7 +8,6 @@ import {
   TianqiError,
 } from '@tianqi/domain';
 import {
-  camel,
   instanceAt,
   instanceHistory,
   instancesByIds,
@@ -21,6 +20,7 @@ import { sessionScope } from '../../auth/session-scope.js';
 import type { SessionUser } from '../../auth/sessions.js';
 import { followLogs, MAX_TAIL, readLogs } from '../../docker/logs.js';
 import { parsePositionId, positionId } from '../../live/change-feed.js';
+import { listRecordings, readRecording } from '../../terminal/recording.js';
 import { toTrpcError } from '../errors.js';
 import { containerOf, dockerFailure, type Viewer, visibleInstance } from '../instance-access.js';
 import type { Services } from '../services.js';
@@ -169,13 +169,7 @@ export const instancesRouter = router({
     )
     .query(async ({ ctx, input }) => {
       await visibleInstance(ctx.services, ctx.user, input.instanceId);
-      const { rows } = await ctx.services.pool.query(
-        `SELECT r.recording_id, r.user_id, u.username, r.via, r.started_at, r.ended_at, r.bytes, r.truncated
-         FROM terminal_recordings r LEFT JOIN rm.users u ON u.user_id = r.user_id
-         WHERE r.instance_id = $1 ORDER BY r.started_at DESC LIMIT 500`,
-        [input.instanceId],
-      );
-      return rows.map((r) => camel<never>(r));
+      return listRecordings(ctx.services.pool, input.instanceId);
     }),
 
   /** One recording, as an asciicast v2 file (the web app plays it back). */
@@ -184,12 +178,9 @@ export const instancesRouter = router({
     .output(z.object({ recordingId: z.string(), truncated: z.boolean(), cast: z.string() }))
     .query(async ({ ctx, input }) => {
       await visibleInstance(ctx.services, ctx.user, input.instanceId);
-      const { rows } = await ctx.services.pool.query<{ truncated: boolean; cast_text: string }>(
-        'SELECT truncated, cast_text FROM terminal_recordings WHERE recording_id = $1 AND instance_id = $2',
-        [input.recordingId, input.instanceId],
-      );
-      if (!rows[0]) throw new TianqiError('not_found', `no recording ${input.recordingId}`);
-      return { recordingId: input.recordingId, truncated: rows[0].truncated, cast: rows[0].cast_text };
+      const found = await readRecording(ctx.services.pool, input.instanceId, input.recordingId);
+      if (!found) throw new TianqiError('not_found', `no recording ${input.recordingId}`);
+      return { recordingId: input.recordingId, ...found };
     }),
 
   /** Its state at a past moment, folded from its own events up to then. */
