@@ -1,5 +1,4 @@
-import type { PlatformStore } from '@tianqi/projections';
-import type pg from 'pg';
+import { liveNodeIds, type PlatformStore } from '@tianqi/projections';
 import type { SecretBox } from '../security/secrets.js';
 import { AggregateLoader } from './aggregates.js';
 import { type CatalogCommands, catalogCommands } from './catalog.js';
@@ -21,12 +20,6 @@ export interface Commands {
   instances: InstanceCommands;
 }
 
-/** The nodes the scheduler considers: the nodes read model's live ones (each re-read from its stream). */
-export async function nodeIdsFromReadModel(pool: pg.Pool): Promise<string[]> {
-  const { rows } = await pool.query<{ node_id: string }>('SELECT node_id FROM rm.nodes WHERE NOT deleted');
-  return rows.map((r) => r.node_id);
-}
-
 export function createCommands(
   store: PlatformStore,
   secrets: SecretBox,
@@ -38,7 +31,8 @@ export function createCommands(
     catalog: catalogCommands(store, loader),
     nodes: nodeCommands(store, loader, secrets),
     instances: instanceCommands(store, loader, {
-      nodeIds: options.nodeIds ?? (() => nodeIdsFromReadModel(store.pool)),
+      // The nodes the scheduler considers: the read model's live ones (each re-read from its stream).
+      nodeIds: options.nodeIds ?? (() => liveNodeIds(store.pool)),
     }),
   };
 }

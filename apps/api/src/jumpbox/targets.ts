@@ -1,3 +1,4 @@
+import { type ShellTarget, shellTarget, shellTargetByName, shellTargets } from '@tianqi/projections';
 import type pg from 'pg';
 import type { MenuEntry } from './menu.js';
 
@@ -7,38 +8,24 @@ export interface JumpUser {
   role: 'admin' | 'user';
 }
 
-const COLUMNS = `i.instance_id, i.name, u.username AS owner_name, i.container_id, i.node_name, i.observed, i.owner_id`;
-
-interface Row {
-  instance_id: string;
-  name: string;
-  owner_name: string;
-  container_id: string | null;
-  node_name: string;
-  observed: string;
-  owner_id: string;
-}
-
-const entryOf = (r: Row): MenuEntry & { ownerId: string } => ({
-  instanceId: r.instance_id,
-  name: r.name,
-  ownerName: r.owner_name,
-  containerId: r.container_id ?? '',
-  nodeName: r.node_name,
-  observed: r.observed,
-  ownerId: r.owner_id,
+const entryOf = (t: ShellTarget): MenuEntry & { ownerId: string } => ({
+  instanceId: t.instanceId,
+  name: t.name,
+  ownerName: t.ownerName,
+  containerId: t.containerId ?? '',
+  nodeName: t.nodeName,
+  observed: t.observed,
+  ownerId: t.ownerId,
 });
+
+/** Admins may open everyone's instances, users their own. */
+const mayOpen = (user: JumpUser, target: ShellTarget | null): MenuEntry | null =>
+  target && (user.role === 'admin' || target.ownerId === user.userId) ? entryOf(target) : null;
 
 /** The instances a user may open that have a container (admins: everyone's), by owner and name. */
 export async function menuEntries(pool: pg.Pool, user: JumpUser): Promise<MenuEntry[]> {
-  const { rows } = await pool.query<Row>(
-    `SELECT ${COLUMNS} FROM rm.instances i JOIN rm.users u ON u.user_id = i.owner_id
-     WHERE i.container_id IS NOT NULL AND i.desired <> 'deleted' AND i.observed <> 'removed'
-       AND ($1::text IS NULL OR i.owner_id = $1)
-     ORDER BY u.username, i.name`,
-    [user.role === 'admin' ? null : user.userId],
-  );
-  return rows.map(entryOf);
+  const targets = await shellTargets(pool, { ownerId: user.role === 'admin' ? null : user.userId });
+  return targets.map(entryOf);
 }
 
 /**
@@ -52,14 +39,7 @@ export async function routeTarget(
 ): Promise<MenuEntry | null> {
   const owner = target.owner ?? user.username;
   if (owner.toLowerCase() !== user.username.toLowerCase() && user.role !== 'admin') return null;
-  const { rows } = await pool.query<Row>(
-    `SELECT ${COLUMNS} FROM rm.instances i JOIN rm.users u ON u.user_id = i.owner_id
-     WHERE lower(u.username) = lower($1) AND lower(i.name) = lower($2) AND i.desired <> 'deleted'
-     ORDER BY i.created_at DESC LIMIT 1`,
-    [owner, target.name],
-  );
-  const entry = rows[0] ? entryOf(rows[0]) : null;
-  return entry && (user.role === 'admin' || entry.ownerId === user.userId) ? entry : null;
+  return mayOpen(user, await shellTargetByName(pool, owner, target.name));
 }
 
 /** The same check again at the moment of connecting: the row as it is now, if still the user's. */
@@ -68,10 +48,5 @@ export async function stillAllowed(
   user: JumpUser,
   instanceId: string,
 ): Promise<MenuEntry | null> {
-  const { rows } = await pool.query<Row>(
-    `SELECT ${COLUMNS} FROM rm.instances i JOIN rm.users u ON u.user_id = i.owner_id WHERE i.instance_id = $1`,
-    [instanceId],
-  );
-  const entry = rows[0] ? entryOf(rows[0]) : null;
-  return entry && (user.role === 'admin' || entry.ownerId === user.userId) ? entry : null;
+  return mayOpen(user, await shellTarget(pool, instanceId));
 }

@@ -1,4 +1,5 @@
 import { afterPositionSql, type GlobalPosition, positionParams } from '@tianqi/events';
+import { instanceCountsByState, nodeCountsByDockerStatus } from '@tianqi/projections';
 import type pg from 'pg';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -69,11 +70,8 @@ export class PlatformMetrics {
       async collect() {
         this.reset();
         if (!self.#sources) return;
-        const { rows } = await self.#sources.pool.query<{ desired: string; observed: string; n: number }>(
-          `SELECT desired, observed, count(*)::int AS n FROM rm.instances
-           WHERE NOT (desired = 'deleted' AND observed = 'removed') GROUP BY desired, observed`,
-        );
-        for (const r of rows) this.set({ desired: r.desired, observed: r.observed }, r.n);
+        for (const r of await instanceCountsByState(self.#sources.pool))
+          this.set({ desired: r.desired, observed: r.observed }, r.count);
       },
     });
     new Gauge({
@@ -84,10 +82,8 @@ export class PlatformMetrics {
       async collect() {
         this.reset();
         if (!self.#sources) return;
-        const { rows } = await self.#sources.pool.query<{ status: string; n: number }>(
-          'SELECT docker_status AS status, count(*)::int AS n FROM rm.nodes WHERE NOT deleted GROUP BY docker_status',
-        );
-        for (const r of rows) this.set({ status: r.status }, r.n);
+        for (const r of await nodeCountsByDockerStatus(self.#sources.pool))
+          this.set({ status: r.status }, r.count);
       },
     });
     new Gauge({

@@ -1,5 +1,5 @@
 import { START, type Subscription } from '@tianqi/events';
-import type { PlatformEvent, PlatformStore } from '@tianqi/projections';
+import { activeInstanceIds, type PlatformEvent, type PlatformStore } from '@tianqi/projections';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Commands } from '../commands/index.js';
@@ -115,13 +115,8 @@ export class Reconciler {
   }
 
   /** Instances whose work may not be finished (all of them, or one node's). */
-  async pendingInstances(nodeId?: string): Promise<string[]> {
-    const { rows } = await this.options.pool.query<{ instance_id: string }>(
-      `SELECT instance_id FROM rm.instances
-       WHERE NOT (desired = 'deleted' AND observed = 'removed') AND ($1::text IS NULL OR node_id = $1)`,
-      [nodeId ?? null],
-    );
-    return rows.map((r) => r.instance_id);
+  pendingInstances(nodeId?: string): Promise<string[]> {
+    return activeInstanceIds(this.options.pool, { nodeId });
   }
 
   /** "Converge now" for a whole node: every unfinished instance on it. */

@@ -8,6 +8,7 @@ import {
   orphanRemovable,
   wrongNodeDrift,
 } from '@tianqi/domain';
+import { activeInstanceIds } from '@tianqi/projections';
 import type Docker from 'dockerode';
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -128,11 +129,8 @@ export async function syncNode(deps: SyncDeps, node: NodeState, docker: Docker):
   }
   report.containers = containers.length;
   const byInstance = new Map(containers.map((c) => [c.Labels[LABEL_INSTANCE] ?? '', c]));
-  const { rows } = await deps.pool.query<{ instance_id: string }>(
-    `SELECT instance_id FROM rm.instances WHERE node_id = $1 AND NOT (desired = 'deleted' AND observed = 'removed')`,
-    [node.nodeId],
-  );
-  const ids = new Set([...rows.map((r) => r.instance_id), ...byInstance.keys()].filter((id) => id !== ''));
+  const wanted = await activeInstanceIds(deps.pool, { nodeId: node.nodeId });
+  const ids = new Set([...wanted, ...byInstance.keys()].filter((id) => id !== ''));
   const heal: string[] = [];
   for (const id of ids) {
     const instance = await commands.instances.get(id);

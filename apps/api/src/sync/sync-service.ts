@@ -1,3 +1,4 @@
+import { liveNodeIds, openDriftInstanceIds } from '@tianqi/projections';
 import type Docker from 'dockerode';
 import cron, { type ScheduledTask } from 'node-cron';
 import { systemContext } from '../commands/index.js';
@@ -107,25 +108,23 @@ export class SyncService {
     this.deps.installation ??= await installationId(this.deps.pool);
     const startedAt = new Date();
     const t0 = performance.now();
-    const { rows } = await this.deps.pool.query<{ node_id: string }>(
-      'SELECT node_id FROM rm.nodes WHERE NOT deleted',
-    );
+    const nodeIds = await liveNodeIds(this.deps.pool);
     let sampled = 0;
     const alive = new Set<string>();
     const nodes = await Promise.all(
-      rows.map(async ({ node_id }) => {
-        const node = await this.deps.commands.nodes.get(node_id);
+      nodeIds.map(async (nodeId) => {
+        const node = await this.deps.commands.nodes.get(nodeId);
         if (!node) return null;
         try {
           const docker = this.deps.clients.forNode(node, this.deps.commands.nodes);
           const report = await syncNode(this.deps, node, docker);
           // One disk-usage call per node, while the stats calls go on: samples wait for its figures.
           const disks =
-            report.status === 'connected' ? this.#measureDisks(node_id, docker, report) : Promise.resolve();
+            report.status === 'connected' ? this.#measureDisks(nodeId, docker, report) : Promise.resolve();
           await Promise.all([
             disks,
             ...report.running.map((running) =>
-              this.#slots.run(node_id, async () => {
+              this.#slots.run(nodeId, async () => {
                 alive.add(running.instanceId);
                 if (await this.#sample(docker, running, false, disks)) sampled++;
               }),
@@ -144,13 +143,11 @@ export class SyncService {
     const misplaced = new Set(nodes.flatMap((n) => n?.misplaced ?? []));
     // Only when every node could be looked at: a node that did not answer may still hold the container.
     const complete = nodes.every((n) => n?.status === 'connected');
-    const { rows: open } = await this.deps.pool.query<{ instance_id: string }>(
-      `SELECT instance_id FROM rm.drift WHERE open AND kind = 'wrong_node'`,
-    );
-    for (const { instance_id } of complete ? open : []) {
-      if (!misplaced.has(instance_id)) {
+    const open = complete ? await openDriftInstanceIds(this.deps.pool, { kind: 'wrong_node' }) : [];
+    for (const instanceId of open) {
+      if (!misplaced.has(instanceId)) {
         await this.deps.commands.instances.record(
-          instance_id,
+          instanceId,
           { type: 'RecordDriftResolved', kind: 'wrong_node' },
           systemContext('sync'),
         );

@@ -80,3 +80,58 @@ export class Recorder {
     return this.id;
   }
 }
+
+/** A kept recording without its text, as an instance's list of sessions shows it. */
+export interface RecordingSummary {
+  recordingId: string;
+  userId: string;
+  /** Null when the users read model has no row for the user. */
+  username: string | null;
+  via: string;
+  startedAt: Date;
+  endedAt: Date;
+  bytes: number;
+  truncated: boolean;
+}
+
+/** An instance's recordings (web, CLI and SSH), newest first, at most 500. */
+export async function listRecordings(pool: pg.Pool, instanceId: string): Promise<RecordingSummary[]> {
+  const { rows } = await pool.query<{
+    recording_id: string;
+    user_id: string;
+    username: string | null;
+    via: string;
+    started_at: Date;
+    ended_at: Date;
+    bytes: number;
+    truncated: boolean;
+  }>(
+    `SELECT r.recording_id, r.user_id, u.username, r.via, r.started_at, r.ended_at, r.bytes, r.truncated
+     FROM terminal_recordings r LEFT JOIN rm.users u ON u.user_id = r.user_id
+     WHERE r.instance_id = $1 ORDER BY r.started_at DESC LIMIT 500`,
+    [instanceId],
+  );
+  return rows.map((r) => ({
+    recordingId: r.recording_id,
+    userId: r.user_id,
+    username: r.username,
+    via: r.via,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    bytes: r.bytes,
+    truncated: r.truncated,
+  }));
+}
+
+/** One recording of this instance as its asciicast text, or null when the instance has no such one. */
+export async function readRecording(
+  pool: pg.Pool,
+  instanceId: string,
+  recordingId: string,
+): Promise<{ truncated: boolean; cast: string } | null> {
+  const { rows } = await pool.query<{ truncated: boolean; cast_text: string }>(
+    'SELECT truncated, cast_text FROM terminal_recordings WHERE recording_id = $1 AND instance_id = $2',
+    [recordingId, instanceId],
+  );
+  return rows[0] ? { truncated: rows[0].truncated, cast: rows[0].cast_text } : null;
+}

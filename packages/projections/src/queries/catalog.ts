@@ -1,3 +1,4 @@
+import type { DriftKind } from '@tianqi/domain';
 import type pg from 'pg';
 import { camel } from './paging.js';
 
@@ -7,6 +8,25 @@ export async function listNodes(pool: pg.Pool, options: { includeDeleted?: boole
     `SELECT * FROM rm.nodes ${options.includeDeleted ? '' : 'WHERE NOT deleted'} ORDER BY name`,
   );
   return rows.map((r) => camel<Record<string, unknown> & { nodeId: string; name: string }>(r));
+}
+
+/** The ids of the nodes not deleted: those the scheduler considers and the sync looks at. */
+export async function liveNodeIds(pool: pg.Pool): Promise<string[]> {
+  const { rows } = await pool.query<{ node_id: string }>('SELECT node_id FROM rm.nodes WHERE NOT deleted');
+  return rows.map((r) => r.node_id);
+}
+
+export interface NodeStatusCount {
+  status: string;
+  count: number;
+}
+
+/** How many nodes (not deleted) are in each Docker connection status: for the metrics. */
+export async function nodeCountsByDockerStatus(pool: pg.Pool): Promise<NodeStatusCount[]> {
+  const { rows } = await pool.query<{ status: string; n: number }>(
+    'SELECT docker_status AS status, count(*)::int AS n FROM rm.nodes WHERE NOT deleted GROUP BY docker_status',
+  );
+  return rows.map((r) => ({ status: r.status, count: r.n }));
 }
 
 export async function listImages(pool: pg.Pool, options: { listedOnly?: boolean } = {}) {
@@ -40,4 +60,20 @@ export async function listDrift(pool: pg.Pool, options: { includeResolved?: bool
   return rows.map((r) =>
     camel<Record<string, unknown> & { driftId: string; kind: string; open: boolean }>(r),
   );
+}
+
+/**
+ * The instances with open drift, of one kind or any, each once: an orphan container's drift counts
+ * when its label names an instance. Drift on deleted nodes is not left out here (`listDrift` does).
+ */
+export async function openDriftInstanceIds(
+  pool: pg.Pool,
+  options: { kind?: DriftKind | 'orphan' } = {},
+): Promise<string[]> {
+  const { rows } = await pool.query<{ instance_id: string }>(
+    `SELECT DISTINCT instance_id FROM rm.drift
+     WHERE open AND instance_id IS NOT NULL AND ($1::text IS NULL OR kind = $1)`,
+    [options.kind ?? null],
+  );
+  return rows.map((r) => r.instance_id);
 }

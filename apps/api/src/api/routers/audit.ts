@@ -1,5 +1,5 @@
 import { idSchema, momentSchema } from '@tianqi/domain';
-import { auditLog, listDrift, usageByInstance, usageByUser } from '@tianqi/projections';
+import { auditLog, listDrift, openDriftInstanceIds, usageByInstance, usageByUser } from '@tianqi/projections';
 import { z } from 'zod';
 import { auditFilterInput } from '../../access/audit-filter.js';
 import {
@@ -63,13 +63,7 @@ export const driftRouter = router({
     .mutation(async ({ ctx, input }) => {
       const { reconciler, pool } = ctx.services;
       if (input.nodeId) return { queued: await reconciler.convergeNode(input.nodeId) };
-      const ids =
-        input.instanceIds ??
-        (
-          await pool.query<{ instance_id: string }>(
-            `SELECT DISTINCT instance_id FROM rm.drift WHERE open AND instance_id IS NOT NULL`,
-          )
-        ).rows.map((r) => r.instance_id);
+      const ids = input.instanceIds ?? (await openDriftInstanceIds(pool));
       reconciler.converge(ids);
       ctx.log.info({ instances: ids.length, by: ctx.user.username }, 'converge now');
       return { queued: ids.length };

@@ -7,10 +7,14 @@ import {
   remarkSchema,
   TianqiError,
 } from '@tianqi/domain';
-import { afterPositionSql, positionParams } from '@tianqi/events';
-import { camel, type InstanceRow, instanceAt, instanceHistory, listInstances } from '@tianqi/projections';
+import {
+  instanceAt,
+  instanceHistory,
+  instancesByIds,
+  instancesChangedSince,
+  listInstances,
+} from '@tianqi/projections';
 import { TRPCError, tracked } from '@trpc/server';
-import type pg from 'pg';
 import { z } from 'zod';
 import { containerOf, dockerFailure, type Viewer, visibleInstance } from '../../access/instance-access.js';
 import type { Services } from '../../access/services.js';
@@ -19,6 +23,7 @@ import { sessionScope } from '../../auth/session-scope.js';
 import type { SessionUser } from '../../auth/sessions.js';
 import { followLogs, MAX_TAIL, readLogs } from '../../docker/logs.js';
 import { parsePositionId, positionId } from '../../live/change-feed.js';
+import { listRecordings, readRecording } from '../../terminal/recording.js';
 import { toTrpcError } from '../errors.js';
 import { applied, router, settled, userProcedure } from '../trpc.js';
 
@@ -164,13 +169,7 @@ export const instancesRouter = router({
     )
     .query(async ({ ctx, input }) => {
       await visibleInstance(ctx.services, ctx.user, input.instanceId);
-      const { rows } = await ctx.services.pool.query(
-        `SELECT r.recording_id, r.user_id, u.username, r.via, r.started_at, r.ended_at, r.bytes, r.truncated
-         FROM terminal_recordings r LEFT JOIN rm.users u ON u.user_id = r.user_id
-         WHERE r.instance_id = $1 ORDER BY r.started_at DESC LIMIT 500`,
-        [input.instanceId],
-      );
-      return rows.map((r) => camel<never>(r));
+      return listRecordings(ctx.services.pool, input.instanceId);
     }),
 
   /** One recording, as an asciicast v2 file (the web app plays it back). */
@@ -179,12 +178,9 @@ export const instancesRouter = router({
     .output(z.object({ recordingId: z.string(), truncated: z.boolean(), cast: z.string() }))
     .query(async ({ ctx, input }) => {
       await visibleInstance(ctx.services, ctx.user, input.instanceId);
-      const { rows } = await ctx.services.pool.query<{ truncated: boolean; cast_text: string }>(
-        'SELECT truncated, cast_text FROM terminal_recordings WHERE recording_id = $1 AND instance_id = $2',
-        [input.recordingId, input.instanceId],
-      );
-      if (!rows[0]) throw new TianqiError('not_found', `no recording ${input.recordingId}`);
-      return { recordingId: input.recordingId, truncated: rows[0].truncated, cast: rows[0].cast_text };
+      const found = await readRecording(ctx.services.pool, input.instanceId, input.recordingId);
+      if (!found) throw new TianqiError('not_found', `no recording ${input.recordingId}`);
+      return { recordingId: input.recordingId, ...found };
     }),
 
   /** Its state at a past moment, folded from its own events up to then. */
@@ -323,11 +319,12 @@ async function* watchRows(
   const changes = services.feed.changes(abort);
   const since = parsePositionId(input.lastEventId);
   const head = positionId(services.projections.position);
-  const resumed = since && !input.instanceId ? await changedSince(services.pool, since, owner) : null;
+  const resumed =
+    since && !input.instanceId ? await instancesChangedSince(services.pool, since, { ownerId: owner }) : null;
   const initial = input.instanceId
-    ? await rowsOf(services.pool, [input.instanceId], owner)
+    ? await instancesByIds(services.pool, [input.instanceId], { ownerId: owner })
     : resumed !== null
-      ? await rowsOf(services.pool, resumed, owner)
+      ? await instancesByIds(services.pool, resumed, { ownerId: owner })
       : (await listInstances(services.pool, { ownerId: owner ?? undefined, limit: 500 })).items;
   for (const row of initial) yield tracked(head, instanceView.parse(row));
   for await (const change of changes) {
@@ -335,19 +332,10 @@ async function* watchRows(
       ? [input.instanceId].filter((id) => change.instanceIds.has(id))
       : [...change.instanceIds];
     if (ids.length === 0) continue;
-    for (const row of await rowsOf(services.pool, ids, owner)) {
+    for (const row of await instancesByIds(services.pool, ids, { ownerId: owner })) {
       yield tracked(positionId(change.position), instanceView.parse(row));
     }
   }
-}
-
-/** These instances' rows, only the owner's when an owner is given: one query. */
-async function rowsOf(pool: pg.Pool, ids: string[], owner: string | null): Promise<InstanceRow[]> {
-  const { rows } = await pool.query(
-    'SELECT * FROM rm.instances WHERE instance_id = ANY($1) AND ($2::text IS NULL OR owner_id = $2)',
-    [ids, owner],
-  );
-  return rows.map((r) => camel<InstanceRow>(r));
 }
 
 /**
@@ -373,26 +361,4 @@ async function* scoped<T>(
   // Told apart from a stream that is simply over: the client must sign in again, not wait for more.
   if (session.signal.aborted)
     throw new TRPCError({ code: 'UNAUTHORIZED', message: 'the session ended; sign in again' });
-}
-
-/**
- * The caller's instances with events after a position (a list subscription picking up where it left
- * off), or null when that is too far back to be worth it: the caller then gets the whole list again.
- */
-async function changedSince(
-  pool: pg.Pool,
-  since: { transactionId: bigint; position: bigint },
-  owner: string | null,
-): Promise<string[] | null> {
-  const { rows } = await pool.query<{ id: string }>(
-    `SELECT DISTINCT i.instance_id AS id
-     FROM (SELECT stream_id FROM events
-           WHERE ${afterPositionSql(1)}
-           ORDER BY transaction_id, position LIMIT 20000) e
-     JOIN rm.instances i ON e.stream_id = 'instance-' || i.instance_id
-     WHERE $3::text IS NULL OR i.owner_id = $3
-     LIMIT 501`,
-    [...positionParams(since), owner],
-  );
-  return rows.length > 500 ? null : rows.map((r) => r.id);
 }
