@@ -101,6 +101,7 @@ const table: [string, Record<Role, Outcome>, (c: Caller) => Promise<unknown>][] 
     (c) => c.client.auth.login.mutate({ username: 'usera', password: 'a-password', via: 'cli' }),
   ],
   ['auth.me', EVERYONE, (c) => c.client.auth.me.query()],
+  ['platform.info', USERS, (c) => c.client.platform.info.query()],
   ['auth.sshKeys', USERS, (c) => c.client.auth.sshKeys.query()],
   ['auth.addSshKey', USERS, (c) => c.client.auth.addSshKey.mutate({ publicKey: sshKey() })],
   [

@@ -3,6 +3,7 @@ import { authRouter } from './routers/auth.js';
 import { imagesRouter, specsRouter } from './routers/catalog.js';
 import { instancesRouter } from './routers/instances.js';
 import { nodesRouter } from './routers/nodes.js';
+import { platformRouter } from './routers/platform.js';
 import { usersRouter } from './routers/users.js';
 import { router } from './trpc.js';
 
@@ -17,6 +18,7 @@ export const appRouter = router({
   audit: auditRouter,
   drift: driftRouter,
   usage: usageRouter,
+  platform: platformRouter,
 });
 
 export type AppRouter = typeof appRouter;
