@@ -86,6 +86,7 @@ describe('`tianqi start`', () => {
       expect(rows).toEqual([
         { component: 'api', version: 1 },
         { component: 'api', version: 2 },
+        { component: 'api', version: 3 },
         { component: 'events', version: 1 },
         { component: 'events', version: 2 },
         { component: 'events', version: 3 },
@@ -126,7 +127,7 @@ describe('`tianqi start`', () => {
       await client.connect();
       const { rows } = await client.query('SELECT count(*)::int AS n FROM schema_migrations');
       await client.end();
-      expect(rows[0].n).toBe(7);
+      expect(rows[0].n).toBe(8);
       started.child.kill('SIGTERM');
       expect(await started.exited).toBe(0);
       expect((await import('node:fs')).existsSync(join(dataDir, 'postgres'))).toBe(false);
