@@ -82,7 +82,7 @@ async function serverCommand(argv: string[]): Promise<number> {
     case 'migrate': {
       const { openDatabase } = await import('../database/connect.js');
       const { createLogger } = await import('../platform.js');
-      const database = await openDatabase(config, createLogger(config));
+      const database = await openDatabase(config, createLogger(config), { shareRunning: true });
       await database.close();
       console.error('the database is up to date');
       return 0;
