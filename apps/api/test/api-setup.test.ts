@@ -13,6 +13,9 @@ const api = useApi({
   auth: { 'max-failures': 3, 'lockout-minutes': 1 },
 });
 
+/** Another platform with no admin, for setups that must not meet the first one's throttle. */
+const untouched = useApi({ admin: { username: '', password: '' } });
+
 interface Answer {
   status: number;
   tianqiCode: string | null;
@@ -183,5 +186,19 @@ describe('the first run: auth.setupStatus and auth.setup', () => {
     } finally {
       await other.close();
     }
+  });
+
+  it('two setups at once with the right code make one admin: the other is told it is set up already', async () => {
+    const f = untouched();
+    const code = f.platform.services.firstRun.code!;
+    const answers = await Promise.all([
+      setup(f.url, '127.0.0.54', code, 'first'),
+      setup(f.url, '127.0.0.55', code, 'other'),
+    ]);
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 409]);
+    const { rows } = await f.platform.database.pool.query(
+      "SELECT username FROM rm.users WHERE role = 'admin'",
+    );
+    expect(rows).toHaveLength(1);
   });
 });
