@@ -3,6 +3,7 @@ import { type PlatformStore, ProjectionRunner, platformEvents } from '@tianqi/pr
 import pino, { type Logger } from 'pino';
 import type { Services } from './access/services.js';
 import { AuthService } from './auth/auth-service.js';
+import { FirstRun } from './auth/first-run.js';
 import { LoginLimiter } from './auth/login-limiter.js';
 import { forgetStaleSessions } from './auth/session-invalidation.js';
 import { SessionStore } from './auth/sessions.js';
@@ -120,6 +121,30 @@ export async function startPlatform(config: Config, logger = createLogger(config
       idleMinutes: config.auth['session-idle-minutes'],
       maxHours: config.auth['session-max-hours'],
     });
+    const limiter = new LoginLimiter({
+      maxFailures: config.auth['max-failures'],
+      windowMs: config.auth['lockout-minutes'] * 60_000,
+    });
+    const auth = new AuthService({
+      store,
+      users: commands.users,
+      sessions,
+      limiter,
+      logger,
+      onLogin: (outcome, via) => metrics.logins.inc({ outcome, via }),
+    });
+    // Before the port opens: the code exists (and is printed) before anyone can reach the setup.
+    const firstRun = new FirstRun({
+      pool: database.pool,
+      projections,
+      users: commands.users,
+      sessions,
+      limiter,
+      auth,
+      dataDir: config['data-dir'],
+      logger,
+    });
+    await firstRun.prepare();
     const services: Services = {
       config,
       pool: database.pool,
@@ -132,21 +157,15 @@ export async function startPlatform(config: Config, logger = createLogger(config
       feed: new ChangeFeed(projections),
       reads: new ReadCache(projections),
       sessions,
-      auth: new AuthService({
-        store,
-        users: commands.users,
-        sessions,
-        limiter: new LoginLimiter({
-          maxFailures: config.auth['max-failures'],
-          windowMs: config.auth['lockout-minutes'] * 60_000,
-        }),
-        logger,
-        onLogin: (outcome, via) => metrics.logins.inc({ outcome, via }),
-      }),
+      auth,
+      firstRun,
       metrics,
       logger,
     };
-    const detachSessions = projections.onApplied((events) => forgetStaleSessions(sessions, events));
+    const detachSessions = projections.onApplied((events) => {
+      forgetStaleSessions(sessions, events);
+      firstRun.onApplied(events);
+    });
     metrics.attach({
       pool: database.pool,
       queueDepth: () => live.queue.depth,

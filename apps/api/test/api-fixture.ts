@@ -28,7 +28,7 @@ export interface ApiFixture {
   /** How many events the log holds. */
   eventCount(): Promise<number>;
   /** Another API server on the same database (as with several behind a load balancer). */
-  secondServer(): Promise<{ url: string; close(): Promise<void> }>;
+  secondServer(): Promise<{ url: string; platform: RunningPlatform; close(): Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -57,16 +57,25 @@ export async function openApi(over: Record<string, unknown> = {}): Promise<ApiFi
     const { token, user } = await createApiClient(url).auth.login.mutate({ username, password, via: 'cli' });
     return { token: token!, client: createApiClient(url, token), userId: user.userId };
   };
-  const admin = await login(ADMIN.username, ADMIN.password);
+  // With `admin: { username: '' }` the platform starts with no admin (the first run).
+  const admin = config.admin.username ? await login(ADMIN.username, ADMIN.password) : null;
+  const configured = () => {
+    if (!admin) throw new Error('this platform was started with no admin');
+    return admin;
+  };
   return {
     url,
     platform,
     anon: createApiClient(url),
     login,
-    admin: admin.client,
-    adminToken: admin.token,
+    get admin() {
+      return configured().client;
+    },
+    get adminToken() {
+      return configured().token;
+    },
     async user(username, role = 'user') {
-      await admin.client.users.create.mutate({ username, password: `${username}-password`, role });
+      await configured().client.users.create.mutate({ username, password: `${username}-password`, role });
       return login(username, `${username}-password`);
     },
     async eventCount() {
@@ -84,6 +93,7 @@ export async function openApi(over: Record<string, unknown> = {}): Promise<ApiFi
       );
       return {
         url: `http://127.0.0.1:${otherPort}`,
+        platform: other,
         close: async () => {
           await other.stop();
           await rm(otherDir, { recursive: true, force: true });

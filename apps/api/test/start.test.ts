@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,6 +87,7 @@ describe('`tianqi start`', () => {
       expect(rows).toEqual([
         { component: 'api', version: 1 },
         { component: 'api', version: 2 },
+        { component: 'api', version: 3 },
         { component: 'events', version: 1 },
         { component: 'events', version: 2 },
         { component: 'events', version: 3 },
@@ -115,6 +117,86 @@ describe('`tianqi start`', () => {
     }
   });
 
+  it('with no admin prints a setup code and writes it into data-dir; `tianqi admin create`, `migrate` and `rebuild-projections` use its running embedded PostgreSQL; then the code is gone', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'tianqi-data-'));
+    await chmod(dataDir, 0o755);
+    const port = await freePort();
+    const pgPort = await freePort();
+    const env = {
+      PORT: String(port),
+      TIANQI_DATA_DIR: dataDir,
+      TIANQI_DATABASE_EMBEDDED_PORT: String(pgPort),
+    };
+    const status = async () =>
+      (
+        (await (await fetch(`http://127.0.0.1:${port}/api/trpc/auth.setupStatus`)).json()) as {
+          result: { data: { needsSetup: boolean } };
+        }
+      ).result.data.needsSetup;
+    try {
+      const server = startTianqi(env);
+      await waitForHealth(port, server);
+      for (let i = 0; i < 50 && !server.output().includes('No admin yet'); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      const file = join(dataDir, 'setup-code');
+      const code = (await readFile(file, 'utf8')).trim();
+      expect(code).toMatch(/^[0-9A-Z]{4}(-[0-9A-Z]{4}){3}$/);
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      expect(server.output()).toContain(
+        `No admin yet: open http://localhost:${port} and make the first one with the setup code ${code} (also in ${file}, readable by you alone), or run \`tianqi admin create --username NAME\` (this server may keep running)`,
+      );
+      expect(await status()).toBe(true);
+
+      // A second server on the same data-dir is told why it cannot start, not blamed on the port.
+      const twice = startTianqi({ ...env, PORT: String(await freePort()) });
+      expect(await twice.exited).toBe(1);
+      expect(twice.output()).toMatch(
+        new RegExp(
+          `already running \\(pid \\d+, port ${pgPort}\\): another \`tianqi start\` uses this data-dir`,
+        ),
+      );
+      expect(twice.output()).not.toMatch(/\n\s+at /);
+
+      const withPassword = { ...env, TIANQI_ADMIN_PASSWORD: 'cli-admin-password' };
+      const create = startTianqi(withPassword, ['admin', 'create', '--username', 'ops']);
+      expect(await create.exited).toBe(0);
+      expect(create.output()).toMatch(/admin ops created/);
+      const migrate = startTianqi(env, ['migrate']);
+      expect(await migrate.exited).toBe(0);
+      expect(migrate.output()).toMatch(/the database is up to date/);
+      const rebuild = startTianqi(env, ['rebuild-projections', 'users']);
+      expect(await rebuild.exited).toBe(0);
+      expect(rebuild.output()).toMatch(/rebuilt users from \d+ events/);
+
+      // The running server heard of the admin: its code and file are gone, and the new admin signs in.
+      for (let i = 0; i < 100 && existsSync(file); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(existsSync(file)).toBe(false);
+      expect(await status()).toBe(false);
+      const login = await fetch(`http://127.0.0.1:${port}/api/trpc/auth.login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'ops', password: 'cli-admin-password', via: 'cli' }),
+      });
+      expect(login.status).toBe(200);
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+
+      // With the server stopped, the commands start the embedded PostgreSQL themselves, as before.
+      const alone = startTianqi(env, ['migrate']);
+      expect(await alone.exited).toBe(0);
+      const restarted = startTianqi(env);
+      await waitForHealth(port, restarted);
+      for (let i = 0; i < 50 && !restarted.output().includes('Sign in at'); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(restarted.output()).toContain(`Sign in at http://localhost:${port}, or with the CLI`);
+      expect(existsSync(file)).toBe(false);
+      restarted.child.kill('SIGTERM');
+      expect(await restarted.exited).toBe(0);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('with DATABASE_URL uses that server and starts no embedded one', async () => {
     const db = await createTestDatabase();
     const dataDir = await mkdtemp(join(tmpdir(), 'tianqi-data-'));
@@ -126,7 +208,7 @@ describe('`tianqi start`', () => {
       await client.connect();
       const { rows } = await client.query('SELECT count(*)::int AS n FROM schema_migrations');
       await client.end();
-      expect(rows[0].n).toBe(7);
+      expect(rows[0].n).toBe(8);
       started.child.kill('SIGTERM');
       expect(await started.exited).toBe(0);
       expect((await import('node:fs')).existsSync(join(dataDir, 'postgres'))).toBe(false);

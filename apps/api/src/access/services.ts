@@ -2,6 +2,7 @@ import type { PlatformStore, ProjectionRunner } from '@tianqi/projections';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { AuthService } from '../auth/auth-service.js';
+import type { FirstRun } from '../auth/first-run.js';
 import type { SessionStore } from '../auth/sessions.js';
 import type { Commands } from '../commands/index.js';
 import type { Config } from '../config/schema.js';
@@ -28,6 +29,8 @@ export interface Services {
   /** Query answers kept while the read models stay where they were. */
   reads: ReadCache;
   auth: AuthService;
+  /** The first admin, made from the web app with a setup code while there is none. */
+  firstRun: FirstRun;
   sessions: SessionStore;
   metrics: PlatformMetrics;
   logger: Logger;

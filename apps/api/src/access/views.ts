@@ -32,6 +32,8 @@ export const meView = z.object({
   expiresAt: date,
 });
 
+export const setupStatusView = z.object({ needsSetup: z.boolean() });
+
 export const imageView = z.object({
   imageId: z.string(),
   name: z.string(),

@@ -34,7 +34,7 @@ export async function adminCreate(config: Config, username: string | undefined):
   }
   const password = await readPassword();
   const logger = createLogger({ ...config, log: { level: 'warn' } });
-  const database = await openDatabase(config, logger);
+  const database = await openDatabase(config, logger, { shareRunning: true });
   const store = openStore(database, logger);
   try {
     const commands = createCommands(
@@ -67,7 +67,7 @@ export async function rebuildCommand(config: Config, names: string[]): Promise<n
   }
   const chosen = names.length > 0 ? allProjections.filter((p) => names.includes(p.name)) : allProjections;
   const logger = createLogger({ ...config, log: { level: 'warn' } });
-  const database = await openDatabase(config, logger);
+  const database = await openDatabase(config, logger, { shareRunning: true });
   const store = openStore(database, logger);
   try {
     const bar = new ProgressBar('rebuilding');

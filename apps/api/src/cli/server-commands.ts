@@ -82,7 +82,7 @@ async function serverCommand(argv: string[]): Promise<number> {
     case 'migrate': {
       const { openDatabase } = await import('../database/connect.js');
       const { createLogger } = await import('../platform.js');
-      const database = await openDatabase(config, createLogger(config));
+      const database = await openDatabase(config, createLogger(config), { shareRunning: true });
       await database.close();
       console.error('the database is up to date');
       return 0;
@@ -106,7 +106,7 @@ async function serverCommand(argv: string[]): Promise<number> {
         process.once('SIGTERM', stop);
       });
       // After the signal handlers: a stop asked while this is printed is still graceful.
-      console.error(await howToSignIn(platform, config.admin.username).catch(() => ''));
+      console.error(howToSignIn(platform, config.admin.username));
       await stopped;
       return 0;
     }
@@ -133,19 +133,14 @@ export async function runServerCommand(argv: string[]): Promise<number> {
 }
 
 /** What the start prints so the first person knows how to get in. */
-async function howToSignIn(
-  platform: {
-    url: string;
-    database: { pool: { query: (sql: string) => Promise<{ rows: { n: number }[] }> } };
-  },
+function howToSignIn(
+  platform: { url: string; services: { firstRun: { code: string | null; file: string } } },
   configuredAdmin: string,
-): Promise<string> {
-  const { rows } = await platform.database.pool.query(
-    "SELECT count(*)::int AS n FROM rm.users WHERE role = 'admin' AND NOT disabled",
-  );
+): string {
   const cli = `the CLI: tianqi login --server ${platform.url} --username NAME`;
-  if (rows[0]!.n === 0) {
-    return `No admin yet: create one with \`tianqi admin create --username NAME\` (or set admin.username and admin.password), then sign in at ${platform.url} or with ${cli}.`;
+  const { code, file } = platform.services.firstRun;
+  if (code !== null) {
+    return `No admin yet: open ${platform.url} and make the first one with the setup code ${code} (also in ${file}, readable by you alone), or run \`tianqi admin create --username NAME\` (this server may keep running); then sign in there or with ${cli}.`;
   }
   const who = configuredAdmin ? ` as ${configuredAdmin} (admin.username)` : '';
   return `Sign in at ${platform.url}${who}, or with ${cli}.`;

@@ -29,16 +29,7 @@ export async function startEmbeddedPostgres(
 ): Promise<EmbeddedDatabase> {
   const base = resolve(dataDir);
   const directory = join(base, 'postgres');
-  const credentialsFile = join(base, 'postgres-credentials.json');
-  await mkdir(base, { recursive: true });
-  let credentials: Credentials;
-  if (existsSync(credentialsFile)) {
-    credentials = JSON.parse(await readFile(credentialsFile, 'utf8')) as Credentials;
-  } else {
-    credentials = { user: 'tianqi', password: randomBytes(24).toString('base64url') };
-    await writeFile(credentialsFile, JSON.stringify(credentials), { mode: 0o600 });
-  }
-  await chmod(credentialsFile, 0o600);
+  const credentials = await credentialsOf(base);
   if (userInfo().uid === 0) {
     const reach = spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', base]);
     if (reach.status !== 0) {
@@ -80,15 +71,63 @@ export async function startEmbeddedPostgres(
   // next start does not find the port and the data folder still held. stop() signals synchronously.
   const onExit = () => void pg.stop();
   process.once('exit', onExit);
-  const url = `postgres://${credentials.user}:${encodeURIComponent(credentials.password)}@127.0.0.1:${port}/postgres`;
   return {
-    url,
+    url: urlOf(credentials, port),
     directory,
     stop: async () => {
       process.off('exit', onExit);
       await pg.stop();
     },
   };
+}
+
+/** The password is made once and kept beside the data (readable by the owner only). */
+async function credentialsOf(base: string): Promise<Credentials> {
+  const file = join(base, 'postgres-credentials.json');
+  await mkdir(base, { recursive: true });
+  if (!existsSync(file)) {
+    const made: Credentials = { user: 'tianqi', password: randomBytes(24).toString('base64url') };
+    await writeFile(file, JSON.stringify(made), { mode: 0o600 });
+  }
+  await chmod(file, 0o600);
+  return readCredentials(base);
+}
+
+async function readCredentials(base: string): Promise<Credentials> {
+  return JSON.parse(await readFile(join(base, 'postgres-credentials.json'), 'utf8')) as Credentials;
+}
+
+const urlOf = (credentials: Credentials, port: number) =>
+  `postgres://${credentials.user}:${encodeURIComponent(credentials.password)}@127.0.0.1:${port}/postgres`;
+
+/**
+ * The embedded PostgreSQL of this data-dir when one is running now (its postmaster.pid names a live
+ * process): its pid and URL, at the port it really listens on; null when none runs.
+ */
+export async function runningEmbeddedPostgres(
+  dataDir: string,
+): Promise<{ pid: number; port: number; url: string } | null> {
+  const base = resolve(dataDir);
+  // postmaster.pid: the pid, the data directory, the start time, the port, … one a line.
+  const lines = await readFile(join(base, 'postgres', 'postmaster.pid'), 'utf8').then(
+    (text) => text.split('\n'),
+    () => null,
+  );
+  const pid = Number(lines?.[0]);
+  const port = Number(lines?.[3]);
+  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(port) || port <= 0) return null;
+  if (!alive(pid)) return null; // left behind by a server that was killed: a start clears it
+  return { pid, port, url: urlOf(await readCredentials(base), port) };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // Another user's process (the `postgres` user's, seen by someone else) is alive too.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**

@@ -49,6 +49,14 @@ export async function listUsers(pool: pg.Pool) {
   return rows.map((r) => camel<Record<string, unknown> & { userId: string; username: string }>(r));
 }
 
+/** Whether an admin who may sign in exists: until one does, the platform waits for its first-run setup. */
+export async function adminExists(pool: pg.Pool): Promise<boolean> {
+  const { rows } = await pool.query<{ found: boolean }>(
+    "SELECT EXISTS (SELECT 1 FROM rm.users WHERE role = 'admin' AND NOT disabled) AS found",
+  );
+  return rows[0]!.found;
+}
+
 /** Drift now (open) or all of it, newest first. */
 export async function listDrift(pool: pg.Pool, options: { includeResolved?: boolean } = {}) {
   const { rows } = await pool.query(

@@ -2,7 +2,7 @@ import { passwordSchema, TianqiError } from '@tianqi/domain';
 import { z } from 'zod';
 import { SESSION_COOKIE } from '../../access/request-auth.js';
 import type { Services } from '../../access/services.js';
-import { commandResultView, meView, sshKeyView } from '../../access/views.js';
+import { commandResultView, meView, setupStatusView, sshKeyView } from '../../access/views.js';
 import type { CommandContext } from '../../commands/index.js';
 import {
   type ApiContext,
@@ -25,8 +25,39 @@ function setCookie(ctx: ApiContext, token: string, expiresAt: Date | null): void
   );
 }
 
-/** Sign in and out, who am I, my password and SSH keys. */
+/** The first run, sign in and out, who am I, my password and SSH keys. */
 export const authRouter = router({
+  /** What the web app asks before its sign-in page: with no admin yet, it shows the setup page. */
+  setupStatus: publicProcedure
+    .output(setupStatusView)
+    .query(async ({ ctx }) => ({ needsSetup: await ctx.services.firstRun.needsSetup() })),
+
+  /**
+   * The first admin, made with the setup code the server printed at start, and signed in as a browser
+   * login is (the session cookie). Only while there is no admin.
+   */
+  setup: publicProcedure
+    .input(
+      z.strictObject({
+        code: z.string().min(1).max(64),
+        username: z.string().max(64),
+        password: passwordSchema,
+      }),
+    )
+    .output(z.object({ user: meView }))
+    .mutation(async ({ ctx, input }) => {
+      // As a browser sign-in: another site's page must not make an admin and sign the browser in.
+      refuseCrossSite(ctx, 'mutation');
+      const result = await ctx.services.firstRun.setUp({
+        ...input,
+        ip: ctx.ip,
+        userAgent: ctx.userAgent,
+        correlationId: ctx.requestId,
+      });
+      setCookie(ctx, result.token, result.expiresAt);
+      return { user: { ...result.user, expiresAt: result.expiresAt } };
+    }),
+
   login: publicProcedure
     .input(
       z.strictObject({
