@@ -1,0 +1,13 @@
+import { AddCircleOutline, CubeOutline, PersonCircleOutline } from '@vicons/ionicons5';
+import { NIcon } from 'naive-ui';
+import { type Component, h } from 'vue';
+
+/** The icons routes name in their meta. */
+const ICONS: Record<string, Component> = {
+  instances: CubeOutline,
+  create: AddCircleOutline,
+  account: PersonCircleOutline,
+};
+
+export const renderIcon = (name: string) => () =>
+  h(NIcon, null, { default: () => h(ICONS[name] ?? CubeOutline) });

@@ -1,0 +1,73 @@
+import type { RouteRecordRaw } from 'vue-router';
+
+declare module 'vue-router' {
+  interface RouteMeta {
+    /** The i18n key of the page's title (and its menu entry). */
+    titleKey?: string;
+    /** The menu's icon name (components/menu-icons.ts); pages without one are not in the menu. */
+    icon?: string;
+    /** Who may open it; absent: every signed-in user. */
+    roles?: ('admin' | 'user')[];
+    /** Open without signing in. */
+    public?: boolean;
+  }
+}
+
+export const routes: RouteRecordRaw[] = [
+  {
+    path: '/sign-in',
+    name: 'sign-in',
+    component: () => import('../views/sign-in/SignInView.vue'),
+    meta: { public: true, titleKey: 'signIn.title' },
+  },
+  {
+    path: '/setup',
+    name: 'setup',
+    component: () => import('../views/setup/SetupView.vue'),
+    meta: { public: true, titleKey: 'setup.title' },
+  },
+  {
+    path: '/',
+    component: () => import('../layouts/AppLayout.vue'),
+    children: [
+      { path: '', redirect: { name: 'instances' } },
+      {
+        path: 'instances',
+        name: 'instances',
+        component: () => import('../views/instances/InstanceListView.vue'),
+        meta: { titleKey: 'nav.instances', icon: 'instances' },
+      },
+      {
+        path: 'instances/new',
+        name: 'create-instance',
+        component: () => import('../views/create-instance/CreateInstanceView.vue'),
+        meta: { titleKey: 'nav.create', icon: 'create' },
+      },
+      {
+        path: 'instances/:instanceId/:tab?',
+        name: 'instance',
+        component: () => import('../views/instance/InstanceView.vue'),
+        props: true,
+        meta: { titleKey: 'nav.instances' },
+      },
+      {
+        path: 'account',
+        name: 'account',
+        component: () => import('../views/account/AccountView.vue'),
+        meta: { titleKey: 'nav.account', icon: 'account' },
+      },
+      {
+        path: 'no-access',
+        name: 'no-access',
+        component: () => import('../views/errors/NoAccessView.vue'),
+        meta: { titleKey: 'noAccess.title' },
+      },
+      {
+        path: ':rest(.*)*',
+        name: 'not-found',
+        component: () => import('../views/errors/NotFoundView.vue'),
+        meta: { titleKey: 'notFound.title' },
+      },
+    ],
+  },
+];
