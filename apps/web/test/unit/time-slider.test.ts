@@ -7,10 +7,10 @@ import { i18n } from '../../src/locales/index.js';
 describe('the history’s time slider', () => {
   const times = [Date.UTC(2026, 11, 1, 8, 0), Date.UTC(2026, 11, 1, 8, 5), Date.UTC(2026, 11, 1, 9, 30)];
 
-  it('stops at each event: the moment shown is when that event was recorded', () => {
-    expect(momentAt(times, 0)).toBe(times[0]);
-    expect(momentAt(times, 1.4)).toBe(times[1]);
-    expect(momentAt(times, 99)).toBe(times[2]);
+  it('stops at each event: the moment shown is just after it was recorded (to the microsecond)', () => {
+    expect(momentAt(times, 0)).toBe(times[0]! + 1);
+    expect(momentAt(times, 1.4)).toBe(times[1]! + 1);
+    expect(momentAt(times, 99)).toBe(times[2]! + 1);
     expect(momentAt([], 0)).toBeNull();
   });
 

@@ -40,9 +40,11 @@ export function client(url: string, token: string | null = null): Client {
  * A real `tianqi start` (the CLI handing over to the server, as the README runs it) on a fresh
  * database and a free port, serving the built web app; stopped with SIGTERM, its containers removed.
  */
-export async function startTianqi(options: { admin?: boolean } = {}): Promise<RunningTianqi> {
+export async function startTianqi(
+  options: { admin?: boolean; database?: () => Promise<Pick<TestDatabase, 'url' | 'drop'>> } = {},
+): Promise<RunningTianqi> {
   const withAdmin = options.admin ?? true;
-  const db: TestDatabase = await createTestDatabase();
+  const db = await (options.database ?? createTestDatabase)();
   const dataDir = await mkdtemp(join(tmpdir(), 'tianqi-web-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
