@@ -14,6 +14,7 @@ const api = useApi();
 const ID = 'abcdef123456';
 const valid: Record<string, Record<string, unknown>> = {
   'auth.login': { username: 'someone', password: 'some-password', via: 'cli' },
+  'auth.setup': { code: 'AAAA-BBBB-CCCC-DDDD', username: 'later', password: 'later-password' },
   'auth.changePassword': { currentPassword: 'admin-password', newPassword: 'another-password' },
   'auth.addSshKey': { publicKey: 'ssh-ed25519 AAAA comment' },
   'auth.removeSshKey': { fingerprint: 'SHA256:abc' },

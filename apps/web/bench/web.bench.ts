@@ -117,7 +117,6 @@ try {
 
   // Read model changed → row changed: stop and start the first instance in turn.
   const first = ids[0]!;
-  const row = `tr:has([data-test="instance-name"]:text-is("b-0")) [data-desired]`;
   const onScreen: number[] = [];
   const answers: number[] = [];
   for (let i = 0; i < CHANGES; i++) {
@@ -128,8 +127,13 @@ try {
     const answered = performance.now();
     answers.push(answered - m0);
     await page.waitForFunction(
-      ([sel, want]) => document.querySelector(sel!)?.getAttribute('data-desired') === want,
-      [row, desired],
+      (want) => {
+        const name = [...document.querySelectorAll('[data-test="instance-name"]')].find(
+          (e) => e.textContent === 'b-0',
+        );
+        return name?.closest('tr')?.querySelector('[data-desired]')?.getAttribute('data-desired') === want;
+      },
+      desired,
       { polling: 'raf', timeout: 10_000 },
     );
     onScreen.push(performance.now() - answered);
