@@ -69,3 +69,25 @@ export function dockerOverTcp(node: TestNode): Docker {
       })
     : new Docker({ protocol: 'http', host: node.host, port: node.port });
 }
+
+/**
+ * Removes from every test node the containers carrying `label` (with their anonymous volumes): what
+ * a test's platform made there, whatever state the test ended in. Without test nodes, nothing to do.
+ */
+export async function removeLabelledContainers(label: string): Promise<void> {
+  let nodes: TestNode[] = [];
+  try {
+    nodes = loadTestNodes().nodes;
+  } catch {
+    return;
+  }
+  for (const node of nodes) {
+    const docker = dockerOverTcp(node);
+    const found = await docker.listContainers({ all: true, filters: { label: [label] } }).catch(() => []);
+    for (const c of found)
+      await docker
+        .getContainer(c.Id)
+        .remove({ force: true, v: true })
+        .catch(() => {});
+  }
+}

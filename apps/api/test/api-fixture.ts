@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestDatabase, dockerOverTcp, freePort, loadTestNodes, type TestDatabase } from '@tianqi/infra';
+import { createTestDatabase, freePort, removeLabelledContainers, type TestDatabase } from '@tianqi/infra';
 import pino from 'pino';
 import { afterAll, beforeAll } from 'vitest';
 import { type Config, configSchema } from '../src/config/schema.js';
@@ -104,7 +104,7 @@ export async function openApi(over: Record<string, unknown> = {}): Promise<ApiFi
       // The containers this platform made on the test nodes go with it (found by its installation label).
       const { rows } = await platform.database.pool.query<{ id: string }>('SELECT id FROM installation');
       await platform.stop();
-      await removeContainersOf(rows[0]!.id);
+      await removeLabelledContainers(`tianqi.installation=${rows[0]!.id}`);
       await db.drop();
       await rm(dataDir, { recursive: true, force: true });
     },
@@ -133,24 +133,4 @@ export function useApi(over: Record<string, unknown> = {}): () => ApiFixture {
     await fixture?.close();
   });
   return () => fixture!;
-}
-
-async function removeContainersOf(installation: string): Promise<void> {
-  let nodes: ReturnType<typeof loadTestNodes>['nodes'] = [];
-  try {
-    nodes = loadTestNodes().nodes;
-  } catch {
-    return; // no test nodes in this run
-  }
-  for (const node of nodes) {
-    const docker = dockerOverTcp(node);
-    const found = await docker
-      .listContainers({ all: true, filters: { label: [`tianqi.installation=${installation}`] } })
-      .catch(() => []);
-    for (const c of found)
-      await docker
-        .getContainer(c.Id)
-        .remove({ force: true, v: true })
-        .catch(() => {});
-  }
 }

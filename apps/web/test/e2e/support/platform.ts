@@ -5,7 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AppRouter } from '@tianqi/api/client';
-import { createTestDatabase, dockerOverTcp, freePort, loadTestNodes, type TestDatabase } from '@tianqi/infra';
+import {
+  createTestDatabase,
+  freePort,
+  loadTestNodes,
+  removeLabelledContainers,
+  type TestDatabase,
+} from '@tianqi/infra';
 import { createTRPCClient, httpLink, type TRPCClient } from '@trpc/client';
 
 const TIANQI = fileURLToPath(new URL('../../../../cli/bin/tianqi.js', import.meta.url));
@@ -103,17 +109,7 @@ export async function startTianqi(
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       await exited;
-      for (const node of loadTestNodes().nodes) {
-        const docker = dockerOverTcp(node);
-        const left = await docker
-          .listContainers({ all: true, filters: { label: [`tianqi.installation=${rows[0]?.id}`] } })
-          .catch(() => []);
-        for (const c of left)
-          await docker
-            .getContainer(c.Id)
-            .remove({ force: true, v: true })
-            .catch(() => {});
-      }
+      await removeLabelledContainers(`tianqi.installation=${rows[0]?.id}`);
       await db.drop();
       await rm(dataDir, { recursive: true, force: true });
     },
