@@ -82,6 +82,7 @@ const en: Messages = {
       unknown: 'Unknown',
     },
     wants: 'wants {desired}',
+    retrying: 'the platform is retrying',
     gpuNone: 'CPU only',
     gpuWhole: 'GPU {indices}',
     gpuSlice: 'GPU {index} slice {vram} GB · {sm}% SM',
@@ -152,6 +153,13 @@ const en: Messages = {
       remark: 'Remark',
       failure: 'Last error',
       exitCode: 'Exit code',
+    },
+    retrying: {
+      title: 'The platform keeps failing to carry this out, and keeps trying',
+      since: 'since {time}',
+      attempts: '{n} attempt | {n} attempts',
+      next: 'next attempt in {s} s',
+      now: 'trying again…',
     },
     oomKilled: 'killed for want of memory',
     monitoring: {

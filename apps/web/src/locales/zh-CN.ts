@@ -80,6 +80,7 @@ const zhCN = {
       unknown: '未知',
     },
     wants: '期望 {desired}',
+    retrying: '平台正在重试',
     gpuNone: '仅 CPU',
     gpuWhole: '卡 {indices}',
     gpuSlice: '卡 {index} 切分 {vram} GB · {sm}% 算力',
@@ -149,6 +150,13 @@ const zhCN = {
       remark: '备注',
       failure: '最近的错误',
       exitCode: '退出码',
+    },
+    retrying: {
+      title: '平台多次尝试仍未完成，会继续重试',
+      since: '自 {time} 起',
+      attempts: '已尝试 {n} 次',
+      next: '{s} 秒后再试',
+      now: '正在重试…',
     },
     oomKilled: '内存不足被终止',
     monitoring: {

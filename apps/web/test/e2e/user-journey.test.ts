@@ -2,6 +2,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launch, shot } from './support/browser.js';
 import { gpuCatalog, type RunningTianqi, startTianqi } from './support/platform.js';
+import { signIn } from './support/sign-in.js';
 
 // A user's whole day in the browser, against a real `tianqi start`, real PostgreSQL and the real
 // Docker test nodes: sign in, create three kinds of instance, watch them run, use them, end them.
@@ -33,27 +34,6 @@ afterAll(async () => {
   await browser?.close();
   await tianqi?.stop();
 });
-
-/**
- * Signs in through the form. After a failed attempt the next one from this address is spaced (the
- * limiter's rule): the page then shows the wait and lets the button go when it has passed.
- */
-async function signIn(p: Page, name: string) {
-  await p.getByLabel(/用户名|Username/).fill(name);
-  await p.getByLabel(/密码|Password/).fill(`${name}-password`);
-  const submit = p.getByRole('button', { name: /^(登录|Sign in)$/ });
-  for (let tries = 0; tries < 5 && new URL(p.url()).pathname === '/sign-in'; tries++) {
-    await expect.poll(() => submit.isEnabled()).toBe(true);
-    await submit.click();
-    await expect
-      .poll(
-        async () =>
-          new URL(p.url()).pathname !== '/sign-in' || (await p.locator('[data-test="wait"]').count()) > 0,
-      )
-      .toBe(true);
-  }
-  expect(new URL(p.url()).pathname).not.toBe('/sign-in');
-}
 
 /** Walks the wizard: image, spec, node (automatic unless named), name; stops before Create. */
 async function fillWizard(p: Page, o: { image: string; spec: string; name: string; node?: string }) {
