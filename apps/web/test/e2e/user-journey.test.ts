@@ -49,6 +49,12 @@ async function fillWizard(p: Page, o: { image: string; spec: string; name: strin
   await p.locator('[data-test="next"]').click();
 }
 
+/** The terminal's screen, a line per row. */
+function screenText(p: Page): Promise<string> {
+  // biome-ignore lint/performance/useDomNodeTextContent: textContent runs the rows together.
+  return p.locator('.xterm-rows').innerText();
+}
+
 async function stateOf(p: Page): Promise<string> {
   return (await p.locator('[data-test="instance-page"] [data-test="state"]').first().textContent()) ?? '';
 }
@@ -153,27 +159,40 @@ describe('a user in the browser', () => {
     await expect.poll(() => row.count(), { timeout: 60_000 }).toBe(0);
   });
 
-  it('opens a terminal: Chinese output comes back, stty size follows the window', async () => {
+  it('opens a terminal: Chinese is typed and edited as characters, stty size follows the window', async () => {
     await page.goto(`${tianqi.url}/instances`);
     await page.locator('[data-test="instance-name"]', { hasText: 'web-cpu' }).click();
     await page.locator('.n-tabs-tab', { hasText: '终端' }).click();
-    const screen = page.locator('.xterm-rows');
     await page.locator('[data-test="terminal"]').click();
     await expect.poll(() => page.locator('[data-test="terminal-status"]').textContent()).toBe('');
-    // Chinese output is shown as Chinese. (Typing it into the test image's static bash does not work:
-    // that bash has no locale, so its readline takes the UTF-8 bytes for Meta keys; see the note.)
-    await page.keyboard.type(
-      "printf '\\xe4\\xbd\\xa0\\xe5\\xa5\\xbd\\n' && echo from-the-shell > /proc/1/fd/1\n",
-    );
-    await expect.poll(() => screen.innerText(), { timeout: 20_000 }).toMatch(/\n你好/);
+    // Typed CJK reaches bash as characters: one Backspace takes off the whole last 好, not one byte.
+    await page.keyboard.type('echo 你好好');
+    await page.keyboard.press('Backspace');
+    await page.keyboard.type(' && echo from-the-shell > /proc/1/fd/1\n');
+    await expect.poll(() => screenText(page), { timeout: 20_000 }).toMatch(/\n你好\s*\n/);
     await page.keyboard.type('stty size\n');
-    await expect.poll(() => screen.innerText()).toMatch(/\n\d+ \d+\s*\n/);
-    const before = /\n(\d+ \d+)\s*\n/.exec(await screen.innerText())![1];
+    await expect.poll(() => screenText(page)).toMatch(/\n\d+ \d+\s*\n/);
+    const before = /\n(\d+ \d+)\s*\n/.exec(await screenText(page))![1];
     await page.setViewportSize({ width: 1000, height: 640 });
     await page.keyboard.type('clear; stty size\n');
-    await expect.poll(async () => /\n?(\d+ \d+)\s*\n/.exec(await screen.innerText())?.[1]).not.toBe(before);
+    await expect.poll(async () => /\n?(\d+ \d+)\s*\n/.exec(await screenText(page))?.[1]).not.toBe(before);
     await shot(page, 'instance-terminal.zh-CN');
     await page.setViewportSize({ width: 1280, height: 720 });
+  });
+
+  it('edits a file with vim in the terminal, Chinese included, and saves it with :wq', async () => {
+    await page.keyboard.type('clear; vim /tmp/note.txt\n');
+    await expect.poll(() => screenText(page)).toMatch(/"\/tmp\/note\.txt" \[New/);
+    await page.keyboard.type('ihello 世界');
+    await expect.poll(() => screenText(page)).toContain('hello 世界');
+    await shot(page, 'instance-terminal-vim.zh-CN');
+    await page.keyboard.press('Escape');
+    await page.keyboard.type(':wq\n');
+    // Typed before vim has gone, the next line would be vim's: wait until its screen is left.
+    await expect.poll(() => screenText(page)).not.toContain('hello 世界');
+    // What vim wrote, as the shell reads it back: the text, and its size in UTF-8 (6 + 2 × 3 + \n).
+    await page.keyboard.type('cat /tmp/note.txt; wc -c < /tmp/note.txt\n');
+    await expect.poll(() => screenText(page)).toMatch(/\nhello 世界\s*\n13\s*\n/);
   });
 
   it('follows the logs and finds a line', async () => {
