@@ -47,7 +47,12 @@ export function client(url: string, token: string | null = null): Client {
  * database and a free port, serving the built web app; stopped with SIGTERM, its containers removed.
  */
 export async function startTianqi(
-  options: { admin?: boolean; database?: () => Promise<Pick<TestDatabase, 'url' | 'drop'>> } = {},
+  options: {
+    admin?: boolean;
+    database?: () => Promise<Pick<TestDatabase, 'url' | 'drop'>>;
+    /** Settings over the ones below. */
+    env?: Record<string, string>;
+  } = {},
 ): Promise<RunningTianqi> {
   const withAdmin = options.admin ?? true;
   const db = await (options.database ?? createTestDatabase)();
@@ -70,6 +75,7 @@ export async function startTianqi(
       TIANQI_DOCKER_NETWORK_MODE: 'none',
       TIANQI_DOCKER_STOP_TIMEOUT_SECONDS: '1',
       TIANQI_SYNC_INTERVAL_SECONDS: '5',
+      ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
