@@ -1,29 +1,16 @@
 import { freePort } from '@tianqi/infra';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launch, shot } from './support/browser.js';
-import { client, gpuCatalog, type RunningTianqi, startTianqi } from './support/platform.js';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { shot } from './support/browser.js';
+import { client, gpuCatalog } from './support/platform.js';
 import { signIn } from './support/sign-in.js';
+import { useBrowserSuite } from './support/suite.js';
 
 // When the platform cannot carry out what a user asked (here: its node's Docker stops answering),
 // the user sees why and when it tries again, without a reload; and sees it end when it gets through.
-let tianqi: RunningTianqi;
-let browser: Browser;
-let page: Page;
-
-beforeAll(async () => {
-  tianqi = await startTianqi();
+const suite = useBrowserSuite('en', async (tianqi) => {
   await gpuCatalog(tianqi.admin);
   await tianqi.user('carol');
-  browser = await launch();
-  const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, locale: 'en' });
-  page = await context.newPage();
-  page.on('pageerror', (err) => console.error(`page error: ${err.message}`));
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await tianqi?.stop();
 });
 
 const observed = (p: Page) =>
@@ -31,6 +18,7 @@ const observed = (p: Page) =>
 
 describe('a user whose instance the platform cannot reach', () => {
   it('sees the error, its attempts and the next one, on the page and in the list, until it gets through', async () => {
+    const { tianqi, page } = suite;
     const { token } = await client(tianqi.url).auth.login.mutate({
       username: 'carol',
       password: 'carol-password',

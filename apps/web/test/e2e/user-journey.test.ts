@@ -1,6 +1,6 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launch, shot } from './support/browser.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launch, openPage, shot, shotOnFailure } from './support/browser.js';
 import { gpuCatalog, type RunningTianqi, startTianqi } from './support/platform.js';
 import { signIn } from './support/sign-in.js';
 
@@ -17,18 +17,10 @@ beforeAll(async () => {
   await tianqi.user('alice');
   await tianqi.user('bob');
   browser = await launch();
-  context = await browser.newContext({ viewport: { width: 1280, height: 720 }, locale: 'zh-CN' });
-  page = await context.newPage();
-  // The browser's own errors go to the test output, where a failure can be read.
-  page.on('pageerror', (err) => console.error(`page error: ${err.message}`));
-  page.on('console', (m) => m.type() === 'error' && console.error(`page console: ${m.text()}`));
+  page = await openPage(browser, 'zh-CN');
+  context = page.context();
 });
-
-// A failed step leaves a picture of what the browser showed.
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === 'fail')
-    await shot(page, `failed-${ctx.task.name.slice(0, 40).replace(/\W+/g, '-')}`);
-});
+shotOnFailure(() => page);
 
 afterAll(async () => {
   await browser?.close();

@@ -145,6 +145,17 @@ export async function gpuCatalog(admin: Client): Promise<void> {
     clientKey: tls.key!,
     hamiCoreDir: hami,
   });
+  await catalog(admin);
+  for (const deadline = Date.now() + 60_000; ; ) {
+    if ((await admin.nodes.get.query({ nodeId })).dockerStatus === 'connected') return;
+    if (Date.now() > deadline) throw new Error('the GPU test node did not connect');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The images and specs the browser tests create from: bash (sliceable), busybox; CPU, 1 GPU, a 6 GB slice. */
+export async function catalog(admin: Client): Promise<void> {
+  const testNodes = loadTestNodes();
   await admin.images.create.mutate({
     name: 'bash',
     address: testNodes.images.bash,
@@ -175,9 +186,4 @@ export async function gpuCatalog(admin: Client): Promise<void> {
     pricePerHour: 1.2,
     ...small,
   });
-  for (const deadline = Date.now() + 60_000; ; ) {
-    if ((await admin.nodes.get.query({ nodeId })).dockerStatus === 'connected') return;
-    if (Date.now() > deadline) throw new Error('the GPU test node did not connect');
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }

@@ -5,9 +5,9 @@ import { expect } from 'vitest';
  * Signs in through the form. After a failed attempt the next one from this address is spaced (the
  * limiter's rule): the page then shows the wait and lets the button go when it has passed.
  */
-export async function signIn(p: Page, name: string) {
+export async function signIn(p: Page, name: string, password = `${name}-password`) {
   await p.getByLabel(/用户名|Username/).fill(name);
-  await p.getByLabel(/密码|Password/).fill(`${name}-password`);
+  await p.getByLabel(/密码|Password/).fill(password);
   const submit = p.getByRole('button', { name: /^(登录|Sign in)$/ });
   for (let tries = 0; tries < 5 && new URL(p.url()).pathname === '/sign-in'; tries++) {
     await expect.poll(() => submit.isEnabled()).toBe(true);
