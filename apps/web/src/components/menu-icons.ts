@@ -1,4 +1,10 @@
-import { AddCircleOutline, CubeOutline, PersonCircleOutline, ServerOutline } from '@vicons/ionicons5';
+import {
+  AddCircleOutline,
+  CubeOutline,
+  PersonCircleOutline,
+  PulseOutline,
+  ServerOutline,
+} from '@vicons/ionicons5';
 import { NIcon } from 'naive-ui';
 import { type Component, h } from 'vue';
 
@@ -8,6 +14,7 @@ const ICONS: Record<string, Component> = {
   create: AddCircleOutline,
   account: PersonCircleOutline,
   nodes: ServerOutline,
+  overview: PulseOutline,
 };
 
 export const renderIcon = (name: string) => () =>

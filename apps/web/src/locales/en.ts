@@ -4,6 +4,7 @@ import type { Messages } from './zh-CN.js';
 const en: Messages = {
   app: { name: 'Tianqi', tagline: 'GPU container platform' },
   nav: {
+    overview: 'Fleet',
     nodes: 'Nodes',
     adminGroup: 'Administration',
     instances: 'Instances',
@@ -218,6 +219,27 @@ const en: Messages = {
   connection: { lost: 'Lost the connection to the server; reconnecting…', back: 'Connected again' },
   notFound: { title: 'Page not found', instance: 'No such instance', home: 'Back to instances' },
   admin: {
+    overview: {
+      nodes: 'Nodes',
+      gpus: 'GPUs',
+      instances: 'Instances',
+      drift: 'Open drift',
+      sync: 'Last sync',
+      lag: 'Read models',
+      upToDate: 'Up to date',
+      behind: '{s} s behind',
+      free: '{free} of {total} free',
+      noGpus: 'No GPUs in the fleet yet',
+      settling: '{n} not yet as wanted',
+      total: '{n} in all',
+      neverSynced: 'This server has not synced yet',
+      syncedAt: '{time}, took {ms} ms',
+      allAnswered: 'Every node answered',
+      failedNodes: 'Did not answer:',
+      noDrift: 'No drift',
+      live: 'Live',
+      view: 'View',
+    },
     nodes: {
       register: 'Register node',
       edit: 'Edit node {name}',

@@ -2,6 +2,7 @@
 const zhCN = {
   app: { name: '天启', tagline: 'GPU 容器算力平台' },
   nav: {
+    overview: '集群概览',
     nodes: '算力节点',
     adminGroup: '管理',
     instances: '容器实例',
@@ -210,6 +211,27 @@ const zhCN = {
   connection: { lost: '与服务器的连接已断开，正在重连…', back: '已重新连接' },
   notFound: { title: '找不到这个页面', instance: '没有这个实例', home: '返回实例列表' },
   admin: {
+    overview: {
+      nodes: '节点',
+      gpus: 'GPU',
+      instances: '实例',
+      drift: '未解决的漂移',
+      sync: '最近一次同步',
+      lag: '读模型',
+      upToDate: '已是最新',
+      behind: '落后 {s} 秒',
+      free: '空闲 {free} / {total}',
+      noGpus: '集群里还没有 GPU',
+      settling: '{n} 个尚未达到期望状态',
+      total: '共 {n} 个',
+      neverSynced: '本服务器尚未同步',
+      syncedAt: '{time}，用时 {ms} 毫秒',
+      allAnswered: '所有节点都有应答',
+      failedNodes: '未应答：',
+      noDrift: '没有漂移',
+      live: '实时',
+      view: '查看',
+    },
     nodes: {
       register: '注册节点',
       edit: '编辑节点 {name}',
