@@ -216,15 +216,19 @@ describe('a user in the browser', () => {
   it('shows the history, and the slider shows the instance as it was', async () => {
     await page.locator('.n-tabs-tab', { hasText: '历史' }).click();
     await expect.poll(() => page.locator('[data-test="history-entry"]').count()).toBeGreaterThan(2);
+    // Said in Chinese from the events' data (the server's summary is English, for the CLI).
+    const entries = page.locator('[data-test="history-entry"]');
+    await expect.poll(() => entries.first().textContent()).toMatch(/已分配 仅 CPU|创建实例 web-cpu/);
+    expect(await entries.allTextContents()).toContainEqual(expect.stringContaining('容器运行中'));
     // At first the slider is at now; moved to the first event, it shows the instance as created.
     await expect
       .poll(() => page.locator('[data-test="past-state"]').textContent())
-      .toContain('running / running');
+      .toContain('运行 / 运行中');
     await page.locator('[data-test="time-slider"] .n-slider-rail').click({ position: { x: 1, y: 2 } });
     await expect
       .poll(() => page.locator('[data-test="past-state"]').textContent())
-      .not.toContain('running / running');
-    expect(await page.locator('[data-test="past-state"]').textContent()).toContain('running / ');
+      .not.toContain('运行 / 运行中');
+    expect(await page.locator('[data-test="past-state"]').textContent()).toContain('运行 / ');
     await shot(page, 'instance-history.zh-CN');
   });
 
