@@ -50,6 +50,7 @@ const en: Messages = {
     password: 'Password',
     submit: 'Create the admin and sign in',
     codeRequired: 'Enter the setup code',
+    codePlaceholder: 'XXXX-XXXX-XXXX-XXXX',
   },
   instances: {
     title: 'Instances',
@@ -93,6 +94,7 @@ const en: Messages = {
       terminal: 'Terminal',
       ssh: 'SSH',
       open: 'Details',
+      more: 'More actions',
     },
     asked: 'Asked: {action} {name}',
     deleteTitle: 'Delete instance {name}',
@@ -170,6 +172,8 @@ const en: Messages = {
       timestamps: 'Timestamps',
       wrap: 'Wrap',
       matches: '{n} matches',
+      previous: 'Previous match',
+      next: 'Next match',
       noLogs: 'No output',
     },
     terminal: {

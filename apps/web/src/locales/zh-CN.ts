@@ -48,6 +48,7 @@ const zhCN = {
     password: '密码',
     submit: '创建管理员并登录',
     codeRequired: '请输入设置码',
+    codePlaceholder: 'XXXX-XXXX-XXXX-XXXX',
   },
   instances: {
     title: '容器实例',
@@ -91,6 +92,7 @@ const zhCN = {
       terminal: '终端',
       ssh: 'SSH',
       open: '详情',
+      more: '更多操作',
     },
     asked: '已提交：{action} {name}',
     deleteTitle: '删除实例 {name}',
@@ -167,6 +169,8 @@ const zhCN = {
       timestamps: '时间戳',
       wrap: '自动换行',
       matches: '{n} 处匹配',
+      previous: '上一处匹配',
+      next: '下一处匹配',
       noLogs: '没有日志',
     },
     terminal: {

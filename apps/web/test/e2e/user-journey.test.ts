@@ -183,7 +183,9 @@ describe('a user in the browser', () => {
     // Chinese output is shown as Chinese. (Typing it into the test image's static bash does not work:
     // that bash has no locale, so its readline takes the UTF-8 bytes for Meta keys; see the note.)
     await page.keyboard.type(
-      "printf '\\xe4\\xbd\\xa0\\xe5\\xa5\\xbd\\n' && echo from-the-shell > /proc/1/fd/1\n",
+      "printf '\\xe4\\xbd\\xa0\\xe5\\xa5\\xbd\\n' && echo from-the-shell > /proc/1/fd/1" +
+        // A coloured word and a progress line for the logs pane.
+        " && printf 'ansi-\\033[31mred\\033[0m\\n 10%%\\r100%% done\\n' > /proc/1/fd/1\n",
     );
     await expect.poll(() => screen.innerText(), { timeout: 20_000 }).toMatch(/\n你好/);
     await page.keyboard.type('stty size\n');
@@ -203,6 +205,12 @@ describe('a user in the browser', () => {
       .toContain('from-the-shell');
     await page.locator('[data-test="log-search"] input').fill('from-the');
     await expect.poll(() => page.locator('[data-test="match-count"]').textContent()).toBe('1 处匹配');
+    // Colours as spans, the progress line as it last stood, no escape codes shown.
+    const line = (text: RegExp) => page.locator('[data-test="log-line"]', { hasText: text });
+    await expect.poll(() => line(/^ansi-red\s*$/).count()).toBe(1);
+    const red = line(/^ansi-red\s*$/).locator('span', { hasText: 'red' });
+    expect(await red.evaluate((e) => getComputedStyle(e).color)).toBe('rgb(204, 0, 0)');
+    expect(await line(/^100% done\s*$/).count()).toBe(1);
     await shot(page, 'instance-logs.zh-CN');
   });
 
