@@ -92,6 +92,11 @@ describe('a user in the browser', () => {
   it('creates a CPU-only instance with the wizard, and its page follows it to running', async () => {
     await fillWizard(page, { image: 'bash', spec: 'cpu-small', name: 'web-cpu' });
     await expect.poll(() => page.locator('[data-test="price"]').textContent()).toContain('0.50');
+    // The stepper is at its last step, every one before it done.
+    await expect
+      .poll(() => page.locator('[data-test="stepper-confirm"]').getAttribute('class'))
+      .toContain('n-step--process-status');
+    expect(await page.locator('.n-steps .n-step--finish-status').count()).toBe(4);
     await shot(page, 'wizard-confirm.zh-CN');
     await page.locator('[data-test="submit"]').click();
     await page.waitForURL((u) => /^\/instances\/(?!new$)[^/]+$/.test(u.pathname));
