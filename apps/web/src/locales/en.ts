@@ -58,7 +58,7 @@ const en: Messages = {
     createFirst: 'Create your first instance',
     filterName: 'Filter by name',
     filterState: 'State',
-    filterOwner: 'Filter by owner id',
+    filterOwner: 'Filter by owner',
     allStates: 'All states',
     columns: {
       name: 'Name',

@@ -56,7 +56,7 @@ const zhCN = {
     createFirst: '创建第一个实例',
     filterName: '按名称筛选',
     filterState: '状态',
-    filterOwner: '按所有者 ID 筛选',
+    filterOwner: '按所有者筛选',
     allStates: '全部状态',
     columns: {
       name: '名称',

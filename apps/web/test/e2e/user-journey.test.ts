@@ -289,6 +289,30 @@ describe('a user in the browser', () => {
     expect(url).toContain('/instances');
   });
 
+  it('lets an admin see everyone’s instances and filter them by owner, picked by username', async () => {
+    const other = await browser.newContext({ viewport: { width: 1280, height: 720 }, locale: 'zh-CN' });
+    const admin = await other.newPage();
+    await admin.goto(`${tianqi.url}/instances`);
+    await signIn(admin, 'admin');
+    const names = async () => (await admin.locator('[data-test="instance-name"]').allTextContents()).sort();
+    await expect.poll(names).toEqual(['web-cpu', 'web-gpu']);
+    // Typed, the select narrows to the names that match; picked, the list is that user's.
+    const pick = async (typed: string, username: string) => {
+      await admin.locator('[data-test="filter-owner"]').click();
+      await admin.keyboard.type(typed);
+      const options = admin.locator('.n-base-select-option');
+      await expect.poll(() => options.allTextContents()).toEqual([username]);
+      await options.first().click();
+    };
+    await pick('bo', 'bob');
+    await expect.poll(() => admin.locator('[data-test="instances"]').textContent()).toContain('还没有实例');
+    await pick('ALI', 'alice');
+    await expect.poll(names).toEqual(['web-cpu', 'web-gpu']);
+    expect(await admin.locator('td', { hasText: /^alice$/ }).count()).toBe(2);
+    await shot(admin, 'instance-list.admin.zh-CN');
+    await other.close();
+  });
+
   it('signing out in one tab signs the other out too', async () => {
     const second = await context.newPage();
     await second.goto(`${tianqi.url}/instances`);
