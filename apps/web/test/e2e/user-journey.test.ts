@@ -245,6 +245,19 @@ describe('a user in the browser', () => {
     await shot(page, 'instance-history.zh-CN');
   });
 
+  it('plays back the terminal session, showing what it printed', async () => {
+    await page.locator('.n-tabs-tab', { hasText: '录像' }).click();
+    const play = page.locator('[data-test="play"]');
+    await expect.poll(() => play.count()).toBeGreaterThan(0);
+    expect(await page.locator('[data-test="recordings"]').textContent()).toContain('网页终端');
+    await play.first().click();
+    // The player (loaded on demand) draws its terminal as text: the session's own output comes back.
+    const player = page.locator('[data-test="player"]');
+    await expect.poll(() => player.textContent(), { timeout: 30_000 }).toContain('你好');
+    await expect.poll(() => player.textContent(), { timeout: 30_000 }).toMatch(/\d+ \d+/);
+    await shot(page, 'instance-recordings.zh-CN');
+  });
+
   it('keeps SSH keys and shows usage in the account page', async () => {
     await page.goto(`${tianqi.url}/account`);
     const key =
