@@ -89,6 +89,16 @@ const describers: { [K in HistoryEventType]: Describe<K> } = {
   ResourcesReleased: (_d, t) => t('events.ResourcesReleased'),
 };
 
+/** An instance's failure as the overview and the state tag show it: the phase in words, the reason as given. */
+export function describeFailure(
+  f: { phase: string; reason: string },
+  t: T,
+  te: (key: string) => boolean,
+): string {
+  const phase = te(`events.phases.${f.phase}`) ? t(`events.phases.${f.phase}`) : f.phase;
+  return t('events.InstanceFailed', { phase, reason: f.reason });
+}
+
 const known = (type: string): type is HistoryEventType => Object.hasOwn(describers, type);
 
 /**

@@ -165,6 +165,7 @@ const en: Messages = {
       gpuMemory: 'GPU memory',
       notRunning: 'Figures come while the instance runs',
       lastHour: 'Last hour',
+      time: 'Time',
     },
     logs: {
       tail: 'Lines',
@@ -186,6 +187,7 @@ const en: Messages = {
     },
     history: {
       at: 'See the instance as it was then',
+      asOf: 'As of',
       now: 'Now',
       by: '{who} from {ip}',
       platform: 'the platform',
@@ -250,6 +252,7 @@ const en: Messages = {
     noKeys: 'No key registered yet',
     usage: 'Usage and cost',
     hours: 'Running time',
+    hoursUnit: 'h',
     cost: 'Cost',
   },
   connection: { lost: 'Lost the connection to the server; reconnecting…', back: 'Connected again' },

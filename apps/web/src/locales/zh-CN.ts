@@ -162,6 +162,7 @@ const zhCN = {
       gpuMemory: '显存',
       notRunning: '实例运行时才有监控数据',
       lastHour: '最近一小时',
+      time: '时间',
     },
     logs: {
       tail: '行数',
@@ -181,7 +182,13 @@ const zhCN = {
       fullscreen: '全屏',
       notRunning: '实例运行时才能打开终端',
     },
-    history: { at: '查看这一时刻的实例', now: '现在', by: '{who} 从 {ip}', platform: '平台' },
+    history: {
+      at: '查看这一时刻的实例',
+      asOf: '时刻',
+      now: '现在',
+      by: '{who} 从 {ip}',
+      platform: '平台',
+    },
     recordings: {
       none: '还没有终端录像',
       play: '播放',
@@ -244,6 +251,7 @@ const zhCN = {
     noKeys: '还没有登记公钥',
     usage: '用量与费用',
     hours: '运行时长',
+    hoursUnit: '小时',
     cost: '费用',
   },
   connection: { lost: '与服务器的连接已断开，正在重连…', back: '已重新连接' },
