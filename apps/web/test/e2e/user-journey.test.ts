@@ -268,6 +268,9 @@ describe('a user in the browser', () => {
     await expect.poll(() => page.locator('[data-test="ssh-key"]').textContent()).toContain('SHA256:');
     await expect.poll(() => page.locator('[data-test="cost"]').textContent()).toMatch(/¥\d+\.\d\d/);
     await shot(page, 'account.zh-CN');
+    await page.goto(`${tianqi.url}/no-such-page`);
+    await page.locator('[data-test="not-found"]').waitFor();
+    await shot(page, 'not-found.zh-CN');
   });
 
   it('switches to English and dark, and it sticks', async () => {
@@ -280,7 +283,43 @@ describe('a user in the browser', () => {
     await page.reload();
     await expect.poll(() => page.locator('th').first().textContent()).toBe('Name');
     expect(await page.evaluate(() => document.documentElement.classList.contains('dark'))).toBe(true);
+    await expect.poll(() => page.locator('.n-data-table-loading-wrapper').count()).toBe(0);
     await shot(page, 'instance-list.en.dark');
+  });
+
+  it('shows every page in English and dark too (screenshots to look at)', async () => {
+    const { items } = await tianqi.admin.instances.list.query({ name: 'web-cpu' });
+    const id = items[0]!.instanceId;
+    await fillWizard(page, { image: 'bash', spec: 'gpu-1', name: 'web-en' });
+    await expect.poll(() => page.locator('[data-test="price"]').textContent()).toContain('2.50');
+    await shot(page, 'wizard-confirm.en.dark');
+    // Each pane once it shows what it is for.
+    const ready: Record<string, string> = {
+      overview: '[data-test="overview"]',
+      monitoring: '[data-test="cpu-bar"]',
+      logs: '[data-test="log-line"]',
+      terminal: '[data-test="terminal"] .xterm-rows',
+      history: '[data-test="history-entry"]',
+      recordings: '[data-test="play"]',
+    };
+    for (const [tab, selector] of Object.entries(ready)) {
+      await page.goto(`${tianqi.url}/instances/${id}/${tab}`);
+      await page.locator(selector).first().waitFor({ timeout: 30_000 });
+      if (tab === 'terminal')
+        await expect.poll(() => page.locator('[data-test="terminal-status"]').textContent()).toBe('');
+      await shot(page, `instance-${tab}.en.dark`);
+    }
+    expect(await page.locator('.n-tabs').textContent()).toContain('Recordings');
+    await page.goto(`${tianqi.url}/account`);
+    await page.locator('[data-test="usage"]').waitFor();
+    await shot(page, 'account.en.dark');
+    await page.goto(`${tianqi.url}/no-such-page`);
+    await page.locator('[data-test="not-found"]').waitFor();
+    await shot(page, 'not-found.en.dark');
+    await page.goto(`${tianqi.url}/no-access`);
+    await page.locator('[data-test="no-access"]').waitFor();
+    await shot(page, 'no-access.en.dark');
+    await page.goto(`${tianqi.url}/instances`);
   });
 
   it('shows another user nothing of it: not in the list, "not found" when opened', async () => {
@@ -289,6 +328,8 @@ describe('a user in the browser', () => {
     const other = await browser.newContext({ viewport: { width: 390, height: 800 }, locale: 'en-US' });
     const bob = await other.newPage();
     await bob.goto(`${tianqi.url}/instances/${items[0]!.instanceId}`);
+    await bob.waitForURL(/\/sign-in/);
+    await shot(bob, 'sign-in.en.phone');
     await signIn(bob, 'bob');
     await expect
       .poll(() => bob.locator('[data-test="not-found"]').textContent())
@@ -311,11 +352,15 @@ describe('a user in the browser', () => {
     await expect.poll(names).toEqual(['web-cpu', 'web-gpu']);
     // Typed, the select narrows to the names that match; picked, the list is that user's.
     const pick = async (typed: string, username: string) => {
+      // The menu is open before typing, and closed again before the next pick.
+      const menu = admin.locator('.n-base-select-menu');
       await admin.locator('[data-test="filter-owner"]').click();
+      await menu.waitFor();
       await admin.keyboard.type(typed);
       const options = admin.locator('.n-base-select-option');
       await expect.poll(() => options.allTextContents()).toEqual([username]);
       await options.first().click();
+      await menu.waitFor({ state: 'hidden' });
     };
     await pick('bo', 'bob');
     await expect.poll(() => admin.locator('[data-test="instances"]').textContent()).toContain('还没有实例');
