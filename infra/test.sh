@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(docker.io containerd runc busybox-static bash-static btrfs-progs postgresql openssh-client sshpass rsync openssl procps python3 ncurses-bin ncurses-base chromium fonts-noto-cjk)
+PACKAGES=(docker.io containerd runc busybox-static bash-static btrfs-progs postgresql openssh-client sshpass rsync openssl procps python3 ncurses-bin ncurses-base vim-tiny chromium fonts-noto-cjk)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

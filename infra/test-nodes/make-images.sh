@@ -4,8 +4,10 @@
 #   bash.tar:    the same plus a static bash as /bin/bash, a stand-in nvidia-smi printing fixed
 #                figures (what the platform reads for a GPU instance's memory), and Debian's scp and
 #                rsync with the libraries they load (what `scp -O` and `rsync -e ssh` run on the far
-#                side, through the jumpbox), and Debian's tput with the xterm terminfo entries (a
-#                curses program: what a full-screen program sees of its terminal).
+#                side, through the jumpbox), Debian's tput with the xterm terminfo entries (a curses
+#                program: what a full-screen program sees of its terminal), Debian's vim.tiny as vim
+#                and vi, and glibc's C.UTF-8 locale, which Debian and Ubuntu images have too (without
+#                it the shell edits CJK text as bytes, whatever LANG says).
 # VERSION names the contents: a change here bumps it (start.sh), so kept tars and images are remade.
 set -euo pipefail
 DIR="$1"; BUSYBOX="$2"; BASH_STATIC="$3"; VERSION="${4:-1}"
@@ -22,7 +24,7 @@ build() { # name with-bash
     rm -f "$root/bin/bash"; cp "$BASH_STATIC" "$root/bin/bash"
     printf '#!/bin/sh\n# Stand-in for nvidia-smi: fixed figures in the format the platform asks for.\ncase "$*" in\n  *--query-gpu=memory.used,memory.total*) echo "1234, 24564" ;;\n  *) echo "NVIDIA-SMI stand-in" ;;\nesac\n' >"$root/usr/bin/nvidia-smi"
     chmod +x "$root/usr/bin/nvidia-smi"
-    for tool in scp rsync tput; do
+    for tool in scp rsync tput vim.tiny; do
       [ -x "/usr/bin/$tool" ] || continue
       cp "/usr/bin/$tool" "$root/usr/bin/$tool"
       for lib in $(ldd "/usr/bin/$tool" | grep -oE '/[^ ]+\.so[^ ]*'); do
@@ -30,6 +32,13 @@ build() { # name with-bash
         cp -L "$lib" "$root$lib"
       done
     done
+    if [ -x "$root/usr/bin/vim.tiny" ]; then
+      ln -s vim.tiny "$root/usr/bin/vim"; ln -s vim.tiny "$root/usr/bin/vi"
+      mkdir -p "$root/etc/vim"; cp /etc/vim/vimrc.tiny "$root/etc/vim/"
+    fi
+    if [ -d /usr/lib/locale/C.utf8 ]; then
+      mkdir -p "$root/usr/lib/locale"; cp -r /usr/lib/locale/C.utf8 "$root/usr/lib/locale/"
+    fi
     for entry in /lib/terminfo/x/xterm /lib/terminfo/x/xterm-256color /lib/terminfo/v/vt100; do
       [ -e "$entry" ] || continue
       mkdir -p "$root$(dirname "$entry")"

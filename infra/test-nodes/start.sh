@@ -38,7 +38,7 @@ if [ "$(id -u)" != 0 ]; then echo "test-nodes: Docker daemons need root; run as 
 mkdir -p "$ROOT"
 "$HERE/make-certs.sh" "$ROOT/certs" "$COUNT" "$IP_BASE" >/dev/null
 # Bumped whenever make-images.sh puts something else in the images: nodes then import them anew.
-IMAGES_VERSION=2
+IMAGES_VERSION=3
 "$HERE/make-images.sh" "$ROOT/images" "$BUSYBOX" "$BASH_STATIC" "$IMAGES_VERSION" >/dev/null
 
 # start_daemon NAME DIR IP TLS [dockerd args…]: starts the node's dockerd unless it already answers,

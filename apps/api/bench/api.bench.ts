@@ -25,7 +25,7 @@
  * part of the 300 MB. So each node is a small HTTP server on a unix socket that answers the few Docker
  * calls the platform makes (version, list, create, start, inspect, stats) from a table of containers,
  * at no cost worth counting (the engine is the test kit's StandInDockerEngine). The 10,000 instances
- * are written before the API starts, through the domain's deciders (bench/support/seed.ts: the same
+ * are written before the API starts, through the domain's deciders (src/bench/seed.ts: the same
  * decisions the create command makes: node allocation, instance, name claim, then container created and
  * started as the reconciler records them, with containers from the reconciler's recipe), appended in
  * bulk; test/bench-seed.test.ts checks them event for event against the commands. The reconciler's
@@ -42,7 +42,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { createPool, EventStore, eventStoreMigrations, migrate } from '@tianqi/events';
 import {
   BenchReport,
   type BenchRow,
@@ -57,12 +56,10 @@ import {
   StandInDockerEngine,
   saturate,
 } from '@tianqi/infra';
-import { ProjectionRunner, platformEvents, projectionMigrations } from '@tianqi/projections';
+import { seedDatabase } from '../src/bench/seed.js';
 import { defaultConfig } from '../src/config/schema.js';
-import { apiMigrations } from '../src/database/connect.js';
 import { LABEL_INSTANCE } from '../src/docker/labels.js';
 import { type DockerStats, MetricsStore, toSample } from '../src/sync/metrics.js';
-import { type Seeded, seed } from './support/seed.js';
 
 const SECONDS = Number(process.env.TIANQI_BENCH_SECONDS ?? 10);
 const INSTANCES = Number(process.env.TIANQI_BENCH_API_INSTANCES ?? 10_000);
@@ -391,31 +388,13 @@ async function main(): Promise<void> {
     console.error(
       `writing ${INSTANCES.toLocaleString('en')} instances for ${USERS} users on ${NODES} nodes (${clock()})`,
     );
-    const pool = createPool(db.url, { max: 10 });
-    const store = new EventStore({ pool, registry: platformEvents, connectionString: db.url });
-    let seeded: Seeded;
-    let seedSeconds: number;
-    let projectSeconds: number;
-    try {
-      await migrate(pool, [eventStoreMigrations, projectionMigrations, apiMigrations]);
-      let t = performance.now();
-      seeded = await seed(store, engines, {
-        users: USERS,
-        instances: INSTANCES,
-        nodes: NODES,
-        password: PASSWORD,
-      });
-      seedSeconds = (performance.now() - t) / 1000;
-      t = performance.now();
-      const runner = new ProjectionRunner({ store });
-      await runner.start();
-      await runner.waitFor(await store.head());
-      await runner.stop();
-      projectSeconds = (performance.now() - t) / 1000;
-    } finally {
-      await store.close();
-      await pool.end();
-    }
+    const seeded = await seedDatabase(db.url, engines, {
+      users: USERS,
+      instances: INSTANCES,
+      nodes: NODES,
+      password: PASSWORD,
+    });
+    const { seedSeconds, projectSeconds } = seeded;
     console.error(
       `  written in ${seedSeconds.toFixed(1)} s, read models built in ${projectSeconds.toFixed(1)} s`,
     );

@@ -11,6 +11,7 @@ import { BenchReport, dockerOverTcp, loadTestNodes, openBenchDatabase, percentil
 import { ProjectionRunner, platformEvents, projectionMigrations } from '@tianqi/projections';
 import pino from 'pino';
 import { type CommandContext, createCommands, systemContext } from '../src/commands/index.js';
+import { apiMigrations } from '../src/database/connect.js';
 import { NodeClients } from '../src/docker/clients.js';
 import { LABEL_MANAGED_BY } from '../src/docker/labels.js';
 import { NodeHealth } from '../src/docker/node-health.js';
@@ -62,7 +63,7 @@ async function main(): Promise<void> {
     }
   };
   try {
-    await migrate(pool, [eventStoreMigrations, projectionMigrations]);
+    await migrate(pool, [eventStoreMigrations, projectionMigrations, apiMigrations]);
     await runner.start();
     const commands = createCommands(store, new SecretBox(randomBytes(32)));
     const system = systemContext('bench');

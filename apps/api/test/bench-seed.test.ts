@@ -3,7 +3,7 @@ import type { InstanceState } from '@tianqi/domain';
 import { StandInDockerEngine } from '@tianqi/infra';
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { seed } from '../bench/support/seed.js';
+import { seed } from '../src/bench/seed.js';
 import { type CommandContext, systemContext } from '../src/commands/index.js';
 import { LABEL_INSTANCE } from '../src/docker/labels.js';
 import { containerRecipe } from '../src/reconciler/container-recipe.js';
@@ -11,7 +11,7 @@ import { installationOf } from './docker-fixture.js';
 import { usePlatform } from './platform-fixture.js';
 
 // The API bench writes its 10,000 instances in bulk through the deciders instead of the commands
-// (bench/support/seed.ts). Here one seeded user and instance are set beside the same made by the
+// (src/bench/seed.ts). Here one seeded user and instance are set beside the same made by the
 // commands (and the reconciler's records), event for event, so the seeding cannot drift from them.
 
 const platform = usePlatform();

@@ -250,6 +250,21 @@ describe('the SSH jumpbox, with the real ssh client', () => {
     expect(r.code).toBe(0);
   });
 
+  it('shells and commands are in UTF-8, as in the web terminal: typed CJK is edited as characters', async () => {
+    const r = await drive('alice+box1', 'alice-password', 24, 80, [
+      { expect: '# ' },
+      // One Backspace takes off the whole last 好 (three bytes), not one byte of it.
+      { send: 'echo 你好好\x7f; echo "[$LANG]"\r' },
+      { expect: '你好\r\n[C.UTF-8]\r\n' },
+      { send: 'exit\r' },
+    ]);
+    expect(r.code).toBe(0);
+    expect(await ssh('alice+box1', 'alice-password', [`x=你好; echo "\${#x} $LANG"`])).toMatchObject({
+      code: 0,
+      stdout: '2 C.UTF-8\n',
+    });
+  });
+
   it('a straight command returns its exit code and keeps stdout and stderr apart', async () => {
     const r = await ssh('alice+box1', 'alice-password', ['echo out; echo err >&2; exit 3']);
     expect(r).toMatchObject({ code: 3, stdout: 'out\n', stderr: 'err\n' });

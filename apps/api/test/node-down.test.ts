@@ -54,6 +54,21 @@ afterAll(async () => {
   await run('bash', [join(NODES, 'stop.sh')], { env });
 });
 
+const retriesOf = async (id: string) =>
+  (
+    await platform().pool.query<{ attempts: number; retry_at: Date }>(
+      'SELECT attempts, retry_at FROM reconcile_retries WHERE instance_id = $1',
+      [id],
+    )
+  ).rows[0] ?? null;
+const readModelError = async (id: string) =>
+  (
+    await platform().pool.query<{ e: { reason: string; since: string; retryAt: string } | null }>(
+      'SELECT reconcile_error AS e FROM rm.instances WHERE instance_id = $1',
+      [id],
+    )
+  ).rows[0]!.e;
+
 describe('a node whose daemon stops', () => {
   it('is failed after two checks, its instances are left alone, and when it is back pending work finishes', async () => {
     const p = platform();
@@ -103,10 +118,21 @@ describe('a node whose daemon stops', () => {
       // Nothing was recorded about its instances: a lost node is not a lost workload.
       expect(await p.commands.instances.get(kept.id)).toMatchObject({ observed: 'running', drifts: [] });
 
-      // Asked while the node is down: the deletion waits.
+      // Asked while the node is down: the deletion waits, and says why to its owner.
       await p.commands.instances.request(doomed.id, 'DeleteInstance', owner);
-      await new Promise((r) => setTimeout(r, 500));
+      await until('the retries to be told', async () => (await retriesOf(doomed.id)) !== null);
       expect((await p.commands.instances.get(doomed.id))!.observed).toBe('running');
+      await until('a few retries', async () => (await retriesOf(doomed.id))!.attempts >= 3, 30_000);
+      await p.settle();
+      const failing = await readModelError(doomed.id);
+      expect(failing).toMatchObject({ reason: expect.stringMatching(/^node down-node is down/) });
+      expect(Date.parse(failing!.since)).toBeLessThanOrEqual(Date.now());
+      expect(Date.parse(failing!.retryAt)).toBeGreaterThan(Date.parse(failing!.since));
+      // The history has the error once, not once per retry.
+      const notes = async () =>
+        (await p.store.readStream(`instance-${doomed.id}`)).filter((e) => e.type.startsWith('Reconcile'));
+      expect((await notes()).map((e) => e.type)).toEqual(['ReconcileFailed']);
+      expect((await retriesOf(doomed.id))!.retry_at.getTime()).toBeGreaterThan(Date.parse(failing!.retryAt));
 
       await startDaemon();
       await sync.runOnce();
@@ -117,6 +143,11 @@ describe('a node whose daemon stops', () => {
         60_000,
       );
       expect(await containersOf(node.docker, doomed.id)).toEqual([]);
+      // Got through: the error is over, in the history and on the page.
+      expect((await notes()).map((e) => e.type)).toEqual(['ReconcileFailed', 'ReconcileRecovered']);
+      await p.settle();
+      expect(await readModelError(doomed.id)).toBeNull();
+      expect(await retriesOf(doomed.id)).toBeNull();
       // The daemon stopped the other container as it went down: seen, and healed.
       await sync.runOnce();
       await observed(p, kept.id, 'running');

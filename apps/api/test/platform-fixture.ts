@@ -11,6 +11,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
 import { type CommandContext, type Commands, createCommands, systemContext } from '../src/commands/index.js';
 import type { NodeInput } from '../src/commands/nodes.js';
+import { apiMigrations } from '../src/database/connect.js';
 import { SecretBox } from '../src/security/secrets.js';
 
 export interface TestPlatform {
@@ -31,7 +32,7 @@ export interface TestPlatform {
 export async function openPlatform(poolSize = 30): Promise<TestPlatform> {
   const db = await createTestDatabase();
   const pool = createPool(db.url, { max: poolSize });
-  await migrate(pool, [eventStoreMigrations, projectionMigrations]);
+  await migrate(pool, [eventStoreMigrations, projectionMigrations, apiMigrations]);
   const store = new EventStore({ pool, registry: platformEvents, connectionString: db.url });
   const runner = new ProjectionRunner({ store });
   await runner.start();

@@ -18,10 +18,17 @@ function describe(i: Instance): string {
     ['Container', i.containerName ? `${i.containerName} (${i.containerId?.slice(0, 12)})` : null],
     ['Exit code', i.exitCode === null ? null : `${i.exitCode}${i.oomKilled ? ' (out of memory)' : ''}`],
     ['Failure', i.failure ? `${i.failure.phase}: ${i.failure.reason}` : null],
+    ['Retrying', i.reconcileError ? retrying(i.reconcileError) : null],
     ['Remark', i.remark],
     ['Created', when(i.createdAt)],
     ['Updated', when(i.updatedAt)],
   ]);
+}
+
+/** What the platform keeps failing on, since when, and when it tries again. */
+function retrying(e: NonNullable<Instance['reconcileError']>): string {
+  const attempts = e.attempts ? `, ${e.attempts} attempts` : '';
+  return `${e.reason} (since ${when(e.since)}${attempts}; next attempt ${when(e.retryAt)})`;
 }
 
 /** start/stop/restart/delete: ask, and say so; the reconciler does the work (see `instance wait`). */
@@ -156,7 +163,11 @@ export const instanceCommands: CommandDef[] = [
         }
         // A failure may be retried by the reconciler, so it is no reason to stop waiting; it is the answer to "why".
         if (Date.now() > deadline) {
-          const why = i.failure ? ` (${i.failure.phase}: ${i.failure.reason})` : '';
+          const why = i.reconcileError
+            ? ` (retrying: ${i.reconcileError.reason})`
+            : i.failure
+              ? ` (${i.failure.phase}: ${i.failure.reason})`
+              : '';
           throw new CliError(`timed out: ${i.name} is ${state(i)}${why}, not ${want.data}`);
         }
         await sleep(500);

@@ -208,6 +208,36 @@ describe('instance: what the platform observes', () => {
       .thenEvents([{ type: 'InstanceFailed', data: { phase: 'start', reason: 'exec format error' } }]);
   });
 
+  it('a reconcile that keeps failing is recorded once per error, and once when it gets through', () => {
+    const retryAt = '2026-12-01T10:00:05.000Z';
+    const refused = { type: 'RecordReconcileFailed', reason: 'connect ECONNREFUSED', retryAt } as const;
+    const failing: InstanceEvent = {
+      type: 'ReconcileFailed',
+      data: { reason: 'connect ECONNREFUSED', retryAt },
+    };
+    given(created).when(refused).thenEvents([failing]);
+    expect(given(created, failing).state.reconcileError).toBe('connect ECONNREFUSED');
+    // The same error on the next retries: nothing more in the history.
+    given(created, failing)
+      .when({ ...refused, retryAt: '2026-12-01T10:00:35.000Z' })
+      .thenEvents([]);
+    // Another error is news.
+    given(created, failing)
+      .when({ ...refused, reason: 'Docker answered 500: no space left on device' })
+      .thenEvents([
+        {
+          type: 'ReconcileFailed',
+          data: { reason: 'Docker answered 500: no space left on device', retryAt },
+        },
+      ]);
+    given(created, failing)
+      .when({ type: 'RecordReconcileRecovered' })
+      .thenEvents([{ type: 'ReconcileRecovered', data: {} }]);
+    expect(given(created, failing, { type: 'ReconcileRecovered', data: {} }).state.reconcileError).toBeNull();
+    // A pass that gets through with nothing failing before records nothing.
+    given(created).when({ type: 'RecordReconcileRecovered' }).thenEvents([]);
+  });
+
   it('a container Docker cannot start is discarded once: still creating, no container, counted until a start', () => {
     const reason = 'task abcdef0123456789: already exists';
     const discard = { type: 'RecordContainerDiscarded', containerId: 'abcdef0123456789', reason } as const;

@@ -88,6 +88,10 @@ export function describeEvent(e: PlatformEvent): string {
       return `${e.data.phase} failed: ${e.data.reason}`;
     case 'ContainerRemoved':
       return 'container removed';
+    case 'ReconcileFailed':
+      return `the platform cannot carry this out yet and keeps trying: ${e.data.reason}`;
+    case 'ReconcileRecovered':
+      return 'the platform got through again';
     case 'ContainerDiscarded':
       return `container ${e.data.containerId.slice(0, 12)} removed unstarted, to be made again: ${e.data.reason}`;
     case 'VolumesRemoved':

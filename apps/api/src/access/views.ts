@@ -151,6 +151,18 @@ export const instanceView = z.object({
   exitCode: z.number().int().nullable(),
   oomKilled: z.boolean(),
   failure: z.object({ phase: z.string(), reason: z.string() }).nullable(),
+  /**
+   * The error the platform keeps meeting while it tries to reach what is asked, since when, and when
+   * it tries again (with the attempts so far in `instances.get`; lists carry the first retry's time).
+   */
+  reconcileError: z
+    .object({
+      reason: z.string(),
+      since: z.string(),
+      retryAt: z.string(),
+      attempts: z.number().int().optional(),
+    })
+    .nullable(),
   remark: z.string(),
   createdAt: date,
   updatedAt: date,

@@ -3,6 +3,7 @@ import type Docker from 'dockerode';
 import type { Commands } from '../commands/index.js';
 import { systemContext } from '../commands/index.js';
 import type { NodeClients } from '../docker/clients.js';
+import { describeConnectionError } from '../docker/connection-check.js';
 import { dataVolume, LABEL_INSTALLATION, LABEL_INSTANCE } from '../docker/labels.js';
 import { describePullFailure } from '../docker/pull-error.js';
 import { refusedStorageOpt } from '../docker/system-disk-limit.js';
@@ -52,7 +53,8 @@ export async function reconcileInstance(deps: ReconcileDeps, instanceId: string)
   const node = await commands.nodes.get(instance.nodeId);
   if (!node) return;
   // A failed node's containers are never touched because of it: the work waits until it is back.
-  if (node.dockerStatus === 'failed') throw new RetryLater(`node ${node.name} is failed`);
+  if (node.dockerStatus === 'failed')
+    throw new RetryLater(`node ${node.name} is down (its Docker cannot be reached); waiting for it`);
   const docker = deps.clients.forNode(node, commands.nodes);
   const record = (o: Parameters<Commands['instances']['record']>[1]) =>
     commands.instances.record(instanceId, o, ctx);
@@ -64,7 +66,7 @@ export async function reconcileInstance(deps: ReconcileDeps, instanceId: string)
       filters: { label: [`${LABEL_INSTANCE}=${instanceId}`, `${LABEL_INSTALLATION}=${deps.installation}`] },
     });
   } catch (err) {
-    throw new RetryLater(`node ${node.name}: ${reasonOf(err)}`);
+    throw new RetryLater(`node ${node.name}: ${describeConnectionError(err)}`);
   }
   // Never two containers for one instance: the newest is kept, any other removed.
   found.sort((a, b) => b.Created - a.Created);

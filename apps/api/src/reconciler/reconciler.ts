@@ -3,13 +3,19 @@ import { activeInstanceIds, type PlatformEvent, type PlatformStore } from '@tian
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Commands } from '../commands/index.js';
+import { systemContext } from '../commands/index.js';
 import { KeyedSemaphore } from '../concurrency/keyed-semaphore.js';
 import { NodeClients } from '../docker/clients.js';
 import { installationId } from '../docker/installation.js';
+import { failureReason } from './failure-reason.js';
 import { type ReconcileDeps, RetryLater, reconcileInstance } from './reconcile-instance.js';
+import { reconcileRetries } from './retries.js';
 import { WorkQueue } from './work-queue.js';
 
 const CONNECTION_FIELDS = ['dockerAddress', 'useTls', 'caCert', 'clientCert', 'clientKey'];
+/** The reconciler's own notes on an instance: waking it for them would undo the retry's backoff. */
+const OWN_NOTES = new Set(['ReconcileFailed', 'ReconcileRecovered']);
+const ctx = systemContext('reconciler');
 
 export interface ReconcilerOptions {
   store: PlatformStore;
@@ -53,11 +59,41 @@ export class Reconciler {
     this.#slots = new KeyedSemaphore(options.perNode ?? 4);
     this.driftPolicy = options.driftPolicy ?? 'heal';
     this.queue = new WorkQueue((id) => this.#reconcile(id), {
-      onError: (id, err) =>
-        err instanceof RetryLater
-          ? options.logger.debug({ instanceId: id, reason: err.message }, 'reconcile waits')
-          : options.logger.warn({ err, instanceId: id }, 'reconcile failed; will retry'),
+      onError: (id, err, retry) => this.#failed(id, err, retry),
     });
+  }
+
+  /**
+   * A pass that failed: logged, and made part of what the owner sees (the error and the next attempt
+   * in the read model, the first failure and each new error in the history).
+   */
+  async #failed(instanceId: string, err: unknown, retry: { attempt: number; delayMs: number }) {
+    const { logger, commands, pool } = this.options;
+    if (err instanceof RetryLater) logger.debug({ instanceId, reason: err.message }, 'reconcile waits');
+    else logger.warn({ err, instanceId }, 'reconcile failed; will retry');
+    const instance = await commands.instances.get(instanceId);
+    if (!instance?.origin) return;
+    const retryAt = new Date(Date.now() + retry.delayMs);
+    try {
+      await reconcileRetries.failed(pool, instanceId, retry.attempt, retryAt);
+      await commands.instances.record(
+        instanceId,
+        {
+          type: 'RecordReconcileFailed',
+          reason: failureReason(err, instance.origin.node.name),
+          retryAt: retryAt.toISOString(),
+        },
+        ctx,
+      );
+    } catch (recordErr) {
+      logger.warn({ err: recordErr, instanceId }, 'could not record a reconcile failure');
+    }
+  }
+
+  /** A pass got through: the error (if there was one) is over. */
+  async #recovered(instanceId: string): Promise<void> {
+    await reconcileRetries.recovered(this.options.pool, instanceId);
+    await this.options.commands.instances.record(instanceId, { type: 'RecordReconcileRecovered' }, ctx);
   }
 
   async #reconcile(instanceId: string): Promise<void> {
@@ -79,6 +115,7 @@ export class Reconciler {
     try {
       await this.#slots.run(instance.nodeId, () => reconcileInstance(this.#deps, instanceId));
       outcome = 'done';
+      if (instance.reconcileError !== null) await this.#recovered(instanceId);
     } catch (err) {
       if (err instanceof RetryLater) outcome = 'waiting';
       throw err;
@@ -97,7 +134,8 @@ export class Reconciler {
       from: head.transactionId === START.transactionId ? START : head,
       handle: async (events) => {
         for (const e of events) {
-          if (e.streamId.startsWith('instance-')) this.queue.add(e.streamId.slice('instance-'.length));
+          if (e.streamId.startsWith('instance-') && !OWN_NOTES.has(e.type))
+            this.queue.add(e.streamId.slice('instance-'.length));
           if (
             e.type === 'NodeRegistered' ||
             (e.type === 'NodeUpdated' && CONNECTION_FIELDS.some((f) => f in e.data.changes))

@@ -17,7 +17,8 @@ export class WorkQueue {
     private readonly options: {
       baseDelayMs?: number;
       maxDelayMs?: number;
-      onError?: (key: string, err: unknown) => void;
+      /** Told of each failure and when it is tried again; awaited before that retry can start. */
+      onError?: (key: string, err: unknown, retry: { attempt: number; delayMs: number }) => unknown;
       /** Keys worked on at once: a start with 10,000 instances queued must not load them all at once. */
       concurrency?: number;
     } = {},
@@ -60,23 +61,25 @@ export class WorkQueue {
       await this.work(key);
       this.#failures.delete(key);
     } catch (err) {
-      this.options.onError?.(key, err);
       const failures = (this.#failures.get(key) ?? 0) + 1;
       this.#failures.set(key, failures);
       const cap = Math.min(
         this.options.maxDelayMs ?? 30_000,
         (this.options.baseDelayMs ?? 250) * 2 ** failures,
       );
+      const delayMs = cap / 2 + Math.random() * (cap / 2);
+      try {
+        await this.options.onError?.(key, err, { attempt: failures, delayMs });
+      } catch {
+        // Telling of a failure must not stop its retry.
+      }
       if (!this.#stopped) {
         this.#timers.set(
           key,
-          setTimeout(
-            () => {
-              this.#timers.delete(key);
-              this.add(key);
-            },
-            cap / 2 + Math.random() * (cap / 2),
-          ),
+          setTimeout(() => {
+            this.#timers.delete(key);
+            this.add(key);
+          }, delayMs),
         );
       }
     } finally {

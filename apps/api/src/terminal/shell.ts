@@ -11,6 +11,14 @@ import { ANNOUNCE_PID, hangUp, PidAnnouncement } from '../docker/exec-pid.js';
 const bashElseSh = (args: string) =>
   `if command -v bash >/dev/null 2>&1; then exec bash ${args}; fi; exec sh ${args}`;
 
+/**
+ * Shell code that gives the session a UTF-8 locale when the container's environment names none.
+ * Without one, bash's readline takes the bytes of typed CJK text for Meta keys and vim edits bytes, not
+ * characters. `C.UTF-8` is in Debian's and Ubuntu's libc (musl is UTF-8 anyway); where it is missing,
+ * bash quietly stays in C. A locale the image or the user's profile sets still wins.
+ */
+const UTF8_UNLESS_SET = '[ -n "$LC_ALL$LC_CTYPE$LANG" ] || export LANG=C.UTF-8; ';
+
 export interface TtySize {
   cols: number;
   rows: number;
@@ -29,10 +37,17 @@ function sizeTty(size: TtySize | undefined): string {
 
 /**
  * The argv that runs one command line in the container's bash, or sh without bash, after announcing
- * its PID (see `PidAnnouncement`); with a TTY's `size`, sized before it starts.
+ * its PID (see `PidAnnouncement`), in UTF-8 unless the container says otherwise; with a TTY's `size`,
+ * sized before it starts.
  */
 export function shellCommand(command: string, size?: TtySize): string[] {
-  return ['/bin/sh', '-c', `${sizeTty(size)}${ANNOUNCE_PID}; ${bashElseSh('-c "$1"')}`, 'sh', command];
+  return [
+    '/bin/sh',
+    '-c',
+    `${sizeTty(size)}${UTF8_UNLESS_SET}${ANNOUNCE_PID}; ${bashElseSh('-c "$1"')}`,
+    'sh',
+    command,
+  ];
 }
 
 /**
@@ -79,7 +94,7 @@ export async function openShell(
 ): Promise<ShellSession> {
   const size = { cols: options.cols, rows: options.rows };
   const { exec, stream } = await startExec(docker, containerId, {
-    cmd: ['/bin/sh', '-c', `${sizeTty(size)}${ANNOUNCE_PID}; ${bashElseSh('-l')}`],
+    cmd: ['/bin/sh', '-c', `${sizeTty(size)}${UTF8_UNLESS_SET}${ANNOUNCE_PID}; ${bashElseSh('-l')}`],
     tty: true,
     env: [`TERM=${options.term ?? 'xterm-256color'}`, ...(options.env ?? [])],
     size,

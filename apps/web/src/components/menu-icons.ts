@@ -1,4 +1,4 @@
-import { AddCircleOutline, CubeOutline, PersonCircleOutline } from '@vicons/ionicons5';
+import { AddCircleOutline, CubeOutline, PersonCircleOutline, ServerOutline } from '@vicons/ionicons5';
 import { NIcon } from 'naive-ui';
 import { type Component, h } from 'vue';
 
@@ -7,6 +7,7 @@ const ICONS: Record<string, Component> = {
   instances: CubeOutline,
   create: AddCircleOutline,
   account: PersonCircleOutline,
+  nodes: ServerOutline,
 };
 
 export const renderIcon = (name: string) => () =>

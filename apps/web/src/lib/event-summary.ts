@@ -60,6 +60,8 @@ const describers: { [K in HistoryEventType]: Describe<K> } = {
   InstanceFailed: (d, t) =>
     t('events.InstanceFailed', { phase: t(`events.phases.${d.phase}`), reason: d.reason }),
   ContainerRemoved: (_d, t) => t('events.ContainerRemoved'),
+  ReconcileFailed: (d, t) => t('events.ReconcileFailed', { reason: d.reason }),
+  ReconcileRecovered: (_d, t) => t('events.ReconcileRecovered'),
   ContainerDiscarded: (d, t) =>
     t('events.ContainerDiscarded', { id: shortId(d.containerId), reason: d.reason }),
   VolumesRemoved: (d, t) =>

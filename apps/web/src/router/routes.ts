@@ -10,6 +10,8 @@ declare module 'vue-router' {
     roles?: ('admin' | 'user')[];
     /** Open without signing in. */
     public?: boolean;
+    /** The menu group it is listed in (absent: the user's own pages). */
+    group?: 'admin';
   }
 }
 
@@ -55,6 +57,19 @@ export const routes: RouteRecordRaw[] = [
         name: 'account',
         component: () => import('../views/account/AccountView.vue'),
         meta: { titleKey: 'nav.account', icon: 'account' },
+      },
+      {
+        path: 'admin/nodes',
+        name: 'admin-nodes',
+        component: () => import('../views/admin/nodes/NodeListView.vue'),
+        meta: { titleKey: 'nav.nodes', icon: 'nodes', roles: ['admin'], group: 'admin' },
+      },
+      {
+        path: 'admin/nodes/:nodeId',
+        name: 'admin-node',
+        component: () => import('../views/admin/nodes/NodeView.vue'),
+        props: true,
+        meta: { titleKey: 'nav.nodes', roles: ['admin'] },
       },
       {
         path: 'no-access',

@@ -1,7 +1,8 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launch, shot } from './support/browser.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launch, openPage, shot, shotOnFailure } from './support/browser.js';
 import { gpuCatalog, type RunningTianqi, startTianqi } from './support/platform.js';
+import { signIn } from './support/sign-in.js';
 
 // A user's whole day in the browser, against a real `tianqi start`, real PostgreSQL and the real
 // Docker test nodes: sign in, create three kinds of instance, watch them run, use them, end them.
@@ -16,44 +17,15 @@ beforeAll(async () => {
   await tianqi.user('alice');
   await tianqi.user('bob');
   browser = await launch();
-  context = await browser.newContext({ viewport: { width: 1280, height: 720 }, locale: 'zh-CN' });
-  page = await context.newPage();
-  // The browser's own errors go to the test output, where a failure can be read.
-  page.on('pageerror', (err) => console.error(`page error: ${err.message}`));
-  page.on('console', (m) => m.type() === 'error' && console.error(`page console: ${m.text()}`));
+  page = await openPage(browser, 'zh-CN');
+  context = page.context();
 });
-
-// A failed step leaves a picture of what the browser showed.
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === 'fail')
-    await shot(page, `failed-${ctx.task.name.slice(0, 40).replace(/\W+/g, '-')}`);
-});
+shotOnFailure(() => page);
 
 afterAll(async () => {
   await browser?.close();
   await tianqi?.stop();
 });
-
-/**
- * Signs in through the form. After a failed attempt the next one from this address is spaced (the
- * limiter's rule): the page then shows the wait and lets the button go when it has passed.
- */
-async function signIn(p: Page, name: string) {
-  await p.getByLabel(/用户名|Username/).fill(name);
-  await p.getByLabel(/密码|Password/).fill(`${name}-password`);
-  const submit = p.getByRole('button', { name: /^(登录|Sign in)$/ });
-  for (let tries = 0; tries < 5 && new URL(p.url()).pathname === '/sign-in'; tries++) {
-    await expect.poll(() => submit.isEnabled()).toBe(true);
-    await submit.click();
-    await expect
-      .poll(
-        async () =>
-          new URL(p.url()).pathname !== '/sign-in' || (await p.locator('[data-test="wait"]').count()) > 0,
-      )
-      .toBe(true);
-  }
-  expect(new URL(p.url()).pathname).not.toBe('/sign-in');
-}
 
 /** Walks the wizard: image, spec, node (automatic unless named), name; stops before Create. */
 async function fillWizard(p: Page, o: { image: string; spec: string; name: string; node?: string }) {
@@ -67,6 +39,12 @@ async function fillWizard(p: Page, o: { image: string; spec: string; name: strin
   await p.locator('[data-test="name"] input').fill(o.name);
   await expect.poll(() => p.locator('[data-test="next"]').isEnabled()).toBe(true);
   await p.locator('[data-test="next"]').click();
+}
+
+/** The terminal's screen, a line per row. */
+function screenText(p: Page): Promise<string> {
+  // biome-ignore lint/performance/useDomNodeTextContent: textContent runs the rows together.
+  return p.locator('.xterm-rows').innerText();
 }
 
 async function stateOf(p: Page): Promise<string> {
@@ -178,29 +156,44 @@ describe('a user in the browser', () => {
     await expect.poll(() => row.count(), { timeout: 60_000 }).toBe(0);
   });
 
-  it('opens a terminal: Chinese output comes back, stty size follows the window', async () => {
+  it('opens a terminal: Chinese is typed and edited as characters, stty size follows the window', async () => {
     await page.goto(`${tianqi.url}/instances`);
     await page.locator('[data-test="instance-name"]', { hasText: 'web-cpu' }).click();
     await page.locator('.n-tabs-tab', { hasText: '终端' }).click();
-    const screen = page.locator('.xterm-rows');
     await page.locator('[data-test="terminal"]').click();
     await expect.poll(() => page.locator('[data-test="terminal-status"]').textContent()).toBe('');
-    // Chinese output is shown as Chinese. (Typing it into the test image's static bash does not work:
-    // that bash has no locale, so its readline takes the UTF-8 bytes for Meta keys; see the note.)
+    // Typed CJK reaches bash as characters: one Backspace takes off the whole last 好, not one byte.
+    await page.keyboard.type('echo 你好好');
+    await page.keyboard.press('Backspace');
+    await page.keyboard.type(' && echo from-the-shell > /proc/1/fd/1');
+    // A coloured word and a progress line for the logs pane.
     await page.keyboard.type(
-      "printf '\\xe4\\xbd\\xa0\\xe5\\xa5\\xbd\\n' && echo from-the-shell > /proc/1/fd/1" +
-        // A coloured word and a progress line for the logs pane.
-        " && printf 'ansi-\\033[31mred\\033[0m\\n 10%%\\r100%% done\\n' > /proc/1/fd/1\n",
+      " && printf 'ansi-\\033[31mred\\033[0m\\n 10%%\\r100%% done\\n' > /proc/1/fd/1\n",
     );
-    await expect.poll(() => screen.innerText(), { timeout: 20_000 }).toMatch(/\n你好/);
+    await expect.poll(() => screenText(page), { timeout: 20_000 }).toMatch(/\n你好\s*\n/);
     await page.keyboard.type('stty size\n');
-    await expect.poll(() => screen.innerText()).toMatch(/\n\d+ \d+\s*\n/);
-    const before = /\n(\d+ \d+)\s*\n/.exec(await screen.innerText())![1];
+    await expect.poll(() => screenText(page)).toMatch(/\n\d+ \d+\s*\n/);
+    const before = /\n(\d+ \d+)\s*\n/.exec(await screenText(page))![1];
     await page.setViewportSize({ width: 1000, height: 640 });
     await page.keyboard.type('clear; stty size\n');
-    await expect.poll(async () => /\n?(\d+ \d+)\s*\n/.exec(await screen.innerText())?.[1]).not.toBe(before);
+    await expect.poll(async () => /\n?(\d+ \d+)\s*\n/.exec(await screenText(page))?.[1]).not.toBe(before);
     await shot(page, 'instance-terminal.zh-CN');
     await page.setViewportSize({ width: 1280, height: 720 });
+  });
+
+  it('edits a file with vim in the terminal, Chinese included, and saves it with :wq', async () => {
+    await page.keyboard.type('clear; vim /tmp/note.txt\n');
+    await expect.poll(() => screenText(page)).toMatch(/"\/tmp\/note\.txt" \[New/);
+    await page.keyboard.type('ihello 世界');
+    await expect.poll(() => screenText(page)).toContain('hello 世界');
+    await shot(page, 'instance-terminal-vim.zh-CN');
+    await page.keyboard.press('Escape');
+    await page.keyboard.type(':wq\n');
+    // Typed before vim has gone, the next line would be vim's: wait until its screen is left.
+    await expect.poll(() => screenText(page)).not.toContain('hello 世界');
+    // What vim wrote, as the shell reads it back: the text, and its size in UTF-8 (6 + 2 × 3 + \n).
+    await page.keyboard.type('cat /tmp/note.txt; wc -c < /tmp/note.txt\n');
+    await expect.poll(() => screenText(page)).toMatch(/\nhello 世界\s*\n13\s*\n/);
   });
 
   it('follows the logs and finds a line', async () => {

@@ -109,10 +109,18 @@ describe('a history entry in the reader’s language', () => {
     expect(describeHistoryEvent(allocated, inLanguage('en'))).toContain('allocated');
   });
 
-  it('shows the server’s summary for a type it does not know, or data it cannot read', () => {
-    expect(describeHistoryEvent(entry('ReconcileFailed', {}), inLanguage('zh-CN'))).toBe(
-      'server: ReconcileFailed',
+  it('says the platform is retrying, and when it got through', () => {
+    const failed = entry('ReconcileFailed', { reason: 'node unreachable', retryAt: '2026-12-01T00:00:00Z' });
+    expect(describeHistoryEvent(failed, inLanguage('zh-CN'))).toBe(
+      '平台暂时无法完成，正在重试：node unreachable',
     );
+    expect(describeHistoryEvent(entry('ReconcileRecovered', {}), inLanguage('en'))).toBe(
+      'the platform got through again',
+    );
+  });
+
+  it('shows the server’s summary for a type it does not know, or data it cannot read', () => {
+    expect(describeHistoryEvent(entry('NodeDrained', {}), inLanguage('zh-CN'))).toBe('server: NodeDrained');
     expect(describeHistoryEvent(entry('InstanceCreated', {}), inLanguage('en'))).toBe(
       'server: InstanceCreated',
     );

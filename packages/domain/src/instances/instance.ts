@@ -88,6 +88,17 @@ export const instanceCommandSchema = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('RecordContainerRemoved') }),
   /**
+   * A reconciler pass failed and will be tried again (Docker unreachable, or it answered an error
+   * that may pass): recorded on the first failure and when the error changes, not on every retry.
+   */
+  z.object({
+    type: z.literal('RecordReconcileFailed'),
+    reason: z.string().min(1).max(2000),
+    retryAt: z.iso.datetime(),
+  }),
+  /** A pass got through after failures. */
+  z.object({ type: z.literal('RecordReconcileRecovered') }),
+  /**
    * The reconciler removed a container that never ran because Docker could not start it (a stale
    * task left by a daemon crash), so that a new one is made.
    */
@@ -148,6 +159,9 @@ export const instanceEventSchemas = {
   ContainerExited: z.object({ exitCode: z.number().int().nullable(), oomKilled: z.boolean() }),
   InstanceFailed: z.object({ phase: failurePhase, reason: z.string() }),
   ContainerRemoved: z.object({}),
+  /** The platform keeps failing to bring it to what is asked; `retryAt`: its first next attempt. */
+  ReconcileFailed: z.object({ reason: z.string(), retryAt: z.string() }),
+  ReconcileRecovered: z.object({}),
   ContainerDiscarded: z.object({ containerId: z.string(), reason: z.string() }),
   VolumesRemoved: z.object({ volumes: z.array(z.string()) }),
   InstanceObservedUnknown: z.object({ reason: z.string() }),
@@ -203,6 +217,8 @@ export interface InstanceState {
   drifts: DriftKind[];
   /** `/data` was over the spec's data disk at the last sync, and the owner was warned since the last start. */
   dataDiskOver: DataDiskUsage | null;
+  /** The error the reconciler keeps meeting, until a pass gets through. */
+  reconcileError: string | null;
 }
 
 export const initialInstanceState: InstanceState = {
@@ -226,6 +242,7 @@ export const initialInstanceState: InstanceState = {
   volumesRemoved: false,
   drifts: [],
   dataDiskOver: null,
+  reconcileError: null,
 };
 
 /** decide(command, state) → events: the rules a user expects, no I/O. */
@@ -318,6 +335,12 @@ function record(command: Command, state: InstanceState): InstanceEvent[] {
         : [{ type: 'InstanceFailed', data: { phase: command.phase, reason: command.reason } }];
     case 'RecordContainerRemoved':
       return state.observed === 'removed' ? [] : [{ type: 'ContainerRemoved', data: {} }];
+    case 'RecordReconcileFailed':
+      return state.reconcileError === command.reason
+        ? []
+        : [{ type: 'ReconcileFailed', data: { reason: command.reason, retryAt: command.retryAt } }];
+    case 'RecordReconcileRecovered':
+      return state.reconcileError === null ? [] : [{ type: 'ReconcileRecovered', data: {} }];
     case 'RecordContainerDiscarded':
       // Only the container on record can be discarded, once.
       return state.containerId === command.containerId
@@ -442,6 +465,10 @@ export function evolveInstance(state: InstanceState, event: InstanceEvent): Inst
       };
     case 'ContainerRemoved':
       return { ...state, observed: 'removed' };
+    case 'ReconcileFailed':
+      return { ...state, reconcileError: event.data.reason };
+    case 'ReconcileRecovered':
+      return { ...state, reconcileError: null };
     case 'ContainerDiscarded':
       // Still being created: the next container is made as if none had been.
       return {

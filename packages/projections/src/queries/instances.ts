@@ -44,6 +44,8 @@ export interface InstanceRow {
   exitCode: number | null;
   oomKilled: boolean;
   failure: { phase: string; reason: string } | null;
+  /** What the platform keeps failing on (null once a pass gets through); `since`, `retryAt`: ISO times. */
+  reconcileError: { reason: string; since: string; retryAt: string; attempts?: number } | null;
   remark: string;
   createdAt: Date;
   updatedAt: Date;

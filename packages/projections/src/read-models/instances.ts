@@ -27,6 +27,8 @@ export const instancesTable: TableDef = {
     exit_code: 'integer',
     oom_killed: 'boolean NOT NULL',
     failure: 'jsonb',
+    /** What the reconciler keeps failing on: { reason, since, retryAt } (null once a pass gets through). */
+    reconcile_error: 'jsonb',
     restarts: 'integer NOT NULL',
     restarts_done: 'integer NOT NULL',
     remark: 'text NOT NULL',
@@ -44,7 +46,7 @@ export const instancesTable: TableDef = {
 
 export const instancesProjection: Projection = {
   name: 'instances',
-  version: 3,
+  version: 4,
   tables: [instancesTable],
   apply: (ctx, events) =>
     foldRows<Row>(ctx, instancesTable, 'instance', events, (row, e) => {
@@ -71,6 +73,7 @@ export const instancesProjection: Projection = {
           exit_code: null,
           oom_killed: false,
           failure: null,
+          reconcile_error: null,
           restarts: 0,
           restarts_done: 0,
           remark: d.remark,
@@ -104,6 +107,17 @@ export const instancesProjection: Projection = {
           return { ...row, observed: 'failed', failure: e.data };
         case 'ContainerRemoved':
           return { ...row, observed: 'removed' };
+        case 'ReconcileFailed':
+          return {
+            ...row,
+            reconcile_error: {
+              reason: e.data.reason,
+              since: e.recordedAt.toISOString(),
+              retryAt: e.data.retryAt,
+            },
+          };
+        case 'ReconcileRecovered':
+          return { ...row, reconcile_error: null };
         case 'ContainerDiscarded':
           return { ...row, observed: 'creating', container_id: null, container_name: null };
         case 'InstanceObservedUnknown':

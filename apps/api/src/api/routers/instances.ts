@@ -23,6 +23,7 @@ import { sessionScope } from '../../auth/session-scope.js';
 import type { SessionUser } from '../../auth/sessions.js';
 import { followLogs, MAX_TAIL, readLogs } from '../../docker/logs.js';
 import { parsePositionId, positionId } from '../../live/change-feed.js';
+import { reconcileRetries } from '../../reconciler/retries.js';
 import { listRecordings, readRecording } from '../../terminal/recording.js';
 import { toTrpcError } from '../errors.js';
 import { applied, router, settled, userProcedure } from '../trpc.js';
@@ -87,7 +88,18 @@ export const instancesRouter = router({
   get: userProcedure
     .input(byId)
     .output(instanceView)
-    .query(({ ctx, input }) => visibleInstance(ctx.services, ctx.user, input.instanceId)),
+    .query(async ({ ctx, input }) => {
+      const row = await visibleInstance(ctx.services, ctx.user, input.instanceId);
+      if (!row.reconcileError) return row;
+      // The latest retry, not only the first one the history recorded.
+      const retry = await reconcileRetries.of(ctx.services.pool, row.instanceId);
+      return retry
+        ? {
+            ...row,
+            reconcileError: { ...row.reconcileError, ...retry, retryAt: retry.retryAt.toISOString() },
+          }
+        : row;
+    }),
 
   create: userProcedure
     .input(

@@ -47,7 +47,12 @@ export function client(url: string, token: string | null = null): Client {
  * database and a free port, serving the built web app; stopped with SIGTERM, its containers removed.
  */
 export async function startTianqi(
-  options: { admin?: boolean; database?: () => Promise<Pick<TestDatabase, 'url' | 'drop'>> } = {},
+  options: {
+    admin?: boolean;
+    database?: () => Promise<Pick<TestDatabase, 'url' | 'drop'>>;
+    /** Settings over the ones below. */
+    env?: Record<string, string>;
+  } = {},
 ): Promise<RunningTianqi> {
   const withAdmin = options.admin ?? true;
   const db = await (options.database ?? createTestDatabase)();
@@ -70,6 +75,7 @@ export async function startTianqi(
       TIANQI_DOCKER_NETWORK_MODE: 'none',
       TIANQI_DOCKER_STOP_TIMEOUT_SECONDS: '1',
       TIANQI_SYNC_INTERVAL_SECONDS: '5',
+      ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -139,6 +145,17 @@ export async function gpuCatalog(admin: Client): Promise<void> {
     clientKey: tls.key!,
     hamiCoreDir: hami,
   });
+  await catalog(admin);
+  for (const deadline = Date.now() + 60_000; ; ) {
+    if ((await admin.nodes.get.query({ nodeId })).dockerStatus === 'connected') return;
+    if (Date.now() > deadline) throw new Error('the GPU test node did not connect');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The images and specs the browser tests create from: bash (sliceable), busybox; CPU, 1 GPU, a 6 GB slice. */
+export async function catalog(admin: Client): Promise<void> {
+  const testNodes = loadTestNodes();
   await admin.images.create.mutate({
     name: 'bash',
     address: testNodes.images.bash,
@@ -169,9 +186,4 @@ export async function gpuCatalog(admin: Client): Promise<void> {
     pricePerHour: 1.2,
     ...small,
   });
-  for (const deadline = Date.now() + 60_000; ; ) {
-    if ((await admin.nodes.get.query({ nodeId })).dockerStatus === 'connected') return;
-    if (Date.now() > deadline) throw new Error('the GPU test node did not connect');
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }

@@ -1,15 +1,44 @@
 import { randomBytes } from 'node:crypto';
 import { specDemand, streams } from '@tianqi/domain';
-import type { StandInDockerEngine } from '@tianqi/infra';
-import type { PlatformStore } from '@tianqi/projections';
-import { AggregateLoader, aggregates } from '../../src/commands/aggregates.js';
-import { newId } from '../../src/commands/ids.js';
-import { type CommandContext, createCommands, metadataOf, systemContext } from '../../src/commands/index.js';
-import { type Batch, claimName } from '../../src/commands/names.js';
-import { installationId } from '../../src/docker/installation.js';
-import { containerRecipe } from '../../src/reconciler/container-recipe.js';
-import { hashPassword } from '../../src/security/passwords.js';
-import { SecretBox } from '../../src/security/secrets.js';
+import { createPool, EventStore, eventStoreMigrations, migrate } from '@tianqi/events';
+import {
+  type PlatformStore,
+  ProjectionRunner,
+  platformEvents,
+  projectionMigrations,
+} from '@tianqi/projections';
+import { AggregateLoader, aggregates } from '../commands/aggregates.js';
+import { newId } from '../commands/ids.js';
+import { type CommandContext, createCommands, metadataOf, systemContext } from '../commands/index.js';
+import { type Batch, claimName } from '../commands/names.js';
+import { apiMigrations } from '../database/connect.js';
+import { installationId } from '../docker/installation.js';
+import { containerRecipe } from '../reconciler/container-recipe.js';
+import { hashPassword } from '../security/passwords.js';
+import { SecretBox } from '../security/secrets.js';
+
+// The benchmarks' seeding (`@tianqi/api/bench-seed`): the API bench and the web bench both start the
+// platform on 10,000 instances. It needs the commands' internals, so it lives here, but nothing the
+// server runs imports it.
+
+export { LABEL_INSTANCE } from '../docker/labels.js';
+
+/**
+ * Where a seeded node's containers are listed: the test kit's StandInDockerEngine (infra's bench kit,
+ * which this package may not import; it fits this shape).
+ */
+export interface SeedEngine {
+  readonly socketPath: string;
+  add(container: {
+    Id: string;
+    Names: string[];
+    Image: string;
+    State: 'running';
+    Status: string;
+    Created: number;
+    Labels: Record<string, string>;
+  }): void;
+}
 
 export interface SeedCounts {
   users: number;
@@ -38,11 +67,7 @@ export interface Seeded {
  * the reconciler), each container put in its node's stand-in engine as the reconciler would make it.
  * test/bench-seed.test.ts checks these events against what the commands themselves write.
  */
-export async function seed(
-  store: PlatformStore,
-  engines: StandInDockerEngine[],
-  counts: SeedCounts,
-): Promise<Seeded> {
+export async function seed(store: PlatformStore, engines: SeedEngine[], counts: SeedCounts): Promise<Seeded> {
   const { users, instances, nodes, password } = counts;
   const system = systemContext('bench');
   const commands = createCommands(store, new SecretBox(randomBytes(32)));
@@ -186,4 +211,32 @@ export async function seed(
   };
   await Promise.all(nodeIds.map((_, n) => fill(n)));
   return { imageId, specId, nodeIds, usernames, creator };
+}
+
+/**
+ * A platform database from nothing: migrated, seeded, and its read models built up to the last event,
+ * so a server started on it next serves every seeded row at once. Returns how long each step took.
+ */
+export async function seedDatabase(
+  url: string,
+  engines: SeedEngine[],
+  counts: SeedCounts,
+): Promise<Seeded & { seedSeconds: number; projectSeconds: number }> {
+  const pool = createPool(url, { max: 10 });
+  const store = new EventStore({ pool, registry: platformEvents, connectionString: url });
+  try {
+    await migrate(pool, [eventStoreMigrations, projectionMigrations, apiMigrations]);
+    let t = performance.now();
+    const seeded = await seed(store, engines, counts);
+    const seedSeconds = (performance.now() - t) / 1000;
+    t = performance.now();
+    const runner = new ProjectionRunner({ store });
+    await runner.start();
+    await runner.waitFor(await store.head());
+    await runner.stop();
+    return { ...seeded, seedSeconds, projectSeconds: (performance.now() - t) / 1000 };
+  } finally {
+    await store.close();
+    await pool.end();
+  }
 }
