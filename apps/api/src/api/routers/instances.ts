@@ -152,7 +152,9 @@ export const instancesRouter = router({
           actorName: z.string().nullable(),
           actorIp: z.string().nullable(),
           recordedAt: z.date(),
+          /** In English, for the CLI; the web app says it in the reader's language from type and data. */
           summary: z.string(),
+          data: z.record(z.string(), z.unknown()),
         }),
       ),
     )
