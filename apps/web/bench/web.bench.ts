@@ -68,7 +68,9 @@ async function signIn(page: Page, url: string, username: string, password: strin
   await page.getByLabel(/Username|用户名/).fill(username);
   await page.getByLabel(/Password|密码/).fill(password);
   await page.getByRole('button', { name: /^(Sign in|登录)$/ }).click();
-  await page.waitForURL((u) => u.pathname === '/instances');
+  // An admin lands on the fleet overview, a user on their list: either way, then the list.
+  await page.waitForURL((u) => u.pathname !== '/sign-in');
+  await page.goto(`${url}/instances`);
   await page.locator(NAME).first().waitFor();
 }
 

@@ -1,5 +1,6 @@
 import { createRouter, createWebHistory, type RouteLocationNormalized, type Router } from 'vue-router';
 import { api } from '../api/client.js';
+import { prefetchInstanceList } from '../api/prefetch.js';
 import { $t } from '../locales/index.js';
 import { useSession } from '../stores/session.js';
 import { routes } from './routes.js';
@@ -21,8 +22,10 @@ export function createAppRouter(): Router {
   router.beforeEach(async (to) => {
     const session = useSession();
     if (!session.loaded) {
-      // On a page load the page's code is fetched while the session is asked for, not after it.
+      // On a page load the page's code (and the list's first page) is fetched while the session is
+      // asked for, not after it.
       preload(to);
+      if (to.name === 'instances') prefetchInstanceList();
       await session.load().catch(() => null);
     }
     if (to.meta.public) {
