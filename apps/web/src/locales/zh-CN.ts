@@ -348,6 +348,7 @@ const zhCN = {
       period: '时间段',
       byUser: '按用户',
       byInstance: '按实例',
+      day: '日期',
       perDay: '每日用量',
       showChart: '显示图表',
       user: '用户',
