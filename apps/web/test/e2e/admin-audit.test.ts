@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { shot } from './support/browser.js';
+import { openPage, shot } from './support/browser.js';
 import { dockerStop, runningInstance } from './support/instances.js';
 import { ADMIN, gpuCatalog } from './support/platform.js';
 import { signIn } from './support/sign-in.js';
@@ -130,13 +130,41 @@ describe('an admin reading the audit log', () => {
     await shot(page, 'admin-audit-moment-en');
   });
 
-  it('lists the recordings of everyone (none yet)', async () => {
-    const { tianqi, page } = suite;
+  it("lists everyone's terminal recordings and plays one back", async () => {
+    const { tianqi, page, browser } = suite;
     await page.goto(`${tianqi.url}/admin/audit`);
     await page.locator('.n-tabs-tab').filter({ hasText: 'Terminal recordings' }).click();
     await expect
       .poll(() => page.locator('[data-test="audit-recordings"]').textContent())
       .toContain('No terminal recordings yet');
+    // frank starts his instance again and uses its terminal in his own browser.
+    await tianqi.admin.instances.start.mutate({ instanceId });
+    await expect
+      .poll(async () => (await tianqi.admin.instances.get.query({ instanceId })).observed, {
+        timeout: 60_000,
+      })
+      .toBe('running');
+    const frank = await openPage(browser, 'en');
+    await frank.goto(`${tianqi.url}/instances/${instanceId}/terminal`);
+    await signIn(frank, 'frank');
+    await expect
+      .poll(() => frank.locator('[data-test="terminal-status"]').textContent(), { timeout: 60_000 })
+      .toBe('');
+    await frank.locator('[data-test="terminal"]').click();
+    await frank.keyboard.type('echo recorded-$((6*7))\n');
+    await expect.poll(() => frank.locator('.xterm-rows').textContent()).toContain('recorded-42');
+    await frank.keyboard.type('exit\n');
+    await expect.poll(() => frank.locator('[data-test="terminal-status"]').textContent()).toMatch(/\S/);
+    await frank.context().close();
+
+    await page.reload();
+    await page.locator('.n-tabs-tab').filter({ hasText: 'Terminal recordings' }).click();
+    const row = page.locator('[data-test="audit-recordings"] tbody tr');
+    await expect.poll(() => row.count()).toBe(1);
+    expect(await row.textContent()).toMatch(/frank.*audited.*web/);
+    await row.locator('[data-test="play"]').click();
+    await expect.poll(() => page.locator('[data-test="player"]').textContent()).toContain('recorded-42');
+    await shot(page, 'admin-audit-recordings-en');
   });
 });
 
