@@ -312,6 +312,21 @@ describe('the whole flow through the HTTP API, on a real Docker node', () => {
     expect(session.summary).toMatch(/^CLI shell session from 127\.0\.0\.1, \d+ s$/);
   });
 
+  it("lists everyone's recordings for an admin, across instances, and plays one back", async () => {
+    const a = api();
+    const all = await a.admin.audit.recordings.query();
+    const mine = all.find((r) => r.instanceId === instanceId && r.username === 'alice')!;
+    expect(mine.instanceName).toBeTruthy();
+    expect(all.map((r) => +r.startedAt)).toEqual([...all.map((r) => +r.startedAt)].sort((x, y) => y - x));
+    expect(await a.admin.audit.recordings.query({ userId: bob.userId })).toEqual([]);
+    expect(await a.admin.audit.recordings.query({ before: mine.startedAt, instanceId })).not.toContainEqual(
+      expect.objectContaining({ recordingId: mine.recordingId }),
+    );
+    const { cast } = await a.admin.instances.recording.query({ instanceId, recordingId: mine.recordingId });
+    expect(cast).toContain('"i","echo hi');
+    await expect(alice.client.audit.recordings.query()).rejects.toThrow(/admin/i);
+  });
+
   it('closing the socket hangs the shell up instead of leaving it running', async () => {
     const a = api();
     const t = terminal(a.url, alice.token, instanceId);

@@ -229,13 +229,16 @@ const table: [string, Record<Role, Outcome>, (c: Caller) => Promise<unknown>][] 
     (c) => firstOf((h) => c.client.instances.watch.subscribe({ instanceId: ids.instanceX }, h)),
   ],
   ['audit.list', ADMINS, (c) => c.client.audit.list.query({ limit: 5 })],
+  ['audit.recordings', ADMINS, (c) => c.client.audit.recordings.query()],
   ['drift.list', ADMINS, (c) => c.client.drift.list.query()],
+  ['drift.policy', ADMINS, (c) => c.client.drift.policy.query()],
   ['drift.history', ADMINS, (c) => c.client.drift.history.query()],
   ['drift.converge', ADMINS, (c) => c.client.drift.converge.mutate({ instanceIds: [ids.instanceX] })],
   ['drift.syncNow', ADMINS, (c) => c.client.drift.syncNow.mutate()],
   ['usage.mine', USERS, (c) => c.client.usage.mine.query(period)],
   ['usage.byUser', ADMINS, (c) => c.client.usage.byUser.query(period)],
   ['usage.byInstance', ADMINS, (c) => c.client.usage.byInstance.query(period)],
+  ['usage.byDay', ADMINS, (c) => c.client.usage.byDay.query(period)],
   // Last: these end sessions (each call uses a session of its own).
   [
     'auth.changePassword',

@@ -231,7 +231,9 @@ export const logLineView = z.object({
 
 export const instanceUsageView = z.object({
   instanceId: z.string(),
+  instanceName: z.string().nullable(),
   ownerId: z.string(),
+  ownerName: z.string().nullable(),
   pricePerHour: z.number(),
   seconds: z.number(),
   cost: z.number(),
@@ -239,9 +241,31 @@ export const instanceUsageView = z.object({
 
 export const userUsageView = z.object({
   ownerId: z.string(),
+  ownerName: z.string().nullable(),
   seconds: z.number(),
   cost: z.number(),
   instances: z.number().int(),
+});
+
+export const dayUsageView = z.object({
+  day: z.string(),
+  seconds: z.number(),
+  cost: z.number(),
+  instances: z.number().int(),
+});
+
+/** A recorded session in the admins' list across instances. */
+export const recordingEntryView = z.object({
+  recordingId: z.string(),
+  instanceId: z.string(),
+  instanceName: z.string().nullable(),
+  userId: z.string(),
+  username: z.string().nullable(),
+  via: z.string(),
+  startedAt: date,
+  endedAt: date,
+  bytes: z.number().int(),
+  truncated: z.boolean(),
 });
 
 /**

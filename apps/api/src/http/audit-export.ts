@@ -9,9 +9,11 @@ import type { Services } from '../access/services.js';
 import { auditEntryView } from '../access/views.js';
 import { replyDatabaseUnavailable } from './database-unavailable.js';
 
-const exportQuery = auditFilterInput.omit({ limit: true, offset: true }).extend({
-  format: z.enum(['jsonl', 'csv']).default('jsonl'),
-});
+const exportQuery = auditFilterInput
+  .omit({ limit: true, offset: true, after: true, before: true, order: true })
+  .extend({
+    format: z.enum(['jsonl', 'csv']).default('jsonl'),
+  });
 
 const COLUMNS: (keyof AuditEntry)[] = [
   'recordedAt',

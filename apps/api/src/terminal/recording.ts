@@ -95,32 +95,8 @@ export interface RecordingSummary {
 }
 
 /** An instance's recordings (web, CLI and SSH), newest first, at most 500. */
-export async function listRecordings(pool: pg.Pool, instanceId: string): Promise<RecordingSummary[]> {
-  const { rows } = await pool.query<{
-    recording_id: string;
-    user_id: string;
-    username: string | null;
-    via: string;
-    started_at: Date;
-    ended_at: Date;
-    bytes: number;
-    truncated: boolean;
-  }>(
-    `SELECT r.recording_id, r.user_id, u.username, r.via, r.started_at, r.ended_at, r.bytes, r.truncated
-     FROM terminal_recordings r LEFT JOIN rm.users u ON u.user_id = r.user_id
-     WHERE r.instance_id = $1 ORDER BY r.started_at DESC LIMIT 500`,
-    [instanceId],
-  );
-  return rows.map((r) => ({
-    recordingId: r.recording_id,
-    userId: r.user_id,
-    username: r.username,
-    via: r.via,
-    startedAt: r.started_at,
-    endedAt: r.ended_at,
-    bytes: r.bytes,
-    truncated: r.truncated,
-  }));
+export function listRecordings(pool: pg.Pool, instanceId: string): Promise<RecordingSummary[]> {
+  return listAllRecordings(pool, { instanceId, limit: 500 });
 }
 
 /** One recording of this instance as its asciicast text, or null when the instance has no such one. */
@@ -134,4 +110,55 @@ export async function readRecording(
     [recordingId, instanceId],
   );
   return rows[0] ? { truncated: rows[0].truncated, cast: rows[0].cast_text } : null;
+}
+
+/** A recording as the admins' list across instances shows it: whose session, on which instance. */
+export interface RecordingEntry extends RecordingSummary {
+  instanceId: string;
+  /** Null when the instances read model has no row for it. */
+  instanceName: string | null;
+}
+
+/**
+ * Everyone's recordings, newest first, at most `limit`: those started before `before` (the last
+ * page's oldest, for the next page), of one user or instance when asked.
+ */
+export async function listAllRecordings(
+  pool: pg.Pool,
+  filter: { userId?: string; instanceId?: string; before?: Date; limit: number },
+): Promise<RecordingEntry[]> {
+  const { rows } = await pool.query<{
+    recording_id: string;
+    instance_id: string;
+    instance_name: string | null;
+    user_id: string;
+    username: string | null;
+    via: string;
+    started_at: Date;
+    ended_at: Date;
+    bytes: number;
+    truncated: boolean;
+  }>(
+    `SELECT r.recording_id, r.instance_id, i.name AS instance_name, r.user_id, u.username, r.via,
+            r.started_at, r.ended_at, r.bytes, r.truncated
+     FROM terminal_recordings r
+     LEFT JOIN rm.users u ON u.user_id = r.user_id
+     LEFT JOIN rm.instances i ON i.instance_id = r.instance_id
+     WHERE ($1::text IS NULL OR r.user_id = $1) AND ($2::text IS NULL OR r.instance_id = $2)
+       AND ($3::timestamptz IS NULL OR r.started_at < $3)
+     ORDER BY r.started_at DESC LIMIT $4`,
+    [filter.userId ?? null, filter.instanceId ?? null, filter.before ?? null, filter.limit],
+  );
+  return rows.map((r) => ({
+    recordingId: r.recording_id,
+    instanceId: r.instance_id,
+    instanceName: r.instance_name,
+    userId: r.user_id,
+    username: r.username,
+    via: r.via,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    bytes: r.bytes,
+    truncated: r.truncated,
+  }));
 }

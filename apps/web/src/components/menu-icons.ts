@@ -1,6 +1,9 @@
 import {
   AddCircleOutline,
+  BarChartOutline,
   CubeOutline,
+  DocumentTextOutline,
+  GitCompareOutline,
   PersonCircleOutline,
   PulseOutline,
   ServerOutline,
@@ -15,6 +18,9 @@ const ICONS: Record<string, Component> = {
   account: PersonCircleOutline,
   nodes: ServerOutline,
   overview: PulseOutline,
+  drift: GitCompareOutline,
+  audit: DocumentTextOutline,
+  usage: BarChartOutline,
 };
 
 export const renderIcon = (name: string) => () =>

@@ -79,6 +79,24 @@ export const routes: RouteRecordRaw[] = [
         meta: { titleKey: 'nav.nodes', roles: ['admin'] },
       },
       {
+        path: 'admin/drift',
+        name: 'admin-drift',
+        component: () => import('../views/admin/drift/DriftView.vue'),
+        meta: { titleKey: 'nav.drift', icon: 'drift', roles: ['admin'], group: 'admin' },
+      },
+      {
+        path: 'admin/audit',
+        name: 'admin-audit',
+        component: () => import('../views/admin/audit/AuditView.vue'),
+        meta: { titleKey: 'nav.audit', icon: 'audit', roles: ['admin'], group: 'admin' },
+      },
+      {
+        path: 'admin/usage',
+        name: 'admin-usage',
+        component: () => import('../views/admin/usage/UsageView.vue'),
+        meta: { titleKey: 'nav.usage', icon: 'usage', roles: ['admin'], group: 'admin' },
+      },
+      {
         path: 'no-access',
         name: 'no-access',
         component: () => import('../views/errors/NoAccessView.vue'),

@@ -29,8 +29,15 @@ export const auditFilterSchema = z.strictObject({
   /** Any of these types. */
   types: z.array(z.string().max(100)).max(50).optional(),
   instanceId: z.string().max(64).optional(),
+  /** Events on the node's own stream and those of the instances placed on it. */
+  nodeId: z.string().max(64).optional(),
   from: z.date().optional(),
   to: z.date().optional(),
+  /** Keyset paging: only entries past these positions (the page's edge), so no page costs an offset. */
+  after: z.number().int().min(0).optional(),
+  before: z.number().int().min(0).optional(),
+  /** Oldest first (the default) or newest first. */
+  order: z.enum(['asc', 'desc']).default('asc'),
   ...pageSchema,
 });
 export type AuditFilter = z.input<typeof auditFilterSchema>;
@@ -38,13 +45,17 @@ export type AuditFilter = z.input<typeof auditFilterSchema>;
 /** The audit log in the order events were written, filtered by actor, stream, type, instance and time. */
 export async function auditLog(pool: pg.Pool, rawFilter: AuditFilter = {}): Promise<Page<AuditEntry>> {
   const f = parseOrThrow(auditFilterSchema, rawFilter, 'filter');
+  // The count is of everything the filter passes, wherever the page's cursor stands.
+  const all = auditWhere({ ...f, after: undefined, before: undefined });
   const { clause, params } = auditWhere(f);
   const { rows: count } = await pool.query<{ n: string }>(
-    `SELECT count(*) AS n FROM rm.audit_log a ${clause}`,
-    params,
+    `SELECT count(*) AS n FROM rm.audit_log a ${all.clause}`,
+    all.params,
   );
   return {
-    items: (await auditRows(pool, clause, params, `LIMIT ${f.limit} OFFSET ${f.offset}`)).map(withoutData),
+    items: (await auditRows(pool, clause, params, `LIMIT ${f.limit} OFFSET ${f.offset}`, f.order)).map(
+      withoutData,
+    ),
     total: Number(count[0]!.n),
     limit: f.limit,
     offset: f.offset,
@@ -79,6 +90,16 @@ function auditWhere(f: z.output<typeof auditFilterSchema>, afterPosition?: numbe
   if (f.type !== undefined) add('a.type = ?', f.type);
   if (f.types !== undefined) add('a.type = ANY(?)', f.types);
   if (f.instanceId !== undefined) add('a.instance_id = ?', f.instanceId);
+  if (f.nodeId !== undefined) {
+    w.params.push(f.nodeId);
+    const n = `$${w.params.length}`;
+    w.raw(
+      `(a.position IN (SELECT position FROM events WHERE stream_id = 'node-' || ${n})
+        OR a.instance_id IN (SELECT instance_id FROM rm.instances WHERE node_id = ${n}))`,
+    );
+  }
+  if (f.after !== undefined) add('a.position > ?', f.after);
+  if (f.before !== undefined) add('a.position < ?', f.before);
   if (f.from !== undefined) add('a.recorded_at >= ?', f.from);
   if (f.to !== undefined) add('a.recorded_at < ?', f.to);
   if (afterPosition !== undefined) add('a.position > ?', afterPosition);
@@ -96,6 +117,7 @@ async function auditRows(
   clause: string,
   params: unknown[],
   page: string,
+  order: 'asc' | 'desc' = 'asc',
 ): Promise<HistoryEntry[]> {
   const { rows } = await pool.query<AuditRow>(
     `SELECT a.position, e.transaction_id::text::bigint AS transaction_id, e.stream_id, e.stream_version, e.type, a.actor_user_id,
@@ -104,7 +126,7 @@ async function auditRows(
      FROM rm.audit_log a
      JOIN events e ON e.position = a.position
      LEFT JOIN rm.users u ON u.user_id = a.actor_user_id
-     ${clause} ORDER BY a.position ${page}`,
+     ${clause} ORDER BY a.position ${order === 'desc' ? 'DESC' : 'ASC'} ${page}`,
     params,
   );
   return rows.map(({ data, ...r }) => {

@@ -1,23 +1,51 @@
 import { idSchema, momentSchema } from '@tianqi/domain';
-import { auditLog, listDrift, openDriftInstanceIds, usageByInstance, usageByUser } from '@tianqi/projections';
+import {
+  auditLog,
+  listDrift,
+  openDriftInstanceIds,
+  usageByDay,
+  usageByInstance,
+  usageByUser,
+} from '@tianqi/projections';
 import { z } from 'zod';
 import { auditFilterInput } from '../../access/audit-filter.js';
 import {
   auditEntryView,
   checkedRows,
+  dayUsageView,
   driftView,
   instanceUsageView,
   pageOf,
+  recordingEntryView,
   userUsageView,
 } from '../../access/views.js';
+import { listAllRecordings } from '../../terminal/recording.js';
 import { adminProcedure, router, userProcedure } from '../trpc.js';
 
 /** The global audit log, for admins (an instance's own history is instances.history). */
 export const auditRouter = router({
   list: adminProcedure
-    .input(auditFilterInput.default({ limit: 50, offset: 0 }))
+    .input(auditFilterInput.default({ limit: 50, offset: 0, order: 'asc' }))
     .output(pageOf(auditEntryView))
     .query(({ ctx, input }) => auditLog(ctx.services.pool, input)),
+
+  /**
+   * Everyone's recorded terminal and SSH sessions, newest first; `before` (the last page's oldest
+   * start) pages on. Each plays back with instances.recording.
+   */
+  recordings: adminProcedure
+    .input(
+      z
+        .strictObject({
+          userId: idSchema.optional(),
+          instanceId: idSchema.optional(),
+          before: momentSchema.optional(),
+          limit: z.number().int().min(1).max(500).default(100),
+        })
+        .default({ limit: 100 }),
+    )
+    .output(z.array(recordingEntryView))
+    .query(({ ctx, input }) => listAllRecordings(ctx.services.pool, input)),
 });
 
 const DRIFT_TYPES = ['DriftDetected', 'DriftResolved', 'OrphanContainerFound', 'OrphanContainerGone'];
@@ -69,6 +97,11 @@ export const driftRouter = router({
       return { queued: ids.length };
     }),
 
+  /** The drift policy in force (`sync.drift-policy`): heal drift at once, or report it and wait. */
+  policy: adminProcedure
+    .output(z.object({ policy: z.enum(['report', 'heal']) }))
+    .query(({ ctx }) => ({ policy: ctx.services.reconciler.driftPolicy })),
+
   /** Looks at every node now instead of at the next 30-second tick. */
   syncNow: adminProcedure
     .output(z.object({ ms: z.number(), nodes: z.number().int(), sampled: z.number().int() }))
@@ -105,4 +138,33 @@ export const usageRouter = router({
     .input(z.strictObject({ from: momentSchema, to: momentSchema, ownerId: idSchema.optional() }))
     .output(z.array(instanceUsageView))
     .query(({ ctx, input }) => usageByInstance(ctx.services.pool, input)),
+
+  /** Per calendar day of the period in `timeZone` (IANA, default UTC), every day listed. */
+  byDay: adminProcedure
+    .input(
+      z
+        .strictObject({
+          from: momentSchema,
+          to: momentSchema,
+          ownerId: idSchema.optional(),
+          timeZone: z
+            .string()
+            .max(64)
+            .refine(validTimeZone, 'not a time zone (an IANA name such as Asia/Shanghai)')
+            .default('UTC'),
+        })
+        .refine((p) => p.from < p.to, 'the period must end after it starts')
+        .refine((p) => p.to.getTime() - p.from.getTime() <= 400 * 86_400_000, 'at most 400 days at once'),
+    )
+    .output(z.array(dayUsageView))
+    .query(({ ctx, input }) => usageByDay(ctx.services.pool, input)),
 });
+
+function validTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}

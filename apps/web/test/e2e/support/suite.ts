@@ -17,10 +17,12 @@ export interface BrowserSuite {
 export function useBrowserSuite(
   locale: string,
   setup: (tianqi: RunningTianqi) => Promise<void>,
+  /** Settings for the server (TIANQI_* variables), over startTianqi's. */
+  env: Record<string, string> = {},
 ): BrowserSuite {
   const suite = {} as BrowserSuite;
   beforeAll(async () => {
-    suite.tianqi = await startTianqi();
+    suite.tianqi = await startTianqi({ env });
     await setup(suite.tianqi);
     suite.browser = await launch();
     suite.page = await openPage(suite.browser, locale);
