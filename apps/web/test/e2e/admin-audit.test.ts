@@ -120,7 +120,7 @@ describe('an admin reading the audit log', () => {
       (u) => u.pathname === `/instances/${instanceId}/history` && u.searchParams.has('position'),
     );
     const pastState = page.locator('[data-test="past-state"]');
-    await expect.poll(() => pastState.textContent()).toMatch(/running \/ running/);
+    await expect.poll(() => pastState.textContent()).toMatch(/running \/ running/i);
     // The slider stands at that event, not at the end (the instance is stopped now).
     const marked = page.locator('.n-timeline-item--success-type');
     expect(await marked.textContent()).toContain('ContainerStarted');
