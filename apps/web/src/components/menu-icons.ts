@@ -1,4 +1,12 @@
-import { AddCircleOutline, CubeOutline, PersonCircleOutline, ServerOutline } from '@vicons/ionicons5';
+import {
+  AddCircleOutline,
+  AlbumsOutline,
+  CubeOutline,
+  LayersOutline,
+  PeopleOutline,
+  PersonCircleOutline,
+  ServerOutline,
+} from '@vicons/ionicons5';
 import { NIcon } from 'naive-ui';
 import { type Component, h } from 'vue';
 
@@ -8,6 +16,9 @@ const ICONS: Record<string, Component> = {
   create: AddCircleOutline,
   account: PersonCircleOutline,
   nodes: ServerOutline,
+  images: LayersOutline,
+  specs: AlbumsOutline,
+  users: PeopleOutline,
 };
 
 export const renderIcon = (name: string) => () =>
