@@ -288,7 +288,7 @@ const zhCN = {
       create: '添加镜像',
       edit: '编辑镜像 {name}',
       editButton: '编辑',
-      slicing: '支持显存切分',
+      slicing: '显存切分',
       deleteTitle: '删除镜像 {name}？',
       deleteBody: '已有实例继续使用它；新实例不能再选它。',
       deleted: '已删除镜像 {name}',

@@ -30,6 +30,11 @@ const item = (test: string) =>
     .filter({ has: suite.page.locator(`[data-test="${test}"]`) });
 const feedback = (test: string) => item(test).locator('.n-form-item-feedback');
 const confirmDialog = (p: Page) => p.locator('.n-dialog__action .n-button').last();
+/** A picture once drawers, feedback and loading have finished fading in or out. */
+async function look(p: Page, name: string) {
+  await p.waitForTimeout(500);
+  await shot(p, name);
+}
 const rowOf = (list: string, text: string) =>
   suite.page.locator(`[data-test="${list}"] tbody tr`).filter({ hasText: text });
 
@@ -50,7 +55,7 @@ describe('an admin with the images, the specs and the users', () => {
     expect(await page.locator('[data-test="image-description"] textarea').inputValue()).toBe(
       'PyTorch 2.3 with CUDA 12',
     );
-    await shot(page, 'admin-image-refused-en');
+    await look(page, 'admin-image-refused-en');
     await page
       .locator('[data-test="image-address"] input')
       .fill('registry.example.com/team/pytorch:2.3-cuda12');
@@ -73,7 +78,7 @@ describe('an admin with the images, the specs and the users', () => {
       .toBe('false');
     const images = await tianqi.admin.images.list.query({ includeUnlisted: true });
     expect(images.find((i) => i.name === 'pytorch')).toMatchObject({ supportsSlicing: true, listed: false });
-    await shot(page, 'admin-images-en');
+    await look(page, 'admin-images-en');
 
     // Deleted after a confirmation.
     await page.locator('[data-test="image-delete-busybox"]').click();
@@ -93,7 +98,7 @@ describe('an admin with the images, the specs and the users', () => {
     await page.locator('[data-test="spec-save"]').click();
     await expect.poll(() => feedback('spec-gpuModel').textContent()).toMatch(/GPU model is required/);
     expect(await page.locator('[data-test="spec-vramGb"] input').inputValue()).toBe('40');
-    await shot(page, 'admin-spec-refused-en');
+    await look(page, 'admin-spec-refused-en');
     await page.locator('[data-test="spec-gpuModel"] input').fill('A100');
     await page.locator('[data-test="spec-save"]').click();
     await expect.poll(() => drawer().isVisible()).toBe(false);
@@ -107,7 +112,7 @@ describe('an admin with the images, the specs and the users', () => {
     expect(await page.locator('[data-test="spec-gpuModel"] input').inputValue()).toBe('A100');
     await page.keyboard.press('Escape');
     await expect.poll(() => drawer().isVisible()).toBe(false);
-    await shot(page, 'admin-specs-en');
+    await look(page, 'admin-specs-en');
   });
 
   it("shows a spec's hosting nodes and why the others cannot", async () => {
@@ -120,7 +125,7 @@ describe('an admin with the images, the specs and the users', () => {
     const rejected = page.locator('[data-test="rejected-nodes"] tbody tr');
     expect(await rejected.allTextContents()).toEqual([expect.stringMatching(/cpu-plain.*\S/)]);
     expect(await rejected.locator('[data-test="rejected-reason"]').count()).toBeGreaterThan(0);
-    await shot(page, 'admin-spec-page-en');
+    await look(page, 'admin-spec-page-en');
 
     // The A100 spec: no node has its model, each says why.
     await page.goto(`${suite.tianqi.url}/admin/specs`);
@@ -183,7 +188,7 @@ describe('an admin with the images, the specs and the users', () => {
     await expect.poll(() => page.locator('[data-test="user-page"]').isVisible()).toBe(true);
     await expect.poll(() => page.locator('[data-test="ssh-fingerprint"]').textContent()).toMatch(/^SHA256:/);
     await expect.poll(() => page.locator('[data-test="instance-erin-box"]').isVisible()).toBe(true);
-    await shot(page, 'admin-user-page-en');
+    await look(page, 'admin-user-page-en');
 
     await page.locator('[data-test="user-disable-erin"]').click();
     await confirmDialog(page).click();
@@ -205,7 +210,7 @@ describe('an admin with the images, the specs and the users', () => {
       .toBe('false');
     await page.locator('[data-test="user-reset-erin"]').click();
     await page.locator('[data-test="reset-password"] input').fill('erin-new-password');
-    await shot(page, 'admin-user-reset-en');
+    await look(page, 'admin-user-reset-en');
     await page.locator('[data-test="reset-save"]').click();
     await expect.poll(() => page.locator('[data-test="reset-form"]').isVisible()).toBe(false);
 
@@ -216,7 +221,7 @@ describe('an admin with the images, the specs and the users', () => {
 
     await page.goto(`${tianqi.url}/admin/users`);
     await expect.poll(() => rowOf('user-list', 'erin').textContent()).toMatch(/erin.*user.*Active.*1\s*1/);
-    await shot(page, 'admin-users-en');
+    await look(page, 'admin-users-en');
   });
 
   it('reads each page in Chinese', async () => {
@@ -226,25 +231,25 @@ describe('an admin with the images, the specs and the users', () => {
     await signIn(zh, ADMIN.username, ADMIN.password);
     await expect.poll(() => zh.locator('.n-menu').textContent()).toMatch(/镜像库.*产品规格.*用户/);
     await expect.poll(() => zh.locator('[data-test="image-list"] tbody tr').count()).toBe(2);
-    await shot(zh, 'admin-images.zh-CN');
+    await look(zh, 'admin-images.zh-CN');
     await zh.locator('[data-test="create-image"]').click();
-    await shot(zh, 'admin-image-form.zh-CN');
+    await look(zh, 'admin-image-form.zh-CN');
     await zh.keyboard.press('Escape');
     await zh.goto(`${tianqi.url}/admin/specs`);
     await expect.poll(() => zh.locator('[data-test="spec-list"] tbody tr').count()).toBe(4);
-    await shot(zh, 'admin-specs.zh-CN');
+    await look(zh, 'admin-specs.zh-CN');
     await zh.locator('[data-test="spec-edit-slice-6"]').click();
-    await shot(zh, 'admin-spec-form.zh-CN');
+    await look(zh, 'admin-spec-form.zh-CN');
     await zh.keyboard.press('Escape');
     await zh.locator('[data-test="spec-slice-6"]').click();
     await expect.poll(() => zh.locator('[data-test="rejected-nodes"]').isVisible()).toBe(true);
-    await shot(zh, 'admin-spec-page.zh-CN');
+    await look(zh, 'admin-spec-page.zh-CN');
     await zh.goto(`${tianqi.url}/admin/users`);
     await expect.poll(() => zh.locator('[data-test="user-list"] tbody tr').count()).toBe(2);
-    await shot(zh, 'admin-users.zh-CN');
+    await look(zh, 'admin-users.zh-CN');
     await zh.locator('[data-test="user-erin"]').click();
     await expect.poll(() => zh.locator('[data-test="instance-erin-box"]').isVisible()).toBe(true);
-    await shot(zh, 'admin-user-page.zh-CN');
+    await look(zh, 'admin-user-page.zh-CN');
     await zh.context().close();
   });
 });
