@@ -135,6 +135,39 @@ describe('the whole flow through the HTTP API, on a real Docker node', () => {
     expect(containerId).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  it("counts it in the admin's fleet overview, whose watch follows a change without being asked again", async () => {
+    const admin = api().admin;
+    const overview = await admin.fleet.overview.query();
+    expect(overview).toMatchObject({
+      nodes: { total: 1, byStatus: { connected: 1 } },
+      gpus: [],
+      instances: { total: 1, byDesired: { running: 1 }, byObserved: { running: 1 }, settling: 0 },
+      openDrift: 0,
+    });
+    expect(overview.projectionLagSeconds).toBeLessThan(5);
+    const controller = new AbortController();
+    const seen: number[] = [];
+    const watching = (async () => {
+      for await (const event of admin.fleet.watch.subscribe(undefined, { signal: controller.signal })) {
+        seen.push(event.data.nodes.total);
+        if (event.data.nodes.total === 2) controller.abort();
+      }
+    })();
+    await until('the first overview', async () => seen.length > 0);
+    const { id } = await admin.nodes.register.mutate({
+      name: 'flow-spare',
+      cpuCores: 1,
+      memoryGb: 1,
+      systemDiskGb: 1,
+      dockerAddress: 'tcp://127.0.0.99:2375',
+      useTls: false,
+      listed: false,
+    });
+    await watching;
+    expect(seen).toEqual([1, 2]);
+    await admin.nodes.delete.mutate({ nodeId: id });
+  });
+
   it('follows the container output, picks up after a reconnect without repeating a line, and reads the tail', async () => {
     // What the container's own shell prints is its log: type into it through Docker.
     const docker = new Docker({ host: plain.host, port: plain.port, protocol: 'http' });

@@ -102,6 +102,8 @@ const table: [string, Record<Role, Outcome>, (c: Caller) => Promise<unknown>][] 
   ],
   ['auth.me', EVERYONE, (c) => c.client.auth.me.query()],
   ['platform.info', USERS, (c) => c.client.platform.info.query()],
+  ['fleet.overview', ADMINS, (c) => c.client.fleet.overview.query()],
+  ['fleet.watch', ADMINS, (c) => firstOf((h) => c.client.fleet.watch.subscribe(undefined, h))],
   ['auth.setupStatus', EVERYONE, (c) => c.client.auth.setupStatus.query()],
   [
     // Refused to all as this client sends no app header (a browser's rule, as for a web login);

@@ -281,7 +281,12 @@ describe('read models', () => {
       actorIp: '198.51.100.9',
     });
     expect(history[2]).toMatchObject({ actorUserId: 'system:test', actorName: null });
+    // Each entry carries its event's data, for the web app to say it in the reader's language.
+    expect(history[2]!.data).toEqual({ containerId: 'abcdef123456', containerName: 'hist-x' });
+    expect(history[1]!.data).toMatchObject({ allocation: { instanceId: id, cpuCores: 2 } });
     const byActor = await auditLog(p.pool, { actorUserId: owner.actor.userId });
+    // The global log does not: users' events hold what only the platform reads.
+    expect(byActor.items.some((e) => 'data' in e)).toBe(false);
     expect(byActor.items.every((e) => e.actorUserId === owner.actor.userId)).toBe(true);
     expect(byActor.items.map((e) => e.type)).toContain('InstanceDeleteRequested');
     const byType = await auditLog(p.pool, { type: 'ContainerRemoved', from: before });

@@ -1,6 +1,7 @@
 import { auditRouter, driftRouter, usageRouter } from './routers/audit.js';
 import { authRouter } from './routers/auth.js';
 import { imagesRouter, specsRouter } from './routers/catalog.js';
+import { fleetRouter } from './routers/fleet.js';
 import { instancesRouter } from './routers/instances.js';
 import { nodesRouter } from './routers/nodes.js';
 import { platformRouter } from './routers/platform.js';
@@ -19,6 +20,7 @@ export const appRouter = router({
   drift: driftRouter,
   usage: usageRouter,
   platform: platformRouter,
+  fleet: fleetRouter,
 });
 
 export type AppRouter = typeof appRouter;

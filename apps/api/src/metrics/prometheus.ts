@@ -1,5 +1,5 @@
-import { afterPositionSql, type GlobalPosition, positionParams } from '@tianqi/events';
-import { instanceCountsByState, nodeCountsByDockerStatus } from '@tianqi/projections';
+import type { GlobalPosition } from '@tianqi/events';
+import { instanceCountsByState, nodeCountsByDockerStatus, projectionLagSeconds } from '@tianqi/projections';
 import type pg from 'pg';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -100,15 +100,7 @@ export class PlatformMetrics {
       registers,
       async collect() {
         if (!self.#sources) return;
-        const p = self.#sources.projectionPosition();
-        const { rows } = await self.#sources.pool.query<{ lag: number | null }>(
-          `SELECT extract(epoch FROM now() - min(recorded_at))::float8 AS lag FROM (
-             SELECT recorded_at FROM events
-             WHERE ${afterPositionSql(1)}
-             ORDER BY transaction_id, position LIMIT 1) first_unapplied`,
-          positionParams(p),
-        );
-        this.set(Math.max(0, rows[0]?.lag ?? 0));
+        this.set(await projectionLagSeconds(self.#sources.pool, self.#sources.projectionPosition()));
       },
     });
     new Gauge({

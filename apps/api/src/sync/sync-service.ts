@@ -80,6 +80,8 @@ export class SyncService {
   readonly metrics = new MetricsStore();
   #task: ScheduledTask | null = null;
   #running: Promise<SyncReport> | null = null;
+  /** The last sync's outcome in this process (the fleet overview shows it). */
+  last: SyncReport | null = null;
   readonly #slots: KeyedSemaphore;
   /** Live samples being taken, by instance. */
   readonly #taking = new Map<string, Promise<Sample | null>>();
@@ -154,6 +156,7 @@ export class SyncService {
       }
     }
     const report = { startedAt, ms: performance.now() - t0, nodes: nodes.filter((n) => n !== null), sampled };
+    this.last = report;
     this.options.onSynced?.(report);
     return report;
   }

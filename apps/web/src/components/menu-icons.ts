@@ -5,6 +5,7 @@ import {
   LayersOutline,
   PeopleOutline,
   PersonCircleOutline,
+  PulseOutline,
   ServerOutline,
 } from '@vicons/ionicons5';
 import { NIcon } from 'naive-ui';
@@ -16,6 +17,7 @@ const ICONS: Record<string, Component> = {
   create: AddCircleOutline,
   account: PersonCircleOutline,
   nodes: ServerOutline,
+  overview: PulseOutline,
   images: LayersOutline,
   specs: AlbumsOutline,
   users: PeopleOutline,

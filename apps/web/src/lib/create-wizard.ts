@@ -8,6 +8,9 @@ export type Spec = RouterOutputs['specs']['list'][number];
 export const STEPS = ['image', 'spec', 'node', 'name', 'confirm'] as const;
 export type Step = (typeof STEPS)[number];
 
+/** NSteps' `current` for a step: 1-based, so every step before it shows finished and it in process. */
+export const stepsCurrent = (step: Step): number => STEPS.indexOf(step) + 1;
+
 /** The specs an image can run: slices only for images that allow slicing. */
 export function specsFor(image: Pick<Image, 'supportsSlicing'> | null, specs: readonly Spec[]): Spec[] {
   if (!image) return [];

@@ -1,3 +1,5 @@
+import { markRanges, parseAnsiLine, type Segment } from './ansi.js';
+
 /** A line of container output as the API gives it. */
 export interface LogLine {
   stream: 'stdout' | 'stderr';
@@ -23,21 +25,30 @@ export function stepMatch(count: number, current: number, direction: 1 | -1): nu
   return (current + direction + count) % count;
 }
 
+/** Where `query` occurs in `text` (ignoring case), as [start, end) offsets. */
+export function matchRanges(text: string, query: string): [number, number][] {
+  const needle = query.trim().toLowerCase();
+  if (needle === '') return [];
+  const lower = text.toLowerCase();
+  const out: [number, number][] = [];
+  for (let i = lower.indexOf(needle); i >= 0; i = lower.indexOf(needle, i + needle.length))
+    out.push([i, i + needle.length]);
+  return out;
+}
+
 /** Splits a line's text around the matches of `query`, for highlighting. */
 export function highlight(text: string, query: string): { text: string; match: boolean }[] {
-  const q = query.trim();
-  if (q === '') return [{ text, match: false }];
-  const parts: { text: string; match: boolean }[] = [];
-  const lower = text.toLowerCase();
-  const needle = q.toLowerCase();
-  let at = 0;
-  for (let i = lower.indexOf(needle); i >= 0; i = lower.indexOf(needle, at)) {
-    if (i > at) parts.push({ text: text.slice(at, i), match: false });
-    parts.push({ text: text.slice(i, i + q.length), match: true });
-    at = i + q.length;
-  }
-  if (at < text.length) parts.push({ text: text.slice(at), match: false });
-  return parts;
+  return markRanges([{ text, style: null }], matchRanges(text, query)).map(({ text, match }) => ({
+    text,
+    match,
+  }));
+}
+
+/** A line as the screen shows it: the visible text (searched, downloaded) and its coloured segments. */
+export type ScreenLine = LogLine & { segments: Segment[] };
+
+export function screenLine(line: LogLine): ScreenLine {
+  return { ...line, ...parseAnsiLine(line.text) };
 }
 
 /** The lines as a text file to download (with their timestamps when shown). */

@@ -23,6 +23,8 @@ export const i18n = createI18n<[Messages], Locale, false>({
   messages: { 'zh-CN': zhCN, en },
   datetimeFormats: {
     'zh-CN': {
+      time: { hour: '2-digit', minute: '2-digit', hour12: false },
+      seconds: { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false },
       short: {
         year: 'numeric',
         month: '2-digit',
@@ -42,6 +44,8 @@ export const i18n = createI18n<[Messages], Locale, false>({
       },
     },
     en: {
+      time: { hour: '2-digit', minute: '2-digit', hour12: false },
+      seconds: { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false },
       short: {
         year: 'numeric',
         month: 'short',

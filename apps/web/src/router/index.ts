@@ -26,7 +26,7 @@ export function createAppRouter(): Router {
       await session.load().catch(() => null);
     }
     if (to.meta.public) {
-      if (to.name === 'sign-in' && session.me) return (to.query.redirect as string) || { name: 'instances' };
+      if (to.name === 'sign-in' && session.me) return (to.query.redirect as string) || '/';
       return true;
     }
     if (!session.me) {
@@ -35,6 +35,8 @@ export function createAppRouter(): Router {
       return { name: 'sign-in', query: to.fullPath === '/' ? {} : { redirect: to.fullPath } };
     }
     if (to.meta.roles && !to.meta.roles.includes(session.me.role)) return { name: 'no-access' };
+    // The first page: the fleet for an admin, their instances for a user.
+    if (to.name === 'home') return { name: session.isAdmin ? 'admin-overview' : 'instances' };
     return true;
   });
   router.afterEach((to) => {

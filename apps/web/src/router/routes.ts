@@ -32,7 +32,8 @@ export const routes: RouteRecordRaw[] = [
     path: '/',
     component: () => import('../layouts/AppLayout.vue'),
     children: [
-      { path: '', redirect: { name: 'instances' } },
+      // Never shown: the guard sends each role to its first page.
+      { path: '', name: 'home', component: () => import('../views/errors/NotFoundView.vue') },
       {
         path: 'instances',
         name: 'instances',
@@ -57,6 +58,12 @@ export const routes: RouteRecordRaw[] = [
         name: 'account',
         component: () => import('../views/account/AccountView.vue'),
         meta: { titleKey: 'nav.account', icon: 'account' },
+      },
+      {
+        path: 'admin',
+        name: 'admin-overview',
+        component: () => import('../views/admin/overview/FleetOverviewView.vue'),
+        meta: { titleKey: 'nav.overview', icon: 'overview', roles: ['admin'], group: 'admin' },
       },
       {
         path: 'admin/nodes',

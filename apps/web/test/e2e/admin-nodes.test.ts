@@ -114,6 +114,27 @@ describe('an admin with the nodes', () => {
     expect(await page.locator('[data-test="instance-page"]').textContent()).toContain('whole-one');
   });
 
+  it('lands on the fleet overview, which follows the fleet live', async () => {
+    const { tianqi, page } = suite;
+    await page.goto(`${tianqi.url}/`);
+    await page.waitForURL((u) => u.pathname === '/admin');
+    const fleet = page.locator('[data-test="fleet"]');
+    await expect.poll(() => fleet.locator('[data-test="fleet-gpus"]').textContent()).toContain('6 of 8 free');
+    expect(await fleet.locator('[data-test="fleet-nodes"] [data-part="connected"]').textContent()).toMatch(
+      /1$/,
+    );
+    const instances = () => fleet.locator('[data-test="fleet-instances"] .n-statistic-value').textContent();
+    expect((await instances())?.trim()).toBe('3');
+    await shot(page, 'admin-overview-en');
+    // Another instance, made elsewhere: the page shows it without being reloaded.
+    const { token } = await client(tianqi.url).auth.login.mutate({ ...ADMIN, via: 'cli' });
+    const admin = client(tianqi.url, token);
+    const image = (await admin.images.list.query()).find((i) => i.name === 'busybox')!;
+    const spec = (await admin.specs.list.query()).find((s) => s.name === 'cpu-small')!;
+    await admin.instances.create.mutate({ name: 'one-more', imageId: image.imageId, specId: spec.specId });
+    await expect.poll(async () => (await instances())?.trim()).toBe('4');
+  });
+
   it('is the only one who sees them: a user has no admin menu, and an admin URL says "no access"', async () => {
     const { tianqi, browser } = suite;
     const dave = await openPage(browser, 'zh-CN');

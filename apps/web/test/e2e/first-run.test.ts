@@ -21,6 +21,18 @@ describe('the first run of a new platform', () => {
   it('asks for the setup code the server printed, makes the first admin, and the page is gone after', async () => {
     const code = (await readFile(join(tianqi.dataDir, 'setup-code'), 'utf8')).trim();
     expect(tianqi.output()).toContain(code);
+    // The same page for a Chinese browser, dark: a picture only.
+    const zh = await browser.newContext({
+      viewport: { width: 1280, height: 720 },
+      locale: 'zh-CN',
+      colorScheme: 'dark',
+    });
+    const zhPage = await zh.newPage();
+    await zhPage.goto(`${tianqi.url}/`);
+    await zhPage.waitForURL(/\/setup$/);
+    await expect.poll(() => zhPage.locator('[data-test="setup"]').textContent()).toContain('设置天启');
+    await shot(zhPage, 'setup.zh-CN.dark');
+    await zh.close();
     const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, locale: 'en-US' });
     const page = await context.newPage();
     await page.goto(`${tianqi.url}/`);

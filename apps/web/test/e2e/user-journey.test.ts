@@ -70,6 +70,11 @@ describe('a user in the browser', () => {
   it('creates a CPU-only instance with the wizard, and its page follows it to running', async () => {
     await fillWizard(page, { image: 'bash', spec: 'cpu-small', name: 'web-cpu' });
     await expect.poll(() => page.locator('[data-test="price"]').textContent()).toContain('0.50');
+    // The stepper is at its last step, every one before it done.
+    await expect
+      .poll(() => page.locator('[data-test="stepper-confirm"]').getAttribute('class'))
+      .toContain('n-step--process-status');
+    expect(await page.locator('.n-steps .n-step--finish-status').count()).toBe(4);
     await shot(page, 'wizard-confirm.zh-CN');
     await page.locator('[data-test="submit"]').click();
     await page.waitForURL((u) => /^\/instances\/(?!new$)[^/]+$/.test(u.pathname));
@@ -160,7 +165,11 @@ describe('a user in the browser', () => {
     // Typed CJK reaches bash as characters: one Backspace takes off the whole last 好, not one byte.
     await page.keyboard.type('echo 你好好');
     await page.keyboard.press('Backspace');
-    await page.keyboard.type(' && echo from-the-shell > /proc/1/fd/1\n');
+    await page.keyboard.type(' && echo from-the-shell > /proc/1/fd/1');
+    // A coloured word and a progress line for the logs pane.
+    await page.keyboard.type(
+      " && printf 'ansi-\\033[31mred\\033[0m\\n 10%%\\r100%% done\\n' > /proc/1/fd/1\n",
+    );
     await expect.poll(() => screenText(page), { timeout: 20_000 }).toMatch(/\n你好\s*\n/);
     await page.keyboard.type('stty size\n');
     await expect.poll(() => screenText(page)).toMatch(/\n\d+ \d+\s*\n/);
@@ -194,6 +203,12 @@ describe('a user in the browser', () => {
       .toContain('from-the-shell');
     await page.locator('[data-test="log-search"] input').fill('from-the');
     await expect.poll(() => page.locator('[data-test="match-count"]').textContent()).toBe('1 处匹配');
+    // Colours as spans, the progress line as it last stood, no escape codes shown.
+    const line = (text: RegExp) => page.locator('[data-test="log-line"]', { hasText: text });
+    await expect.poll(() => line(/^ansi-red\s*$/).count()).toBe(1);
+    const red = line(/^ansi-red\s*$/).locator('span', { hasText: 'red' });
+    expect(await red.evaluate((e) => getComputedStyle(e).color)).toBe('rgb(204, 0, 0)');
+    expect(await line(/^100% done\s*$/).count()).toBe(1);
     await shot(page, 'instance-logs.zh-CN');
   });
 
@@ -207,16 +222,33 @@ describe('a user in the browser', () => {
   it('shows the history, and the slider shows the instance as it was', async () => {
     await page.locator('.n-tabs-tab', { hasText: '历史' }).click();
     await expect.poll(() => page.locator('[data-test="history-entry"]').count()).toBeGreaterThan(2);
+    // Said in Chinese from the events' data (the server's summary is English, for the CLI).
+    const entries = page.locator('[data-test="history-entry"]');
+    await expect.poll(() => entries.first().textContent()).toMatch(/已分配 仅 CPU|创建实例 web-cpu/);
+    expect(await entries.allTextContents()).toContainEqual(expect.stringContaining('容器运行中'));
     // At first the slider is at now; moved to the first event, it shows the instance as created.
     await expect
       .poll(() => page.locator('[data-test="past-state"]').textContent())
-      .toContain('running / running');
+      .toContain('运行 / 运行中');
     await page.locator('[data-test="time-slider"] .n-slider-rail').click({ position: { x: 1, y: 2 } });
     await expect
       .poll(() => page.locator('[data-test="past-state"]').textContent())
-      .not.toContain('running / running');
-    expect(await page.locator('[data-test="past-state"]').textContent()).toContain('running / ');
+      .not.toContain('运行 / 运行中');
+    expect(await page.locator('[data-test="past-state"]').textContent()).toContain('运行 / ');
     await shot(page, 'instance-history.zh-CN');
+  });
+
+  it('plays back the terminal session, showing what it printed', async () => {
+    await page.locator('.n-tabs-tab', { hasText: '录像' }).click();
+    const play = page.locator('[data-test="play"]');
+    await expect.poll(() => play.count()).toBeGreaterThan(0);
+    expect(await page.locator('[data-test="recordings"]').textContent()).toContain('网页终端');
+    await play.first().click();
+    // The player (loaded on demand) draws its terminal as text: the session's own output comes back.
+    const player = page.locator('[data-test="player"]');
+    await expect.poll(() => player.textContent(), { timeout: 30_000 }).toContain('你好');
+    await expect.poll(() => player.textContent(), { timeout: 30_000 }).toMatch(/\d+ \d+/);
+    await shot(page, 'instance-recordings.zh-CN');
   });
 
   it('keeps SSH keys and shows usage in the account page', async () => {
@@ -229,6 +261,9 @@ describe('a user in the browser', () => {
     await expect.poll(() => page.locator('[data-test="ssh-key"]').textContent()).toContain('SHA256:');
     await expect.poll(() => page.locator('[data-test="cost"]').textContent()).toMatch(/¥\d+\.\d\d/);
     await shot(page, 'account.zh-CN');
+    await page.goto(`${tianqi.url}/no-such-page`);
+    await page.locator('[data-test="not-found"]').waitFor();
+    await shot(page, 'not-found.zh-CN');
   });
 
   it('switches to English and dark, and it sticks', async () => {
@@ -241,7 +276,43 @@ describe('a user in the browser', () => {
     await page.reload();
     await expect.poll(() => page.locator('th').first().textContent()).toBe('Name');
     expect(await page.evaluate(() => document.documentElement.classList.contains('dark'))).toBe(true);
+    await expect.poll(() => page.locator('.n-data-table-loading-wrapper').count()).toBe(0);
     await shot(page, 'instance-list.en.dark');
+  });
+
+  it('shows every page in English and dark too (screenshots to look at)', async () => {
+    const { items } = await tianqi.admin.instances.list.query({ name: 'web-cpu' });
+    const id = items[0]!.instanceId;
+    await fillWizard(page, { image: 'bash', spec: 'gpu-1', name: 'web-en' });
+    await expect.poll(() => page.locator('[data-test="price"]').textContent()).toContain('2.50');
+    await shot(page, 'wizard-confirm.en.dark');
+    // Each pane once it shows what it is for.
+    const ready: Record<string, string> = {
+      overview: '[data-test="overview"]',
+      monitoring: '[data-test="cpu-bar"]',
+      logs: '[data-test="log-line"]',
+      terminal: '[data-test="terminal"] .xterm-rows',
+      history: '[data-test="history-entry"]',
+      recordings: '[data-test="play"]',
+    };
+    for (const [tab, selector] of Object.entries(ready)) {
+      await page.goto(`${tianqi.url}/instances/${id}/${tab}`);
+      await page.locator(selector).first().waitFor({ timeout: 30_000 });
+      if (tab === 'terminal')
+        await expect.poll(() => page.locator('[data-test="terminal-status"]').textContent()).toBe('');
+      await shot(page, `instance-${tab}.en.dark`);
+    }
+    expect(await page.locator('.n-tabs').textContent()).toContain('Recordings');
+    await page.goto(`${tianqi.url}/account`);
+    await page.locator('[data-test="usage"]').waitFor();
+    await shot(page, 'account.en.dark');
+    await page.goto(`${tianqi.url}/no-such-page`);
+    await page.locator('[data-test="not-found"]').waitFor();
+    await shot(page, 'not-found.en.dark');
+    await page.goto(`${tianqi.url}/no-access`);
+    await page.locator('[data-test="no-access"]').waitFor();
+    await shot(page, 'no-access.en.dark');
+    await page.goto(`${tianqi.url}/instances`);
   });
 
   it('shows another user nothing of it: not in the list, "not found" when opened', async () => {
@@ -250,6 +321,8 @@ describe('a user in the browser', () => {
     const other = await browser.newContext({ viewport: { width: 390, height: 800 }, locale: 'en-US' });
     const bob = await other.newPage();
     await bob.goto(`${tianqi.url}/instances/${items[0]!.instanceId}`);
+    await bob.waitForURL(/\/sign-in/);
+    await shot(bob, 'sign-in.en.phone');
     await signIn(bob, 'bob');
     await expect
       .poll(() => bob.locator('[data-test="not-found"]').textContent())
@@ -261,6 +334,34 @@ describe('a user in the browser', () => {
     await shot(bob, 'instance-list.en.phone');
     await other.close();
     expect(url).toContain('/instances');
+  });
+
+  it('lets an admin see everyone’s instances and filter them by owner, picked by username', async () => {
+    const other = await browser.newContext({ viewport: { width: 1280, height: 720 }, locale: 'zh-CN' });
+    const admin = await other.newPage();
+    await admin.goto(`${tianqi.url}/instances`);
+    await signIn(admin, 'admin');
+    const names = async () => (await admin.locator('[data-test="instance-name"]').allTextContents()).sort();
+    await expect.poll(names).toEqual(['web-cpu', 'web-gpu']);
+    // Typed, the select narrows to the names that match; picked, the list is that user's.
+    const pick = async (typed: string, username: string) => {
+      // The menu is open before typing, and closed again before the next pick.
+      const menu = admin.locator('.n-base-select-menu');
+      await admin.locator('[data-test="filter-owner"]').click();
+      await menu.waitFor();
+      await admin.keyboard.type(typed);
+      const options = admin.locator('.n-base-select-option');
+      await expect.poll(() => options.allTextContents()).toEqual([username]);
+      await options.first().click();
+      await menu.waitFor({ state: 'hidden' });
+    };
+    await pick('bo', 'bob');
+    await expect.poll(() => admin.locator('[data-test="instances"]').textContent()).toContain('还没有实例');
+    await pick('ALI', 'alice');
+    await expect.poll(names).toEqual(['web-cpu', 'web-gpu']);
+    expect(await admin.locator('td', { hasText: /^alice$/ }).count()).toBe(2);
+    await shot(admin, 'instance-list.admin.zh-CN');
+    await other.close();
   });
 
   it('signing out in one tab signs the other out too', async () => {

@@ -1,6 +1,18 @@
+import { mount } from '@vue/test-utils';
+import { NStep, NSteps } from 'naive-ui';
 import { describe, expect, it } from 'vitest';
+import { h } from 'vue';
 import type { ApiErrorInfo } from '../../src/api/errors.js';
-import { canLeave, nameProblem, type Spec, specsFor, stepOfRefusal } from '../../src/lib/create-wizard.js';
+import {
+  canLeave,
+  nameProblem,
+  type Spec,
+  STEPS,
+  type Step,
+  specsFor,
+  stepOfRefusal,
+  stepsCurrent,
+} from '../../src/lib/create-wizard.js';
 
 const spec = (name: string, slice: boolean) => ({ specId: name, name, slice }) as unknown as Spec;
 const refused = (
@@ -27,6 +39,17 @@ describe('the create wizard', () => {
     expect(nameProblem('有 空格', [])).toBe('format');
     expect(nameProblem('a'.repeat(64), [])).toBe('format');
     expect(nameProblem('My-Box', ['my-box'])).toBe('taken');
+  });
+
+  it('shows the stepper at the confirm step in process, the four before it finished', () => {
+    const statuses = (step: Step) =>
+      mount(() =>
+        h(NSteps, { current: stepsCurrent(step) }, () => STEPS.map((s) => h(NStep, { key: s, title: s }))),
+      )
+        .findAll('.n-step')
+        .map((el) => /n-step--(\w+)-status/.exec(el.classes().join(' '))?.[1]);
+    expect(statuses('confirm')).toEqual(['finish', 'finish', 'finish', 'finish', 'process']);
+    expect(statuses('image')).toEqual(['process', 'wait', 'wait', 'wait', 'wait']);
   });
 
   it('lets the user on only with what the step needs', () => {

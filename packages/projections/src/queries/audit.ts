@@ -44,7 +44,7 @@ export async function auditLog(pool: pg.Pool, rawFilter: AuditFilter = {}): Prom
     params,
   );
   return {
-    items: await auditRows(pool, clause, params, `LIMIT ${f.limit} OFFSET ${f.offset}`),
+    items: (await auditRows(pool, clause, params, `LIMIT ${f.limit} OFFSET ${f.offset}`)).map(withoutData),
     total: Number(count[0]!.n),
     limit: f.limit,
     offset: f.offset,
@@ -64,7 +64,9 @@ export async function auditLogAfter(
 ): Promise<AuditEntry[]> {
   const f = parseOrThrow(auditFilterSchema, rawFilter, 'filter');
   const where = auditWhere(f, afterPosition);
-  return auditRows(pool, where.clause, where.params, `LIMIT ${Math.max(1, Math.trunc(limit))}`);
+  return (await auditRows(pool, where.clause, where.params, `LIMIT ${Math.max(1, Math.trunc(limit))}`)).map(
+    withoutData,
+  );
 }
 
 function auditWhere(f: z.output<typeof auditFilterSchema>, afterPosition?: number) {
@@ -83,12 +85,18 @@ function auditWhere(f: z.output<typeof auditFilterSchema>, afterPosition?: numbe
   return w;
 }
 
+/** An entry with its event's data: for an instance's history, whose readers render it in their language. */
+export type HistoryEntry = AuditEntry & { data: Record<string, unknown> };
+
+// The global log leaves the data out: a user's events hold what only the platform reads.
+const withoutData = ({ data: _data, ...entry }: HistoryEntry): AuditEntry => entry;
+
 async function auditRows(
   pool: pg.Pool,
   clause: string,
   params: unknown[],
   page: string,
-): Promise<AuditEntry[]> {
+): Promise<HistoryEntry[]> {
   const { rows } = await pool.query<AuditRow>(
     `SELECT a.position, e.transaction_id::text::bigint AS transaction_id, e.stream_id, e.stream_version, e.type, a.actor_user_id,
             u.username AS actor_name, e.metadata->>'actorIp' AS actor_ip, e.metadata->>'commandId' AS command_id,
@@ -101,16 +109,26 @@ async function auditRows(
   );
   return rows.map(({ data, ...r }) => {
     const event = { type: r.type, data: platformEvents.parse(r.type, data, `at position ${r.position}`) };
-    return { ...camel<Omit<AuditEntry, 'summary'>>(r), summary: describeEvent(event as PlatformEvent) };
+    return {
+      ...camel<Omit<AuditEntry, 'summary'>>(r),
+      summary: describeEvent(event as PlatformEvent),
+      data: event.data as Record<string, unknown>,
+    };
   });
 }
 
 type AuditRow = Record<string, unknown> & { type: string; data: unknown; position: string };
 
-/** An instance's history (its newest 500 events): its own events and its allocation and release on the node. */
-export async function instanceHistory(pool: pg.Pool, instanceId: string): Promise<AuditEntry[]> {
-  // The newest 500 events, oldest first: a long-lived instance shows what happened lately.
-  const first = await auditLog(pool, { instanceId, limit: 500 });
-  if (first.total <= 500) return first.items;
-  return (await auditLog(pool, { instanceId, limit: 500, offset: first.total - 500 })).items;
+/**
+ * An instance's history (its newest 500 events, oldest first: a long-lived instance shows what
+ * happened lately): its own events and its allocation and release on the node, each with its data.
+ */
+export async function instanceHistory(pool: pg.Pool, instanceId: string): Promise<HistoryEntry[]> {
+  const { clause, params } = auditWhere(parseOrThrow(auditFilterSchema, { instanceId }, 'filter'));
+  const { rows } = await pool.query<{ n: string }>(
+    `SELECT count(*) AS n FROM rm.audit_log a ${clause}`,
+    params,
+  );
+  const skip = Math.max(0, Number(rows[0]!.n) - 500);
+  return auditRows(pool, clause, params, `LIMIT 500 OFFSET ${skip}`);
 }

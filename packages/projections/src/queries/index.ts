@@ -1,5 +1,6 @@
 export * from './audit.js';
 export * from './catalog.js';
+export * from './fleet.js';
 export * from './instances.js';
 export * from './paging.js';
 export * from './shell-targets.js';

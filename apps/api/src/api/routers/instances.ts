@@ -14,18 +14,17 @@ import {
   instancesChangedSince,
   listInstances,
 } from '@tianqi/projections';
-import { TRPCError, tracked } from '@trpc/server';
+import { tracked } from '@trpc/server';
 import { z } from 'zod';
 import { containerOf, dockerFailure, type Viewer, visibleInstance } from '../../access/instance-access.js';
 import type { Services } from '../../access/services.js';
 import { commandResultView, instanceView, logLineView, pageOf, sampleView } from '../../access/views.js';
-import { sessionScope } from '../../auth/session-scope.js';
-import type { SessionUser } from '../../auth/sessions.js';
 import { followLogs, MAX_TAIL, readLogs } from '../../docker/logs.js';
 import { parsePositionId, positionId } from '../../live/change-feed.js';
 import { reconcileRetries } from '../../reconciler/retries.js';
 import { listRecordings, readRecording } from '../../terminal/recording.js';
 import { toTrpcError } from '../errors.js';
+import { scoped } from '../session-scoped.js';
 import { applied, router, settled, userProcedure } from '../trpc.js';
 
 const byId = z.strictObject({ instanceId: idSchema });
@@ -153,7 +152,9 @@ export const instancesRouter = router({
           actorName: z.string().nullable(),
           actorIp: z.string().nullable(),
           recordedAt: z.date(),
+          /** In English, for the CLI; the web app says it in the reader's language from type and data. */
           summary: z.string(),
+          data: z.record(z.string(), z.unknown()),
         }),
       ),
     )
@@ -348,29 +349,4 @@ async function* watchRows(
       yield tracked(positionId(change.position), instanceView.parse(row));
     }
   }
-}
-
-/**
- * Runs a subscription's stream until the client goes, the server shuts down, or the session ends
- * (sign-out, expiry, disable, a role or password change, on any server): then it ends.
- */
-async function* scoped<T>(
-  ctx: { services: Services; session: SessionUser | null },
-  signal: AbortSignal | undefined,
-  stream: (until: AbortSignal) => AsyncIterable<T>,
-): AsyncGenerator<T> {
-  const session = sessionScope(ctx.services.sessions, ctx.session!);
-  const until = AbortSignal.any([
-    signal ?? new AbortController().signal,
-    ctx.services.feed.closing,
-    session.signal,
-  ]);
-  try {
-    if (!until.aborted) yield* stream(until);
-  } finally {
-    session.release();
-  }
-  // Told apart from a stream that is simply over: the client must sign in again, not wait for more.
-  if (session.signal.aborted)
-    throw new TRPCError({ code: 'UNAUTHORIZED', message: 'the session ended; sign in again' });
 }

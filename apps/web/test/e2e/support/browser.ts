@@ -24,7 +24,19 @@ export function launch(): Promise<Browser> {
   });
 }
 
+/** A picture of the page once its transitions have ended (endless ones, spinners, not waited for). */
 export async function shot(page: Page, name: string): Promise<void> {
+  await page.evaluate(() =>
+    Promise.race([
+      Promise.all(
+        document
+          .getAnimations()
+          .filter((a) => a.effect?.getTiming().iterations !== Number.POSITIVE_INFINITY)
+          .map((a) => a.finished.catch(() => undefined)),
+      ),
+      new Promise((done) => setTimeout(done, 1000)),
+    ]),
+  );
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
 }
 
