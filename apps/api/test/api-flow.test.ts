@@ -115,6 +115,10 @@ describe('the whole flow through the HTTP API, on a real Docker node', () => {
     expect(created.version).toBeGreaterThan(0);
     // The list answers with it at once (the mutation waited for the read models).
     expect((await alice.client.instances.list.query()).items.map((i) => i.name)).toEqual(['flow-one']);
+    // The admin's list of accounts counts it as alice's.
+    const counts = async () =>
+      Object.fromEntries((await api().admin.users.list.query()).map((u) => [u.username, u.instanceCount]));
+    expect(await counts()).toMatchObject({ alice: 1, bob: 0 });
     const controller = new AbortController();
     const seen: string[] = [];
     for await (const event of alice.client.instances.watch.subscribe(
@@ -433,6 +437,7 @@ describe('the whole flow through the HTTP API, on a real Docker node', () => {
     expect(before.state.observed).toBe('running');
     // Gone from the list, and another user never saw it.
     expect((await alice.client.instances.list.query()).items).toEqual([]);
+    expect((await api().admin.users.list.query()).find((u) => u.username === 'alice')!.instanceCount).toBe(0);
     await expect(bob.client.instances.history.query({ instanceId })).rejects.toThrow(/no instance/);
   });
 });

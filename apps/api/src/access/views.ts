@@ -21,6 +21,8 @@ export const userView = z.object({
   role: z.enum(['admin', 'user']),
   disabled: z.boolean(),
   sshKeys: z.array(sshKeyView),
+  /** Instances the user has now (admins' list only; deleted ones whose container is gone not counted). */
+  instanceCount: z.number().int(),
   createdAt: date,
   updatedAt: date,
 });

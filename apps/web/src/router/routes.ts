@@ -79,6 +79,38 @@ export const routes: RouteRecordRaw[] = [
         meta: { titleKey: 'nav.nodes', roles: ['admin'] },
       },
       {
+        path: 'admin/images',
+        name: 'admin-images',
+        component: () => import('../views/admin/images/ImageListView.vue'),
+        meta: { titleKey: 'nav.images', icon: 'images', roles: ['admin'], group: 'admin' },
+      },
+      {
+        path: 'admin/specs',
+        name: 'admin-specs',
+        component: () => import('../views/admin/specs/SpecListView.vue'),
+        meta: { titleKey: 'nav.specs', icon: 'specs', roles: ['admin'], group: 'admin' },
+      },
+      {
+        path: 'admin/specs/:specId',
+        name: 'admin-spec',
+        component: () => import('../views/admin/specs/SpecView.vue'),
+        props: true,
+        meta: { titleKey: 'nav.specs', roles: ['admin'] },
+      },
+      {
+        path: 'admin/users',
+        name: 'admin-users',
+        component: () => import('../views/admin/users/UserListView.vue'),
+        meta: { titleKey: 'nav.users', icon: 'users', roles: ['admin'], group: 'admin' },
+      },
+      {
+        path: 'admin/users/:userId',
+        name: 'admin-user',
+        component: () => import('../views/admin/users/UserView.vue'),
+        props: true,
+        meta: { titleKey: 'nav.users', roles: ['admin'] },
+      },
+      {
         path: 'admin/drift',
         name: 'admin-drift',
         component: () => import('../views/admin/drift/DriftView.vue'),

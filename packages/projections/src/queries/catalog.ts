@@ -44,8 +44,15 @@ export async function listSpecs(pool: pg.Pool, options: { listedOnly?: boolean }
   return rows.map((r) => camel<Record<string, unknown> & { specId: string; name: string }>(r));
 }
 
+/** Accounts with how many instances each has now (not deleted and gone), for the admin's list. */
 export async function listUsers(pool: pg.Pool) {
-  const { rows } = await pool.query('SELECT * FROM rm.users ORDER BY username');
+  const { rows } = await pool.query(
+    `SELECT u.*, coalesce(i.n, 0)::int AS instance_count FROM rm.users u
+     LEFT JOIN (SELECT owner_id, count(*) AS n FROM rm.instances
+                WHERE NOT (desired = 'deleted' AND observed = 'removed') GROUP BY owner_id) i
+       ON i.owner_id = u.user_id
+     ORDER BY u.username`,
+  );
   return rows.map((r) => camel<Record<string, unknown> & { userId: string; username: string }>(r));
 }
 
