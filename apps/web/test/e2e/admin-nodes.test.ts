@@ -135,6 +135,26 @@ describe('an admin with the nodes', () => {
     await expect.poll(async () => (await instances())?.trim()).toBe('4');
   });
 
+  it('shows the fleet, the nodes and a node in Chinese too (screenshots to look at)', async () => {
+    const { tianqi, browser } = suite;
+    const zh = await openPage(browser, 'zh-CN');
+    await zh.goto(`${tianqi.url}/admin`);
+    await signIn(zh, ADMIN.username, ADMIN.password);
+    await zh.waitForURL((u) => u.pathname === '/admin');
+    await expect.poll(() => zh.locator('[data-test="fleet-gpus"]').textContent()).toContain('空闲');
+    await shot(zh, 'admin-overview.zh-CN');
+    await zh.goto(`${tianqi.url}/admin/nodes`);
+    await expect
+      .poll(() => zh.locator('[data-test="node-status"]').first().textContent())
+      .toContain('已连接');
+    await shot(zh, 'admin-nodes.zh-CN');
+    await zh.locator('[data-test="node-gpu-a"]').click();
+    await expect.poll(() => zh.locator('[data-test="gpu-whole"]').count()).toBe(1);
+    expect(await zh.locator('[data-test="node-page"]').textContent()).toContain('整卡');
+    await shot(zh, 'admin-node-page.zh-CN');
+    await zh.context().close();
+  });
+
   it('is the only one who sees them: a user has no admin menu, and an admin URL says "no access"', async () => {
     const { tianqi, browser } = suite;
     const dave = await openPage(browser, 'zh-CN');
