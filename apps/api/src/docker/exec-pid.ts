@@ -69,10 +69,10 @@ export async function hangUp(
   await execCapture(docker, containerId, [
     '/bin/sh',
     '-c',
-    // Up to 2 s for it to go, looked at every 0.1 s (1 s where sleep takes whole seconds only), so a
+    // Up to 2 s for its process group to go, looked at every 0.1 s (1 s where sleep takes whole seconds only), so a
     // shell that ends on the hang-up is over at once and its session recorded without a wait.
     `kill -s HUP -${pid} 2>/dev/null || kill -s HUP ${pid} 2>/dev/null || exit 0; ` +
-      `i=0; while [ $i -lt 20 ] && kill -0 ${pid} 2>/dev/null; do sleep 0.1 2>/dev/null || { sleep 1; i=$((i+9)); }; i=$((i+1)); done; ` +
+      `i=0; while [ $i -lt 20 ] && { kill -s 0 -${pid} 2>/dev/null || kill -s 0 ${pid} 2>/dev/null; }; do sleep 0.1 2>/dev/null || { sleep 1; i=$((i+9)); }; i=$((i+1)); done; ` +
       `kill -s KILL -${pid} 2>/dev/null || kill -s KILL ${pid} 2>/dev/null; exit 0`,
   ]).catch(() => {});
 }

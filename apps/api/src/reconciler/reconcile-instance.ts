@@ -3,11 +3,12 @@ import type Docker from 'dockerode';
 import type { Commands } from '../commands/index.js';
 import { systemContext } from '../commands/index.js';
 import type { NodeClients } from '../docker/clients.js';
-import { describeConnectionError } from '../docker/connection-check.js';
 import { dataVolume, LABEL_INSTALLATION, LABEL_INSTANCE } from '../docker/labels.js';
 import { describePullFailure } from '../docker/pull-error.js';
 import { refusedStorageOpt } from '../docker/system-disk-limit.js';
 import { containerRecipe, HAMI_PRELOAD } from './container-recipe.js';
+import { connectionTrouble } from './failure-reason.js';
+import { RetryLater } from './retry-later.js';
 import { tarOf } from './tar.js';
 
 export interface ReconcileDeps {
@@ -20,9 +21,6 @@ export interface ReconcileDeps {
   installation: string;
   now?: () => Date;
 }
-
-/** Work that cannot be done now (node down, Docker unreachable): the queue tries again later. */
-export class RetryLater extends Error {}
 
 /** The image could not be pulled: the creation failed for good, with this reason. */
 class PullFailed extends Error {}
@@ -66,7 +64,7 @@ export async function reconcileInstance(deps: ReconcileDeps, instanceId: string)
       filters: { label: [`${LABEL_INSTANCE}=${instanceId}`, `${LABEL_INSTALLATION}=${deps.installation}`] },
     });
   } catch (err) {
-    throw new RetryLater(`node ${node.name}: ${describeConnectionError(err)}`);
+    throw new RetryLater(`node ${node.name}: ${connectionTrouble(err)}`);
   }
   // Never two containers for one instance: the newest is kept, any other removed.
   found.sort((a, b) => b.Created - a.Created);

@@ -8,8 +8,9 @@ import { KeyedSemaphore } from '../concurrency/keyed-semaphore.js';
 import { NodeClients } from '../docker/clients.js';
 import { installationId } from '../docker/installation.js';
 import { failureReason } from './failure-reason.js';
-import { type ReconcileDeps, RetryLater, reconcileInstance } from './reconcile-instance.js';
+import { type ReconcileDeps, reconcileInstance } from './reconcile-instance.js';
 import { reconcileRetries } from './retries.js';
+import { RetryLater } from './retry-later.js';
 import { WorkQueue } from './work-queue.js';
 
 const CONNECTION_FIELDS = ['dockerAddress', 'useTls', 'caCert', 'clientCert', 'clientKey'];
@@ -90,10 +91,17 @@ export class Reconciler {
     }
   }
 
-  /** A pass got through: the error (if there was one) is over. */
+  /**
+   * A pass got through (or the instance now waits for an admin, not for a retry): the error is over.
+   * Failing to say so is logged, never a failure of the pass (it is said at the next one).
+   */
   async #recovered(instanceId: string): Promise<void> {
-    await reconcileRetries.recovered(this.options.pool, instanceId);
-    await this.options.commands.instances.record(instanceId, { type: 'RecordReconcileRecovered' }, ctx);
+    try {
+      await reconcileRetries.recovered(this.options.pool, instanceId);
+      await this.options.commands.instances.record(instanceId, { type: 'RecordReconcileRecovered' }, ctx);
+    } catch (err) {
+      this.options.logger.warn({ err, instanceId }, 'could not record that a reconcile got through');
+    }
   }
 
   async #reconcile(instanceId: string): Promise<void> {
@@ -108,6 +116,8 @@ export class Reconciler {
       !forced &&
       instance.desired !== 'deleted'
     ) {
+      // No retry comes: what it waits for now is an admin, shown as drift, not the old error.
+      if (instance.reconcileError !== null) await this.#recovered(instanceId);
       return;
     }
     const t0 = performance.now();

@@ -31,3 +31,8 @@ export function instanceListPage(input: ListInput): Promise<ListPage> {
   early = null;
   return taken ?? api.instances.list.query(input);
 }
+
+/** Signed in or out: a page asked for early belongs to whoever was signed in then. */
+export function forgetPrefetched(): void {
+  early = null;
+}

@@ -2,6 +2,7 @@ import type { RouterOutputs } from '@tianqi/api/client';
 import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
 import { api } from '../api/client.js';
+import { forgetPrefetched } from '../api/prefetch.js';
 
 export type Me = NonNullable<RouterOutputs['auth']['me']>;
 
@@ -25,6 +26,7 @@ export const useSession = defineStore('session', () => {
 
   async function signIn(username: string, password: string): Promise<void> {
     const { user } = await api.auth.login.mutate({ username, password, via: 'web' });
+    forgetPrefetched();
     me.value = user;
     reason.value = null;
     channel?.postMessage('signed-in');
@@ -50,6 +52,7 @@ export const useSession = defineStore('session', () => {
     // (401) read as this sign-out, not as a session that expired.
     me.value = null;
     reason.value = null;
+    forgetPrefetched();
     channel?.postMessage('signed-out');
     await api.auth.logout.mutate().catch(() => undefined);
     for (const l of listeners) l();

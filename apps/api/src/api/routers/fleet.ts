@@ -99,20 +99,41 @@ const AT_LEAST_MS = 10_000;
 export const fleetRouter = router({
   overview: adminProcedure.output(fleetView).query(({ ctx }) => fleetOverview(ctx.services)),
 
-  /** The overview now, then again as the platform's events arrive (at most once a second). */
+  /**
+   * The overview now, then again as the platform's events arrive (at most once a second). Changes are
+   * only noted as they come (never queued), so a busy platform costs a watcher one re-read a second.
+   */
   watch: adminProcedure.subscription(({ ctx, signal }) =>
     scoped(ctx, signal, async function* (until) {
-      const changes = ctx.services.feed.changes(until)[Symbol.asyncIterator]();
-      let next = changes.next();
-      while (!until.aborted) {
-        yield tracked(positionId(ctx.services.projections.position), await fleetOverview(ctx.services));
-        const tick = new Promise<'tick'>((resolve) => setTimeout(() => resolve('tick'), AT_LEAST_MS));
-        const woke = await Promise.race([next, tick]);
-        if (woke !== 'tick') {
-          if (woke.done) return;
-          next = changes.next();
-          await new Promise((resolve) => setTimeout(resolve, AT_MOST_MS));
+      const note: { dirty: boolean; wake: (() => void) | null } = { dirty: false, wake: null };
+      const noting = (async () => {
+        for await (const _ of ctx.services.feed.changes(until)) {
+          note.dirty = true;
+          note.wake?.();
         }
+      })();
+      // It ends with `until` (the feed's changes end quietly when it aborts).
+      noting.catch(() => undefined);
+      try {
+        while (!until.aborted) {
+          note.dirty = false;
+          yield tracked(positionId(ctx.services.projections.position), await fleetOverview(ctx.services));
+          await new Promise<void>((resolve) => {
+            const done = () => {
+              clearTimeout(timer);
+              until.removeEventListener('abort', done);
+              note.wake = null;
+              resolve();
+            };
+            const timer = setTimeout(done, AT_LEAST_MS);
+            until.addEventListener('abort', done);
+            note.wake = done;
+            if (note.dirty) done();
+          });
+          if (!until.aborted) await new Promise((resolve) => setTimeout(resolve, AT_MOST_MS));
+        }
+      } finally {
+        note.wake = null;
       }
     }),
   ),
