@@ -144,6 +144,8 @@ describe('usage per day', () => {
     await expect(a.admin.usage.byDay.query({ from, to, timeZone: 'Mars/Olympus' })).rejects.toThrow(
       /time zone/,
     );
+    // A bare offset, which PostgreSQL would read with its sign turned round, is refused, not misread.
+    await expect(a.admin.usage.byDay.query({ from, to, timeZone: '+08:00' })).rejects.toThrow(/time zone/);
     await expect(carol.client.usage.byDay.query({ from, to })).rejects.toThrow(/admin/);
   });
 });

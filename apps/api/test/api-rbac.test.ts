@@ -230,6 +230,7 @@ const table: [string, Record<Role, Outcome>, (c: Caller) => Promise<unknown>][] 
   ],
   ['audit.list', ADMINS, (c) => c.client.audit.list.query({ limit: 5 })],
   ['audit.recordings', ADMINS, (c) => c.client.audit.recordings.query()],
+  ['audit.eventTypes', ADMINS, (c) => c.client.audit.eventTypes.query()],
   ['drift.list', ADMINS, (c) => c.client.drift.list.query()],
   ['drift.policy', ADMINS, (c) => c.client.drift.policy.query()],
   ['drift.history', ADMINS, (c) => c.client.drift.history.query()],

@@ -17,6 +17,16 @@ export const eventSchemas = {
 };
 export type EventSchemaMap = typeof eventSchemas;
 
+/** Every event type by the kind of stream that records it: what an audit filter offers to pick from. */
+export const eventTypesByStream = {
+  instance: Object.keys(instanceEventSchemas),
+  node: Object.keys(nodeEventSchemas),
+  user: [...Object.keys(userEventSchemas), ...Object.keys(unknownLoginEventSchemas)],
+  image: Object.keys(imageEventSchemas),
+  spec: Object.keys(specEventSchemas),
+  name: Object.keys(nameClaimEventSchemas),
+} as const satisfies Record<string, string[]>;
+
 /** Stream ids: one stream per aggregate. */
 export const streams = {
   user: (id: string) => `user-${id}`,

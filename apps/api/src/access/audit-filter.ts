@@ -6,6 +6,8 @@ export const auditFilterInput = z.strictObject({
   actorUserId: queryTextSchema(200).optional(),
   streamId: queryTextSchema(200).optional(),
   type: queryTextSchema(100).optional(),
+  /** Any of these types. */
+  types: z.array(queryTextSchema(100)).min(1).max(50).optional(),
   instanceId: idSchema.optional(),
   nodeId: idSchema.optional(),
   from: momentSchema.optional(),

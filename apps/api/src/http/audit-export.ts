@@ -13,6 +13,10 @@ const exportQuery = auditFilterInput
   .omit({ limit: true, offset: true, after: true, before: true, order: true })
   .extend({
     format: z.enum(['jsonl', 'csv']).default('jsonl'),
+    // In a URL: `types=A,B` (or the parameter repeated).
+    types: z
+      .preprocess((v) => (typeof v === 'string' ? v.split(',') : v), auditFilterInput.shape.types)
+      .optional(),
   });
 
 const COLUMNS: (keyof AuditEntry)[] = [
@@ -29,6 +33,13 @@ const COLUMNS: (keyof AuditEntry)[] = [
   'correlationId',
   'summary',
 ];
+
+/**
+ * Rows read at a time: a small first page, so the download starts at once, then larger ones, since
+ * each page is a round trip (at 500 a page the trips were a quarter of an export's time).
+ */
+const FIRST_PAGE = 500;
+const PAGE = 5_000;
 
 /** RFC 4180: quoted when it holds a comma, quote or line break; a leading =+-@ is defused for spreadsheets. */
 export function csvField(value: unknown): string {
@@ -55,7 +66,7 @@ export function registerAuditExport(app: FastifyInstance, services: Services): v
       return reply.code(400).send({ error: 'validation', message: describeZodError(parsed.error) });
     const { format, ...filter } = parsed.data;
     // The first page before the answer starts: a database that is away is a 503, not a cut stream.
-    const first = await auditLogAfter(services.pool, filter, 0, 500);
+    const first = await auditLogAfter(services.pool, filter, 0, FIRST_PAGE);
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     reply
       .header(
@@ -75,8 +86,8 @@ export function registerAuditExport(app: FastifyInstance, services: Services): v
               : `${JSON.stringify(auditEntryView.parse(e))}\n`;
         }
         if (chunk) yield chunk;
-        if (page.length < 500) return;
-        page = await auditLogAfter(services.pool, filter, page.at(-1)!.position, 500);
+        if (page.length < (page === first ? FIRST_PAGE : PAGE)) return;
+        page = await auditLogAfter(services.pool, filter, page.at(-1)!.position, PAGE);
       }
     };
     // Back-pressure: the next page is read when the client has taken this one.

@@ -120,12 +120,13 @@ export interface RecordingEntry extends RecordingSummary {
 }
 
 /**
- * Everyone's recordings, newest first, at most `limit`: those started before `before` (the last
- * page's oldest, for the next page), of one user or instance when asked.
+ * Everyone's recordings, newest first, at most `limit`: those after the recording `after` in that
+ * order (the last page's last, for the next page: by its start and id, so recordings that started in
+ * the same instant are neither skipped nor shown twice), of one user or instance when asked.
  */
 export async function listAllRecordings(
   pool: pg.Pool,
-  filter: { userId?: string; instanceId?: string; before?: Date; limit: number },
+  filter: { userId?: string; instanceId?: string; after?: string; limit: number },
 ): Promise<RecordingEntry[]> {
   const { rows } = await pool.query<{
     recording_id: string;
@@ -145,9 +146,10 @@ export async function listAllRecordings(
      LEFT JOIN rm.users u ON u.user_id = r.user_id
      LEFT JOIN rm.instances i ON i.instance_id = r.instance_id
      WHERE ($1::text IS NULL OR r.user_id = $1) AND ($2::text IS NULL OR r.instance_id = $2)
-       AND ($3::timestamptz IS NULL OR r.started_at < $3)
-     ORDER BY r.started_at DESC LIMIT $4`,
-    [filter.userId ?? null, filter.instanceId ?? null, filter.before ?? null, filter.limit],
+       AND ($3::text IS NULL OR (r.started_at, r.recording_id) <
+            (SELECT started_at, recording_id FROM terminal_recordings WHERE recording_id = $3))
+     ORDER BY r.started_at DESC, r.recording_id DESC LIMIT $4`,
+    [filter.userId ?? null, filter.instanceId ?? null, filter.after ?? null, filter.limit],
   );
   return rows.map((r) => ({
     recordingId: r.recording_id,

@@ -1,4 +1,4 @@
-import { idSchema, momentSchema } from '@tianqi/domain';
+import { eventTypesByStream, idSchema, momentSchema } from '@tianqi/domain';
 import {
   auditLog,
   listDrift,
@@ -29,9 +29,16 @@ export const auditRouter = router({
     .output(pageOf(auditEntryView))
     .query(({ ctx, input }) => auditLog(ctx.services.pool, input)),
 
+  /** Every event type, by the kind of stream that records it: what the type filter offers. */
+  eventTypes: adminProcedure
+    .output(z.array(z.strictObject({ stream: z.string(), types: z.array(z.string()) })))
+    .query(() =>
+      Object.entries(eventTypesByStream).map(([stream, types]) => ({ stream, types: [...types] })),
+    ),
+
   /**
-   * Everyone's recorded terminal and SSH sessions, newest first; `before` (the last page's oldest
-   * start) pages on. Each plays back with instances.recording.
+   * Everyone's recorded terminal and SSH sessions, newest first; `after` (the last page's last
+   * recording) pages on. Each plays back with instances.recording.
    */
   recordings: adminProcedure
     .input(
@@ -39,7 +46,7 @@ export const auditRouter = router({
         .strictObject({
           userId: idSchema.optional(),
           instanceId: idSchema.optional(),
-          before: momentSchema.optional(),
+          after: z.string().min(1).max(64).optional(),
           limit: z.number().int().min(1).max(500).default(100),
         })
         .default({ limit: 100 }),
@@ -160,7 +167,12 @@ export const usageRouter = router({
     .query(({ ctx, input }) => usageByDay(ctx.services.pool, input)),
 });
 
+/**
+ * An IANA zone name. A bare offset ("+08:00") is refused though Intl takes it: PostgreSQL reads such a
+ * string the POSIX way, east and west swapped, and would count every day eight hours off the other way.
+ */
 function validTimeZone(zone: string): boolean {
+  if (!/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(zone)) return false;
   try {
     new Intl.DateTimeFormat('en', { timeZone: zone });
     return true;
