@@ -315,6 +315,12 @@ const en: Messages = {
       disks: 'Disks',
       disksValue: 'system {system} GB · data {data} GB',
       systemDiskLimit: 'System disk limit',
+      diskLimit: {
+        enforced: 'enforced',
+        unconfirmed: 'not confirmed yet',
+        unsupported: 'not supported',
+        unknown: 'not known yet',
+      },
       ssh: 'SSH',
       plain: 'plain TCP',
       checkNow: 'Test connection',
@@ -430,6 +436,14 @@ const en: Messages = {
       duration: 'Duration',
       size: 'Size',
       play: 'Play',
+      streams: {
+        instance: 'Instances',
+        node: 'Nodes',
+        user: 'Users and sign-ins',
+        image: 'Images',
+        spec: 'Specs',
+        name: 'Names',
+      },
     },
     usage: {
       period: 'Period',

@@ -314,6 +314,12 @@ const zhCN = {
       disks: '磁盘',
       disksValue: '系统盘 {system} GB · 数据盘 {data} GB',
       systemDiskLimit: '系统盘限额',
+      diskLimit: {
+        enforced: '已生效',
+        unconfirmed: '尚未确认',
+        unsupported: '不支持',
+        unknown: '尚不清楚',
+      },
       ssh: 'SSH',
       plain: '明文 TCP',
       checkNow: '测试连接',
@@ -429,6 +435,14 @@ const zhCN = {
       duration: '时长',
       size: '大小',
       play: '播放',
+      streams: {
+        instance: '实例',
+        node: '节点',
+        user: '用户与登录',
+        image: '镜像',
+        spec: '规格',
+        name: '名称',
+      },
     },
     usage: {
       period: '时间段',
