@@ -7,19 +7,26 @@
  * - time from a change reaching the read models (the mutation answers once they have it) to the row
  *   on screen showing it, over CHANGES changes (stop, start, …), p50 and p99 beside the mutation's own
  *   round trip; target p99 ≤ 300 ms.
- * On a platform started on a database holding SEEDED running instances of SEEDED_USERS users on 3
- * nodes (written in bulk by @tianqi/api/bench-seed, as the API bench does; the nodes are stand-in
- * Docker engines served here, which keep the reconciler quiet, see apps/api/bench/api.bench.ts; it
- * syncs once, at start, and is measured once that sync is done):
+ * On a platform started on a database holding SEEDED running instances of SEEDED_USERS users on
+ * SEEDED_NODES nodes (written in bulk by @tianqi/api/bench-seed, as the API bench does; the nodes are
+ * stand-in Docker engines served here, which keep the reconciler quiet, see apps/api/bench/api.bench.ts;
+ * it syncs once, at start, and is measured once that sync is done) and an audit log of AUDIT_ROWS rows
+ * (the seeded events copied over the year before, see seedAuditHistory):
  * - navigation to the first rows, as the admin (every instance) and as one user (~100), each beside
  *   its list query alone in the same run; target ≤ 1 s;
+ * - the fleet overview: navigation → its figures, beside fleet.overview alone; target ≤ 1 s;
+ * - the audit page: navigation → its first rows; its first page from the API unfiltered, by type,
+ *   actor, instance, the last week, and half-way back by its cursor; target ≤ 300 ms each;
+ * - the export of the whole log as CSV and JSON lines, rows per second beside the same rows read
+ *   from PostgreSQL alone; target ≥ 50,000 rows/s;
  * - the admin list stays smooth: server paging (50 rows a page) and virtual scrolling: time from a
  *   click on page 2 and on the last page to its first row on screen, beside that page's query alone,
  *   and from scrolling to the bottom of a page to its last row on screen.
  * Figures are wall time on this machine: other work on its cores inflates them all alike.
  * Run: `npm run bench -w @tianqi/web` with the Docker test nodes up (`npm run bench` does that).
  * Environment: TIANQI_BENCH_WEB_INSTANCES (12), TIANQI_BENCH_WEB_CHANGES (100),
- * TIANQI_BENCH_WEB_SEEDED (10,000), TIANQI_BENCH_WEB_SEEDED_USERS (100), TIANQI_BENCH_DATABASE_URL.
+ * TIANQI_BENCH_WEB_SEEDED (10,000), TIANQI_BENCH_WEB_SEEDED_USERS (100), TIANQI_BENCH_WEB_SEEDED_NODES
+ * (100), TIANQI_BENCH_WEB_AUDIT_ROWS (1,000,000), TIANQI_BENCH_DATABASE_URL.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -27,7 +34,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { LABEL_INSTANCE, seedDatabase } from '@tianqi/api/bench-seed';
+import {
+  auditRowsPerSecondInPostgres,
+  LABEL_INSTANCE,
+  seedAuditHistory,
+  seedDatabase,
+} from '@tianqi/api/bench-seed';
 import { BenchReport, openBenchDatabase, percentile, StandInDockerEngine } from '@tianqi/infra';
 import type { Browser, Page } from 'playwright-core';
 import { launch } from '../test/e2e/support/browser.js';
@@ -37,6 +49,8 @@ const CHANGES = Number(process.env.TIANQI_BENCH_WEB_CHANGES ?? 100);
 const INSTANCES = Number(process.env.TIANQI_BENCH_WEB_INSTANCES ?? 12);
 const SEEDED = Number(process.env.TIANQI_BENCH_WEB_SEEDED ?? 10_000);
 const SEEDED_USERS = Number(process.env.TIANQI_BENCH_WEB_SEEDED_USERS ?? 100);
+const SEEDED_NODES = Number(process.env.TIANQI_BENCH_WEB_SEEDED_NODES ?? 100);
+const AUDIT_ROWS = Number(process.env.TIANQI_BENCH_WEB_AUDIT_ROWS ?? 1_000_000);
 const PAGE = 50; // the list's page size
 const NAME = '[data-test="instance-name"]';
 const DIST = fileURLToPath(new URL('../dist/assets/', import.meta.url));
@@ -168,11 +182,136 @@ async function scrollToBottom(page: Page, api: Client): Promise<void> {
   });
 }
 
+/** Five navigations to `path` → `ready` on screen, each followed by `query` alone; both medians. */
+async function navigations(
+  page: Page,
+  url: string,
+  path: string,
+  ready: string,
+  query: () => Promise<unknown>,
+): Promise<{ shown: number; query: number }> {
+  const shown: number[] = [];
+  const queries: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    await page.goto(`${url}${path}`);
+    await page.locator(ready).first().waitFor();
+    shown.push(performance.now() - t0);
+    const q0 = performance.now();
+    await query();
+    queries.push(performance.now() - q0);
+    await page.waitForLoadState('networkidle');
+  }
+  return { shown: median(shown), query: median(queries) };
+}
+
+/** The admin's first page over the seeded fleet: navigation → its figures on screen. */
+async function fleetOverview(page: Page, url: string, api: Client): Promise<void> {
+  const figures = await navigations(page, url, '/admin', '[data-test="fleet"]', () =>
+    api.fleet.overview.query(),
+  );
+  report.add({
+    name: `fleet overview (${SEEDED_NODES} nodes, ${SEEDED.toLocaleString('en')} instances): navigation → figures on screen, median of 5`,
+    unit: 'ms',
+    value: figures.shown,
+    params: { nodes: SEEDED_NODES, instances: SEEDED },
+    peer: { name: 'fleet.overview alone', value: figures.query, ratio: figures.shown / figures.query },
+    target: { op: '<=', value: 1000 },
+  });
+}
+
+/**
+ * The audit page over the seeded history: navigation → its first rows (newest first), and its first
+ * page as the API answers it, unfiltered and under each kind of filter, each beside the unfiltered
+ * query; and a page far back, reached by its cursor.
+ */
+async function auditPage(page: Page, url: string, api: Client, rows: number): Promise<void> {
+  const first = { order: 'desc', limit: 50 } as const;
+  const nav = await navigations(page, url, '/admin/audit', '[data-test="audit-row"]', () =>
+    api.audit.list.query(first),
+  );
+  report.add({
+    name: `audit page (${rows.toLocaleString('en')} rows): navigation → first rows on screen, median of 5`,
+    unit: 'ms',
+    value: nav.shown,
+    params: { rows },
+    peer: { name: 'its first page alone', value: nav.query, ratio: nav.shown / nav.query },
+    target: { op: '<=', value: 1000 },
+  });
+  const timed = async (input: Parameters<Client['audit']['list']['query']>[0]) => {
+    const ms: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      await api.audit.list.query(input);
+      ms.push(performance.now() - t0);
+    }
+    return median(ms);
+  };
+  const unfiltered = await timed(first);
+  const [sample] = (await api.audit.list.query({ ...first, type: 'InstanceCreated', limit: 1 })).items;
+  const middle = (await api.audit.list.query({ ...first, limit: 1 })).items[0]!.position / 2;
+  const week = { from: new Date(Date.now() - 7 * 86_400_000), to: new Date() };
+  const cases: [string, Parameters<Client['audit']['list']['query']>[0]][] = [
+    ['no filter', first],
+    ['one event type', { ...first, type: 'InstanceCreated' }],
+    ['one actor', { ...first, actorUserId: sample!.actorUserId! }],
+    ['one instance', { ...first, instanceId: sample!.instanceId! }],
+    ['the last 7 days', { ...first, ...week }],
+    ['a page half-way back (its cursor)', { ...first, before: Math.round(middle) }],
+  ];
+  for (const [what, input] of cases) {
+    const value = await timed(input);
+    report.add({
+      name: `audit.list first page, ${what} (${rows.toLocaleString('en')} rows), median of 5`,
+      unit: 'ms',
+      value,
+      params: { rows },
+      peer: { name: 'unfiltered first page', value: unfiltered, ratio: value / unfiltered },
+      target: { op: '<=', value: 300 },
+    });
+  }
+}
+
+/** The whole log downloaded through the streaming export, as CSV and as JSON lines: rows per second. */
+async function auditExport(url: string, databaseUrl: string): Promise<void> {
+  const { token } = await client(url).auth.login.mutate({ ...ADMIN, via: 'cli' });
+  const inPostgres = await auditRowsPerSecondInPostgres(databaseUrl, 50_000);
+  for (const format of ['csv', 'jsonl'] as const) {
+    const t0 = performance.now();
+    const res = await fetch(`${url}/api/audit/export?format=${format}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    if (!res.ok || !res.body) throw new Error(`export answered ${res.status}`);
+    let lines = 0;
+    const reader = res.body.getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      for (const byte of r.value) if (byte === 10) lines++;
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const rows = format === 'csv' ? lines - 1 : lines;
+    report.add({
+      name: `audit export as ${format}: rows per second (${rows.toLocaleString('en')} rows)`,
+      unit: 'rows/s',
+      value: rows / seconds,
+      params: { rows, format },
+      peer: {
+        name: 'the same rows read from PostgreSQL alone (50,000 in one query)',
+        value: inPostgres,
+        ratio: rows / seconds / inPostgres,
+      },
+      target: { op: '>=', value: 50_000 },
+    });
+  }
+}
+
 /** The seeded part: a platform on SEEDED instances, the admin and one user signed in in chromium. */
 async function seededPlatform(browser: Browser): Promise<void> {
   const db = await openBenchDatabase();
   const dir = await mkdtemp(join(tmpdir(), 'tianqi-web-bench-'));
-  const engines = [0, 1, 2].map((n) => new StandInDockerEngine(join(dir, `node${n}.sock`), LABEL_INSTANCE));
+  const engines = Array.from(
+    { length: SEEDED_NODES },
+    (_, n) => new StandInDockerEngine(join(dir, `node${n}.sock`), LABEL_INSTANCE),
+  );
   let tianqi: Awaited<ReturnType<typeof startTianqi>> | undefined;
   try {
     await Promise.all(engines.map((e) => e.listen()));
@@ -184,7 +323,11 @@ async function seededPlatform(browser: Browser): Promise<void> {
       password,
     });
     console.error(
-      `  ${SEEDED.toLocaleString('en')} instances written in ${seeded.seedSeconds.toFixed(1)} s, read models built in ${seeded.projectSeconds.toFixed(1)} s`,
+      `  ${SEEDED.toLocaleString('en')} instances on ${SEEDED_NODES} nodes written in ${seeded.seedSeconds.toFixed(1)} s, read models built in ${seeded.projectSeconds.toFixed(1)} s`,
+    );
+    const history = await seedAuditHistory(db.url, AUDIT_ROWS);
+    console.error(
+      `  the audit log holds ${history.rows.toLocaleString('en')} rows (copied in ${history.seconds.toFixed(1)} s)`,
     );
     // The database is dropped here, once the platform has stopped.
     // One sync, at start: each asks every container's stats of the stand-in engines, which this
@@ -216,6 +359,11 @@ async function seededPlatform(browser: Browser): Promise<void> {
         count,
       );
       if (who === ADMIN.username) {
+        await fleetOverview(page, tianqi.url, api);
+        await auditPage(page, tianqi.url, api, history.rows);
+        await auditExport(tianqi.url, db.url);
+        await page.goto(`${tianqi.url}/instances`);
+        await page.locator(NAME).first().waitFor();
         await pageTurn(page, api, 2, 'page 2');
         await pageTurn(page, api, Math.ceil(SEEDED / PAGE), 'the last page');
         await page.locator('.n-pagination-item', { hasText: /^1$/ }).click();

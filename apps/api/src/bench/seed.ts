@@ -240,3 +240,84 @@ export async function seedDatabase(
     await pool.end();
   }
 }
+
+/**
+ * A long past for the audit log: the seeded events copied in SQL until the log holds `rows` entries,
+ * each copy under its own stream ids (`instance-<id>y<n>`, …) and dated over the year before the seed,
+ * oldest first. The copies go into the events table and the audit log only: every read model is told
+ * it has seen them (its checkpoint moved past them), as if those instances had come and gone long ago,
+ * so a server started next reads a year of history without replaying it. Returns how long it took.
+ */
+export async function seedAuditHistory(
+  url: string,
+  rows: number,
+): Promise<{ rows: number; seconds: number }> {
+  const pool = createPool(url, { max: 1 });
+  const t = performance.now();
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const { rows: counted } = await client.query<{ n: string; last: string }>(
+      'SELECT count(*) AS n, max(position) AS last FROM events',
+    );
+    const have = Number(counted[0]!.n);
+    const last = counted[0]!.last;
+    const copies = Math.max(0, Math.ceil((rows - have) / have));
+    if (copies > 0) {
+      await client.query(
+        `INSERT INTO events (stream_id, stream_version, type, data, metadata, recorded_at)
+         SELECT e.stream_id || 'y' || g, e.stream_version, e.type, e.data, e.metadata,
+                now() - interval '366 days' + interval '365 days' * ((g - 1) * $2::float8 + e.rn) / ($1::float8 * $2)
+         FROM (SELECT *, row_number() OVER (ORDER BY position) AS rn FROM events) e,
+              generate_series(1, $1::int) g
+         ORDER BY g, e.position
+         LIMIT $3`,
+        [copies, have, rows - have],
+      );
+      // The same columns the audit log's projection writes (read-models/audit-log.ts).
+      await client.query(
+        `INSERT INTO rm.audit_log
+         SELECT position, type, metadata->>'actorUserId', date_trunc('milliseconds', recorded_at),
+                CASE WHEN stream_id LIKE 'instance-%' THEN substr(stream_id, 10)
+                     WHEN type = 'ResourcesAllocated' THEN data->'allocation'->>'instanceId'
+                     WHEN type = 'ResourcesReleased' THEN data->>'instanceId' END
+         FROM events WHERE position > $1`,
+        [last],
+      );
+      await client.query(
+        `UPDATE projection_checkpoints c SET transaction_id = h.transaction_id, position = h.position
+         FROM (SELECT transaction_id, position FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1) h`,
+      );
+    }
+    await client.query('COMMIT');
+    await client.query('ANALYZE events');
+    await client.query('ANALYZE rm.audit_log');
+    const { rows: total } = await client.query<{ n: string }>('SELECT count(*) AS n FROM rm.audit_log');
+    return { rows: Number(total[0]!.n), seconds: (performance.now() - t) / 1000 };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+    await pool.end();
+  }
+}
+
+/**
+ * The export's reference: the same rows (the audit log joined to its events, with their data) read
+ * straight from PostgreSQL, `limit` of them in one query. Returns rows per second.
+ */
+export async function auditRowsPerSecondInPostgres(url: string, limit: number): Promise<number> {
+  const pool = createPool(url, { max: 1 });
+  try {
+    const t = performance.now();
+    const { rowCount } = await pool.query(
+      `SELECT a.*, e.stream_id, e.stream_version, e.metadata, e.data FROM rm.audit_log a
+       JOIN events e ON e.position = a.position ORDER BY a.position LIMIT $1`,
+      [limit],
+    );
+    return (rowCount ?? 0) / ((performance.now() - t) / 1000);
+  } finally {
+    await pool.end();
+  }
+}
