@@ -114,6 +114,22 @@ export const configSchema = z.strictObject({
       'disk-usage-timeout-seconds': z.number().int().min(1).max(600).default(10),
     })
     .prefault({}),
+  /** Several API servers on one database (docs/replicas.md); one server needs none of this. */
+  replicas: z
+    .strictObject({
+      /** This server's name among the others, unique to it; empty: its host name and HTTP port. */
+      id: z
+        .string()
+        .max(100)
+        .regex(/^[\w.:@-]*$/, 'letters, digits and . : @ - _ only')
+        .default(''),
+      /**
+       * How long a lease (a node's reconciler and sync, the read models) outlives its holder's last
+       * renewal: a server that dies has its work taken over after about this long (plus a second).
+       */
+      'lease-seconds': z.number().int().min(2).max(300).default(5),
+    })
+    .prefault({}),
   docker: z
     .strictObject({
       /** Network mode for new containers; empty: Docker's default (bridge). */
