@@ -75,6 +75,10 @@ export async function startPlatform(config: Config, logger = createLogger(config
     pool: database.pool,
     logger,
     requestTimeoutSeconds: config.server['request-timeout-seconds'],
+    trustedProxies: config.server['trusted-proxies']
+      .split(',')
+      .map((p) => p.trim())
+      .filter((p) => p !== ''),
   });
   const metrics = new PlatformMetrics();
   let jumpbox: Jumpbox | undefined;

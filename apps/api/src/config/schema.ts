@@ -24,6 +24,12 @@ export const configSchema = z.strictObject({
        * long (server-sent events, terminals) are not limited: their requests arrive at once.
        */
       'request-timeout-seconds': z.number().int().min(1).max(3600).default(30),
+      /**
+       * Load balancers in front (comma-separated addresses or CIDRs, e.g. `10.0.0.0/8`): a request from
+       * one of them is taken to come from the client its X-Forwarded-For names (sign-in limits, the
+       * audit log). Empty: the connection's own address, and X-Forwarded-For is ignored.
+       */
+      'trusted-proxies': z.string().default(''),
     })
     .prefault({}),
   auth: z
