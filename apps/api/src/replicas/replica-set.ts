@@ -42,6 +42,8 @@ export class ReplicaSet {
   readonly tickMs: number;
   readonly #table: LeaseTable;
   readonly #held = new Map<string, Holding>();
+  /** Leases whose work is being stopped (not taken again here until it has). */
+  readonly #stopping = new Map<string, Promise<void>>();
   #live: string[] = [];
   #timer: NodeJS.Timeout | null = null;
   #ticking: Promise<void> | null = null;
@@ -98,7 +100,7 @@ export class ReplicaSet {
 
   async #tick(): Promise<void> {
     if (this.#stopped) return;
-    await this.#dropExpired();
+    this.#dropExpired();
     const asked = performance.now();
     const { live, replacedOther } = await this.#table.heartbeat();
     if (replacedOther && !this.#warnedReplaced) {
@@ -119,11 +121,11 @@ export class ReplicaSet {
     const giveUp = this.held.filter((n) => !wanted.has(n));
     const kept = this.held.filter((n) => wanted.has(n));
     giveUp.push(...kept.slice(share));
-    if (giveUp.length > 0) await this.#giveUp(giveUp);
+    if (giveUp.length > 0) this.#giveUp(giveUp);
     if (this.#held.size < share) {
       for (const name of await this.#table.free(names)) {
         if (this.#held.size >= share || this.#stopped) break;
-        if (this.#held.has(name)) continue;
+        if (this.#held.has(name) || this.#stopping.has(name)) continue;
         const at = performance.now();
         const lease = await this.#table.acquire(name);
         if (lease) await this.#take(lease, at);
@@ -138,14 +140,13 @@ export class ReplicaSet {
       if (still.get(name) === h.token) h.until = asked + this.options.leaseMs - this.tickMs;
     }
     const taken = [...this.#held.keys()].filter((n) => still.get(n) !== this.#held.get(n)!.token);
-    for (const name of taken) await this.#lose(name, 'taken by another replica');
+    for (const name of taken) this.#lose(name, 'taken by another replica');
   }
 
   /** Leases whose time ran out here (renewals failed: the database away, a long pause). */
-  async #dropExpired(): Promise<void> {
+  #dropExpired(): void {
     const now = performance.now();
-    for (const [name, h] of [...this.#held])
-      if (h.until <= now) await this.#lose(name, 'not renewed in time');
+    for (const [name, h] of [...this.#held]) if (h.until <= now) this.#lose(name, 'not renewed in time');
   }
 
   async #take(lease: HeldLease, asked: number): Promise<void> {
@@ -155,24 +156,38 @@ export class ReplicaSet {
       await this.options.work.acquired(lease.name, `${lease.name}#${lease.token}`);
     } catch (err) {
       this.options.logger.error({ err, lease: lease.name }, 'starting work under a lease failed');
-      await this.#giveUp([lease.name]);
+      this.#giveUp([lease.name]);
     }
   }
 
-  async #lose(name: string, why: string): Promise<void> {
-    this.#held.delete(name);
+  #lose(name: string, why: string): void {
     this.options.logger.warn({ lease: name, why }, 'lease lost');
-    await this.options.work.lost(name);
+    this.#stop(name, false);
   }
 
   /** Stops the work first, then frees the leases for the others. */
-  async #giveUp(names: string[]): Promise<void> {
-    for (const name of names) {
-      this.#held.delete(name);
-      await this.options.work.lost(name);
-    }
+  #giveUp(names: string[]): void {
     this.options.logger.info({ leases: names }, 'leases given up');
-    await this.#table.release(names);
+    for (const name of names) this.#stop(name, true);
+  }
+
+  /**
+   * Its fence goes at once (what runs stops at its next step); the stop itself (a pull in flight may
+   * take minutes) goes on in the background, so that looks and renewals of the other leases go on.
+   */
+  #stop(name: string, release: boolean): void {
+    this.#held.delete(name);
+    const stopping = (async () => {
+      try {
+        await this.options.work.lost(name);
+        if (release) await this.#table.release([name]);
+      } catch (err) {
+        this.options.logger.warn({ err, lease: name }, 'stopping work under a lease failed');
+      } finally {
+        this.#stopping.delete(name);
+      }
+    })();
+    this.#stopping.set(name, stopping);
   }
 
   /** Gives every lease up (work stopped first) and leaves: the others take over at their next look. */
@@ -180,9 +195,8 @@ export class ReplicaSet {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     await this.#ticking;
-    await this.#giveUp(this.held).catch((err: unknown) =>
-      this.options.logger.warn({ err }, 'could not give leases up'),
-    );
+    this.#giveUp(this.held);
+    await Promise.all(this.#stopping.values());
     await this.#table.leave().catch(() => {});
   }
 }
