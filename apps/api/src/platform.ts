@@ -1,5 +1,6 @@
+import { hostname } from 'node:os';
 import { EventStore } from '@tianqi/events';
-import { type PlatformStore, ProjectionRunner, platformEvents } from '@tianqi/projections';
+import { liveNodeIds, type PlatformStore, ProjectionRunner, platformEvents } from '@tianqi/projections';
 import pino, { type Logger } from 'pino';
 import type { Services } from './access/services.js';
 import { AuthService } from './auth/auth-service.js';
@@ -18,6 +19,9 @@ import { ChangeFeed } from './live/change-feed.js';
 import { ReadCache } from './live/read-cache.js';
 import { PlatformMetrics } from './metrics/prometheus.js';
 import { Reconciler } from './reconciler/reconciler.js';
+import { NodeOwnership, nodeLease } from './replicas/node-ownership.js';
+import { ReplicaBus } from './replicas/replica-bus.js';
+import { ReplicaSet } from './replicas/replica-set.js';
 import { loadSecretKey, SecretBox } from './security/secrets.js';
 import { settleWithin } from './shutdown/settle-within.js';
 import { registerLocalNode } from './start/local-node.js';
@@ -35,6 +39,8 @@ export interface RunningPlatform {
   services: Services;
   /** The SSH jumpbox and its port, when enabled. */
   jumpbox: { port: number } | null;
+  /** This server among the others on its database: its leases (all of them when it is alone). */
+  replicas: ReplicaSet;
   logger: Logger;
   stop(): Promise<void>;
 }
@@ -69,12 +75,20 @@ export async function startPlatform(config: Config, logger = createLogger(config
     pool: database.pool,
     logger,
     requestTimeoutSeconds: config.server['request-timeout-seconds'],
+    trustedProxies: config.server['trusted-proxies']
+      .split(',')
+      .map((p) => p.trim())
+      .filter((p) => p !== ''),
   });
   const metrics = new PlatformMetrics();
   let jumpbox: Jumpbox | undefined;
   let jumpboxPort = 0;
   let reconciler: Reconciler | undefined;
   let sync: SyncService | undefined;
+  let replicas: ReplicaSet | undefined;
+  const bus = new ReplicaBus(database.pool, database.url, logger);
+  // Per-node work runs where the node's lease is held: alone, this server holds every one.
+  const ownership = new NodeOwnership((lease) => replicas?.fence(lease) ?? null);
   try {
     await projections.start();
     const commands = createCommands(
@@ -98,6 +112,8 @@ export async function startPlatform(config: Config, logger = createLogger(config
       driftPolicy: config.sync['drift-policy'],
       onNodeConnectionChanged: (nodeId) => sync?.checkSoon(nodeId),
       onPass: (seconds, outcome) => metrics.reconcilePass.observe({ outcome }, seconds),
+      ownership,
+      tellOthers: (instanceIds) => bus.send({ kind: 'converge', instanceIds: [...instanceIds] }),
     });
     reconciler = live;
     sync = new SyncService(
@@ -112,11 +128,16 @@ export async function startPlatform(config: Config, logger = createLogger(config
         logger,
         converge: (ids) => live.converge(ids),
       },
-      { onSynced: (report) => metrics.syncDuration.observe(report.ms / 1000) },
+      {
+        onSynced: (report) => metrics.syncDuration.observe(report.ms / 1000),
+        ownership,
+        tellOthers: () => bus.send({ kind: 'sync' }),
+      },
     );
+    await ownership.add(live);
+    await ownership.add(sync);
     await live.start();
     sync.start(config.sync['interval-seconds']);
-    sync.runInBackground(); // the first look at every node now, not in one interval
     const sessions = new SessionStore(database.pool, {
       idleMinutes: config.auth['session-idle-minutes'],
       maxHours: config.auth['session-max-hours'],
@@ -125,6 +146,18 @@ export async function startPlatform(config: Config, logger = createLogger(config
       maxFailures: config.auth['max-failures'],
       windowMs: config.auth['lockout-minutes'] * 60_000,
     });
+    limiter.shareWith((kind, username, ip) => bus.send({ kind, username, ip }));
+    sessions.shareWith((who) => bus.ask({ kind: 'forget', ...who }, (replicas?.live.length ?? 1) - 1));
+    const liveSync = sync;
+    bus.on((m) => {
+      if (m.kind === 'converge') live.convergeHere(m.instanceIds);
+      else if (m.kind === 'sync') liveSync.runInBackground();
+      else if (m.kind === 'forget') {
+        if (m.sessionId) sessions.forgetSession(m.sessionId);
+        if (m.userId) sessions.forgetUser(m.userId);
+      } else if (m.kind !== 'ack') limiter.heard(m.kind, m.username, m.ip);
+    });
+    await bus.listen();
     const auth = new AuthService({
       store,
       users: commands.users,
@@ -178,6 +211,25 @@ export async function startPlatform(config: Config, logger = createLogger(config
     }, 3_600_000);
     sweep.unref();
     await app.listen({ host: config.server.host, port: config.server.port });
+    // After listening: by default a replica is named by its address, and holding the port proves that
+    // an earlier run at that address is over, so this one takes that run's leases back at once.
+    const port = (app.server.address() as { port: number }).port;
+    replicas = new ReplicaSet({
+      pool: database.pool,
+      replica: config.replicas.id || `${hostname()}:${port}`,
+      leaseMs: config.replicas['lease-seconds'] * 1000,
+      leases: async () => (await liveNodeIds(database.pool)).map(nodeLease),
+      work: {
+        acquired: (lease) => ownership.acquired(lease.slice('node:'.length)),
+        lost: (lease) => ownership.lost(lease.slice('node:'.length)),
+      },
+      logger,
+      onChange: (held, liveReplicas) => {
+        metrics.leasesHeld.set(held);
+        metrics.replicasLive.set(liveReplicas);
+      },
+    });
+    await replicas.start();
     if (config.jumpbox.enabled) {
       jumpbox = new Jumpbox(services, {
         port: config.jumpbox.port,
@@ -209,6 +261,7 @@ export async function startPlatform(config: Config, logger = createLogger(config
       sync: sync!,
       services,
       jumpbox: jumpbox ? { port: jumpboxPort } : null,
+      replicas,
       stop: () => {
         stopping ??= (async () => {
           clearInterval(sweep);
@@ -221,7 +274,10 @@ export async function startPlatform(config: Config, logger = createLogger(config
           clearTimeout(cut);
           // Terminals closed by the server hang their shells up and record their sessions first.
           await settleWithin([...openTerminals], 10_000);
-          // No new work is taken, then in-flight Docker calls finish, before the database goes.
+          // The leases go first (each node's work stopped, then freed for the others at once), then no
+          // new work is taken, then in-flight Docker calls finish, before the database goes.
+          await replicas?.stop();
+          await bus.close();
           await reconciler?.unsubscribe();
           await sync?.stop();
           await reconciler?.stop();
@@ -233,6 +289,8 @@ export async function startPlatform(config: Config, logger = createLogger(config
       },
     };
   } catch (err) {
+    await replicas?.stop().catch(() => {});
+    await bus.close();
     await jumpbox?.stop().catch(() => {});
     await sync?.stop().catch(() => {});
     await reconciler?.stop().catch(() => {});

@@ -8,6 +8,11 @@ export const eventMetadataSchema = z.object({
   commandId: z.string().max(200).nullable().default(null),
   correlationId: z.string().max(200).nullable().default(null),
   causationId: z.string().max(200).nullable().default(null),
+  /**
+   * "<lease>#<token>": written under that lease (several API servers); the database refuses the event
+   * once the token no longer holds it. Absent on everything else.
+   */
+  fence: z.string().max(300).optional(),
 });
 export type EventMetadata = z.output<typeof eventMetadataSchema>;
 export type EventMetadataInput = z.input<typeof eventMetadataSchema>;

@@ -26,6 +26,9 @@ export interface LimiterPolicy {
   knownMs?: number;
 }
 
+/** A failure or success counted here, for the other API servers to count too. */
+export type LoginOutcome = 'login-failure' | 'login-success';
+
 const fresh = (now: number): Tally => ({ failures: 0, pending: 0, firstAt: now, lockedUntil: 0, nextAt: 0 });
 
 /**
@@ -44,6 +47,7 @@ export class LoginLimiter {
   /** name → address block → known until. */
   readonly #known = new Map<string, Map<string, number>>();
   readonly #policy: Required<LimiterPolicy>;
+  #share: ((outcome: LoginOutcome, username: string, ip: string | null) => void) | null = null;
 
   constructor(
     policy: LimiterPolicy,
@@ -57,6 +61,20 @@ export class LoginLimiter {
       knownMs: 30 * 86_400_000,
       ...policy,
     };
+  }
+
+  /**
+   * With several API servers: each failure and success counted here is told through `share`, and
+   * the others' come in through `heard`, so a lockout counts the attempts made on any of them.
+   */
+  shareWith(share: (outcome: LoginOutcome, username: string, ip: string | null) => void): void {
+    this.#share = share;
+  }
+
+  /** Another server's failure or success: counted as if it happened here (no delay, not told on). */
+  heard(outcome: LoginOutcome, username: string, ip: string | null): void {
+    if (outcome === 'login-failure') this.#count(username, ip);
+    else this.#clear(username, ip);
   }
 
   /** The lockout keys an attempt counts against, with their limits. */
@@ -183,6 +201,14 @@ export class LoginLimiter {
 
   /** Counts a failure; resolves after the delay the caller should wait before answering. */
   async failure(username: string, ip: string | null): Promise<void> {
+    const pairFailures = this.#count(username, ip);
+    this.#share?.('login-failure', username, ip);
+    const delay = Math.min(this.#policy.baseDelayMs * 2 ** (pairFailures - 1), 4_000);
+    await new Promise((r) => setTimeout(r, delay));
+  }
+
+  /** Counts a failure against the pair, the address and the name; answers the pair's count. */
+  #count(username: string, ip: string | null): number {
     const now = this.now();
     let pairFailures = 0;
     for (const [key, limit] of this.#locks(username, ip)) {
@@ -198,8 +224,7 @@ export class LoginLimiter {
     name.nextAt = Math.max(name.nextAt, now + this.#spacing(name.failures));
     this.#tallies.set(nameKey, name);
     this.#prune();
-    const delay = Math.min(this.#policy.baseDelayMs * 2 ** (pairFailures - 1), 4_000);
-    await new Promise((r) => setTimeout(r, delay));
+    return pairFailures;
   }
 
   /**
@@ -208,6 +233,11 @@ export class LoginLimiter {
    * for other addresses.
    */
   success(username: string, ip: string | null = null): void {
+    this.#clear(username, ip);
+    this.#share?.('login-success', username, ip);
+  }
+
+  #clear(username: string, ip: string | null): void {
     const name = normal(username);
     const block = ip ? addressBlock(ip) : '-';
     this.#tallies.delete(`pair:${name}|${block}`);

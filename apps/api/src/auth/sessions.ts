@@ -34,6 +34,8 @@ export class SessionStore {
   readonly #listeners = new Set<(who: { userId?: string; sessionId?: string }) => void>();
   /** Bumped by every forget: a lookup that overlapped one is not cached (it may be from before). */
   #generation = 0;
+  /** Other API servers: told of each session ended here, and answering once they forgot it. */
+  #tellOthers: ((who: { userId?: string; sessionId?: string }) => Promise<void>) | null = null;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -135,9 +137,18 @@ export class SessionStore {
     return row ? { userId: row.user_id, role: row.role, expiresAt: row.expires_at } : null;
   }
 
+  /**
+   * With several API servers: a sign-out, disable or password change here resolves only once every
+   * other live server has forgotten the sessions it ended, so none trusts them a moment longer.
+   */
+  shareWith(tellOthers: (who: { userId?: string; sessionId?: string }) => Promise<void>): void {
+    this.#tellOthers = tellOthers;
+  }
+
   async revoke(sessionId: string): Promise<void> {
     this.forgetSession(sessionId);
     await this.pool.query('DELETE FROM auth_sessions WHERE session_id = $1', [sessionId]);
+    await this.#tellOthers?.({ sessionId });
   }
 
   /** Looks a session up again on its next request (it ended on another API server). */
@@ -172,6 +183,7 @@ export class SessionStore {
       'DELETE FROM auth_sessions WHERE user_id = $1 AND session_id IS DISTINCT FROM $2',
       [userId, keep ?? null],
     );
+    await this.#tellOthers?.({ userId });
     return rowCount ?? 0;
   }
 

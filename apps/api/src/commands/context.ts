@@ -15,6 +15,8 @@ export interface CommandContext {
   /** A client's id for this command: retrying with it never appends twice. */
   commandId?: string;
   correlationId?: string;
+  /** Work under a lease (a node's reconciler or sync): its fence, refused once the lease is lost. */
+  fence?: string;
 }
 
 export const systemContext = (name: string): CommandContext => ({ actor: { kind: 'system', name } });
@@ -25,6 +27,7 @@ export function metadataOf(ctx: CommandContext): EventMetadataInput {
     actorIp: ctx.ip ?? null,
     commandId: ctx.commandId ?? null,
     correlationId: ctx.correlationId ?? null,
+    ...(ctx.fence ? { fence: ctx.fence } : {}),
   };
 }
 

@@ -24,6 +24,12 @@ export const configSchema = z.strictObject({
        * long (server-sent events, terminals) are not limited: their requests arrive at once.
        */
       'request-timeout-seconds': z.number().int().min(1).max(3600).default(30),
+      /**
+       * Load balancers in front (comma-separated addresses or CIDRs, e.g. `10.0.0.0/8`): a request from
+       * one of them is taken to come from the client its X-Forwarded-For names (sign-in limits, the
+       * audit log). Empty: the connection's own address, and X-Forwarded-For is ignored.
+       */
+      'trusted-proxies': z.string().default(''),
     })
     .prefault({}),
   auth: z
@@ -112,6 +118,22 @@ export const configSchema = z.strictObject({
       'disk-policy': dataDiskPolicySchema.default('stop'),
       /** How long the sync waits for a node's disk-usage answer (`docker system df`) before it goes on. */
       'disk-usage-timeout-seconds': z.number().int().min(1).max(600).default(10),
+    })
+    .prefault({}),
+  /** Several API servers on one database (docs/replicas.md); one server needs none of this. */
+  replicas: z
+    .strictObject({
+      /** This server's name among the others, unique to it; empty: its host name and HTTP port. */
+      id: z
+        .string()
+        .max(100)
+        .regex(/^[\w.:@-]*$/, 'letters, digits and . : @ - _ only')
+        .default(''),
+      /**
+       * How long a lease (a node's reconciler and sync, the read models) outlives its holder's last
+       * renewal: a server that dies has its work taken over after about this long (plus a second).
+       */
+      'lease-seconds': z.number().int().min(2).max(300).default(5),
     })
     .prefault({}),
   docker: z

@@ -31,6 +31,8 @@ export function createHttpServer(deps: {
   pool: pg.Pool;
   logger: Logger;
   requestTimeoutSeconds: number;
+  /** Balancers whose X-Forwarded-For names the client (addresses or CIDRs); none: the socket's peer. */
+  trustedProxies?: readonly string[];
 }): FastifyInstance {
   const requestTimeout = deps.requestTimeoutSeconds * 1000;
   const app = Fastify({
@@ -53,7 +55,7 @@ export function createHttpServer(deps: {
     // tRPC batches put procedure names in the path.
     routerOptions: { maxParamLength: 5_000 },
     bodyLimit: BODY_LIMIT,
-    trustProxy: false,
+    trustProxy: deps.trustedProxies?.length ? [...deps.trustedProxies] : false,
   });
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);

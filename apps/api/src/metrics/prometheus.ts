@@ -25,11 +25,23 @@ export class PlatformMetrics {
   readonly syncDuration: Histogram;
   readonly httpRequests: Histogram<'method' | 'route' | 'status'>;
   readonly terminals: Gauge;
+  readonly leasesHeld: Gauge;
+  readonly replicasLive: Gauge;
   #sources: MetricSources | null = null;
 
   constructor() {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'tianqi_process_' });
+    this.leasesHeld = new Gauge({
+      name: 'tianqi_leases_held',
+      help: 'Leases of single-writer work (one per node) this server holds now.',
+      registers,
+    });
+    this.replicasLive = new Gauge({
+      name: 'tianqi_replicas_live',
+      help: 'API servers alive on this database, this one included.',
+      registers,
+    });
     this.logins = new Counter({
       name: 'tianqi_logins_total',
       help: 'Sign-in attempts by outcome (success, failure, limited) and channel (web, cli, ssh).',

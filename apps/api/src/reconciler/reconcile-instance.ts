@@ -1,6 +1,6 @@
 import { type InstanceState, instanceGone, type NodeState } from '@tianqi/domain';
 import type Docker from 'dockerode';
-import type { Commands } from '../commands/index.js';
+import type { CommandContext, Commands } from '../commands/index.js';
 import { systemContext } from '../commands/index.js';
 import type { NodeClients } from '../docker/clients.js';
 import { dataVolume, LABEL_INSTALLATION, LABEL_INSTANCE } from '../docker/labels.js';
@@ -20,12 +20,17 @@ export interface ReconcileDeps {
   /** This installation's id: only its own containers are ever looked at. */
   installation: string;
   now?: () => Date;
+  /**
+   * With several servers: the fence of the node's lease for every write, asked again before every
+   * Docker call; it throws LeaseLost once this server may no longer act on the node.
+   */
+  fence?: (nodeId: string) => string;
 }
 
 /** The image could not be pulled: the creation failed for good, with this reason. */
 class PullFailed extends Error {}
 
-const ctx = systemContext('reconciler');
+const system = systemContext('reconciler');
 
 /** Docker answered, and said no: retrying the same call will not help. */
 function refusedByDocker(err: unknown): err is Error & { statusCode: number } {
@@ -54,8 +59,10 @@ export async function reconcileInstance(deps: ReconcileDeps, instanceId: string)
   if (node.dockerStatus === 'failed')
     throw new RetryLater(`node ${node.name} is down (its Docker cannot be reached); waiting for it`);
   const docker = deps.clients.forNode(node, commands.nodes);
+  // Asked before each Docker call that changes something: a server that lost the node stops here.
+  const acting = () => ({ ...system, fence: deps.fence?.(node.nodeId) });
   const record = (o: Parameters<Commands['instances']['record']>[1]) =>
-    commands.instances.record(instanceId, o, ctx);
+    commands.instances.record(instanceId, o, acting());
 
   let found: Docker.ContainerInfo[];
   try {
@@ -68,10 +75,16 @@ export async function reconcileInstance(deps: ReconcileDeps, instanceId: string)
   }
   // Never two containers for one instance: the newest is kept, any other removed.
   found.sort((a, b) => b.Created - a.Created);
-  for (const extra of found.slice(1)) await docker.getContainer(extra.Id).remove({ force: true, v: false });
+  for (const extra of found.slice(1)) {
+    acting();
+    await docker.getContainer(extra.Id).remove({ force: true, v: false });
+  }
   const existing = found[0];
 
-  if (instance.desired === 'deleted') return removeAll(deps, docker, instance, existing, record);
+  if (instance.desired === 'deleted') {
+    acting();
+    return removeAll(deps, docker, instance, existing, record);
+  }
   if (existing && instance.containerId !== existing.Id) {
     await record({
       type: 'RecordContainerCreated',
@@ -82,6 +95,7 @@ export async function reconcileInstance(deps: ReconcileDeps, instanceId: string)
   if (instance.desired === 'stopped') {
     if (!existing) return;
     const container = docker.getContainer(existing.Id);
+    acting();
     if (existing.State === 'running') await container.stop({ t: deps.stopTimeoutSeconds }).catch(ignore(304));
     if (instance.observed !== 'exited') {
       const { State } = await container.inspect();
@@ -98,13 +112,15 @@ export async function reconcileInstance(deps: ReconcileDeps, instanceId: string)
   if (instance.creationFailed || !instance.allocationHeld) return;
   let containerId = existing?.Id;
   if (!containerId) {
-    const made = await create(deps, docker, node, instance, record);
+    acting();
+    const made = await create(deps, docker, node, instance, record, acting);
     if (!made) return;
     containerId = made;
   }
   const container = docker.getContainer(containerId);
   const running = existing?.State === 'running';
   const restartDue = instance.restarts > instance.restartsDone;
+  acting();
   try {
     if (!running && instance.allocation?.gpus.kind === 'slice') {
       // The preload also holds for processes that clear LD_PRELOAD: the dynamic loader reads this
@@ -190,6 +206,7 @@ async function create(
   node: NodeState,
   instance: InstanceState,
   record: (o: Parameters<Commands['instances']['record']>[1]) => Promise<unknown>,
+  acting: () => CommandContext,
 ): Promise<string | null> {
   const address = instance.origin!.image.address;
   const limit = node.systemDiskLimit;
@@ -212,13 +229,14 @@ async function create(
       } catch (pullErr) {
         throw new PullFailed(describePullFailure(address, reasonOf(pullErr)));
       }
+      acting(); // a pull can take long: the lease is looked at again before the create
       return docker.createContainer(r);
     });
   const recordLimit = (status: 'enforced' | 'unsupported', reason: string) =>
     deps.commands.nodes.act(
       node.nodeId,
       { type: 'RecordSystemDiskLimit', status, storageDriver: limit.storageDriver, reason, source: 'create' },
-      ctx,
+      acting(),
     );
   let container: Docker.Container;
   try {

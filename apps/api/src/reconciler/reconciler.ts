@@ -7,6 +7,8 @@ import { systemContext } from '../commands/index.js';
 import { KeyedSemaphore } from '../concurrency/keyed-semaphore.js';
 import { NodeClients } from '../docker/clients.js';
 import { installationId } from '../docker/installation.js';
+import { isLeaseLost } from '../replicas/lease-lost.js';
+import type { NodeOwnership, NodeWork } from '../replicas/node-ownership.js';
 import { failureReason } from './failure-reason.js';
 import { type ReconcileDeps, reconcileInstance } from './reconcile-instance.js';
 import { reconcileRetries } from './retries.js';
@@ -16,7 +18,8 @@ import { WorkQueue } from './work-queue.js';
 const CONNECTION_FIELDS = ['dockerAddress', 'useTls', 'caCert', 'clientCert', 'clientKey'];
 /** The reconciler's own notes on an instance: waking it for them would undo the retry's backoff. */
 const OWN_NOTES = new Set(['ReconcileFailed', 'ReconcileRecovered']);
-const ctx = systemContext('reconciler');
+const system = systemContext('reconciler');
+type InstanceView = NonNullable<Awaited<ReturnType<Commands['instances']['get']>>>;
 
 export interface ReconcilerOptions {
   store: PlatformStore;
@@ -33,6 +36,10 @@ export interface ReconcilerOptions {
   driftPolicy?: 'report' | 'heal';
   /** Told how long each pass took and how it ended (for the metrics). */
   onPass?: (seconds: number, outcome: 'done' | 'waiting' | 'failed') => void;
+  /** With several servers: only the nodes this one holds the lease of are acted on. Absent: all. */
+  ownership?: NodeOwnership;
+  /** "Converge now" asked here: the other servers are told, for the nodes they own. */
+  tellOthers?: (instanceIds: readonly string[]) => void;
 }
 
 /**
@@ -41,8 +48,10 @@ export interface ReconcilerOptions {
  * each woken instance as a whole and acts until Docker agrees. Work is per instance, de-duplicated,
  * retried with backoff, and bounded per node.
  */
-export class Reconciler {
+export class Reconciler implements NodeWork {
   readonly queue: WorkQueue;
+  /** Passes running now, by node: a node given up waits for its own. */
+  readonly #inFlight = new Map<string, Set<Promise<void>>>();
   readonly #slots: KeyedSemaphore;
   readonly #deps: ReconcileDeps;
   #subscription: Subscription<PlatformEvent> | null = null;
@@ -56,6 +65,7 @@ export class Reconciler {
       networkMode: options.networkMode ?? '',
       stopTimeoutSeconds: options.stopTimeoutSeconds ?? 10,
       installation: '',
+      fence: options.ownership ? (nodeId) => options.ownership!.fence(nodeId) : undefined,
     };
     this.#slots = new KeyedSemaphore(options.perNode ?? 4);
     this.driftPolicy = options.driftPolicy ?? 'heal';
@@ -70,12 +80,18 @@ export class Reconciler {
    */
   async #failed(instanceId: string, err: unknown, retry: { attempt: number; delayMs: number }) {
     const { logger, commands, pool } = this.options;
+    // Another server acts on this node now: nothing to tell, and nothing this one may write.
+    if (isLeaseLost(err)) {
+      logger.debug({ instanceId }, 'reconcile stopped: the node is owned elsewhere now');
+      return;
+    }
     if (err instanceof RetryLater) logger.debug({ instanceId, reason: err.message }, 'reconcile waits');
     else logger.warn({ err, instanceId }, 'reconcile failed; will retry');
     const instance = await commands.instances.get(instanceId);
     if (!instance?.origin) return;
     const retryAt = new Date(Date.now() + retry.delayMs);
     try {
+      const ctx = this.#context(instance.nodeId);
       await reconcileRetries.failed(pool, instanceId, retry.attempt, retryAt);
       await commands.instances.record(
         instanceId,
@@ -95,8 +111,9 @@ export class Reconciler {
    * A pass got through (or the instance now waits for an admin, not for a retry): the error is over.
    * Failing to say so is logged, never a failure of the pass (it is said at the next one).
    */
-  async #recovered(instanceId: string): Promise<void> {
+  async #recovered(instanceId: string, nodeId: string): Promise<void> {
     try {
+      const ctx = this.#context(nodeId);
       await reconcileRetries.recovered(this.options.pool, instanceId);
       await this.options.commands.instances.record(instanceId, { type: 'RecordReconcileRecovered' }, ctx);
     } catch (err) {
@@ -104,9 +121,29 @@ export class Reconciler {
     }
   }
 
+  /** Writes about a node's instances carry its lease's fence (throws LeaseLost when not held). */
+  #context(nodeId: string) {
+    return { ...system, fence: this.#deps.fence?.(nodeId) };
+  }
+
   async #reconcile(instanceId: string): Promise<void> {
     const instance = await this.options.commands.instances.get(instanceId);
     if (!instance) return;
+    // Another server holds this node's lease: its reconciler does the work.
+    const { ownership } = this.options;
+    if (ownership && !ownership.owns(instance.nodeId)) return;
+    const pass = this.#pass(instanceId, instance);
+    const running = this.#inFlight.get(instance.nodeId) ?? new Set();
+    this.#inFlight.set(instance.nodeId, running);
+    running.add(pass);
+    try {
+      await pass;
+    } finally {
+      running.delete(pass);
+    }
+  }
+
+  async #pass(instanceId: string, instance: InstanceView): Promise<void> {
     // Under "report", drift is shown to admins, not acted on, until one of them converges it; a
     // deletion is always carried out.
     const forced = this.#forced.has(instanceId);
@@ -117,7 +154,7 @@ export class Reconciler {
       instance.desired !== 'deleted'
     ) {
       // No retry comes: what it waits for now is an admin, shown as drift, not the old error.
-      if (instance.reconcileError !== null) await this.#recovered(instanceId);
+      if (instance.reconcileError !== null) await this.#recovered(instanceId, instance.nodeId);
       return;
     }
     const t0 = performance.now();
@@ -125,7 +162,7 @@ export class Reconciler {
     try {
       await this.#slots.run(instance.nodeId, () => reconcileInstance(this.#deps, instanceId));
       outcome = 'done';
-      if (instance.reconcileError !== null) await this.#recovered(instanceId);
+      if (instance.reconcileError !== null) await this.#recovered(instanceId, instance.nodeId);
     } catch (err) {
       if (err instanceof RetryLater) outcome = 'waiting';
       throw err;
@@ -162,6 +199,16 @@ export class Reconciler {
     });
   }
 
+  /** This server now owns the node: everything unfinished on it is looked at. */
+  async startNode(nodeId: string): Promise<void> {
+    for (const id of await this.pendingInstances(nodeId)) this.queue.add(id);
+  }
+
+  /** It no longer does: waits for its passes running now (each stops at its next Docker call). */
+  async stopNode(nodeId: string): Promise<void> {
+    await Promise.allSettled([...(this.#inFlight.get(nodeId) ?? [])]);
+  }
+
   /** Instances whose work may not be finished (all of them, or one node's). */
   pendingInstances(nodeId?: string): Promise<string[]> {
     return activeInstanceIds(this.options.pool, { nodeId });
@@ -174,8 +221,14 @@ export class Reconciler {
     return ids.length;
   }
 
-  /** "Converge now": act on these instances at once, drift or not. */
+  /** "Converge now": act on these instances at once, drift or not (on whichever server owns each). */
   converge(instanceIds: readonly string[]): void {
+    this.options.tellOthers?.(instanceIds);
+    this.convergeHere(instanceIds);
+  }
+
+  /** "Converge now" for the instances of the nodes this server owns (told by another server). */
+  convergeHere(instanceIds: readonly string[]): void {
     for (const id of instanceIds) {
       this.#forced.add(id);
       this.queue.add(id);

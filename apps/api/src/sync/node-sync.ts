@@ -43,6 +43,8 @@ export interface SyncDeps {
   converge: (instanceIds: string[]) => void;
   /** This installation's id (read from the database when left out). */
   installation?: string;
+  /** With several servers: the fence of the node's lease for its writes (throws when not held). */
+  fence?: (nodeId: string) => string;
 }
 
 export interface NodeSyncReport {
@@ -77,7 +79,8 @@ export function gpuOf(instance: InstanceState): RunningContainer['gpu'] {
   };
 }
 
-const ctx = systemContext('sync');
+const system = systemContext('sync');
+type Context = ReturnType<typeof systemContext>;
 
 /**
  * One node's part of a sync: check the connection (a node is failed only after two failed checks, and
@@ -87,6 +90,7 @@ const ctx = systemContext('sync');
  */
 export async function syncNode(deps: SyncDeps, node: NodeState, docker: Docker): Promise<NodeSyncReport> {
   const { commands } = deps;
+  const ctx: Context = { ...system, fence: deps.fence?.(node.nodeId) };
   const report: NodeSyncReport = {
     nodeId: node.nodeId,
     name: node.name,
@@ -137,7 +141,7 @@ export async function syncNode(deps: SyncDeps, node: NodeState, docker: Docker):
     const container = byInstance.get(id);
     if (!instance || instanceGone(instance) || instance.nodeId !== node.nodeId) {
       if (container) {
-        report.changes += await orphan(deps, docker, node, container, instance);
+        report.changes += await orphan(deps, docker, node, container, instance, ctx);
         if (instance?.exists && instance.nodeId !== node.nodeId) report.misplaced.push(id);
       }
       continue;
@@ -146,7 +150,7 @@ export async function syncNode(deps: SyncDeps, node: NodeState, docker: Docker):
     if (container?.State === 'running') {
       report.running.push({ instanceId: id, containerId: container.Id, gpu: gpuOf(instance) });
     }
-    const changed = await observe(deps, docker, instance, container);
+    const changed = await observe(deps, docker, instance, container, ctx);
     report.changes += changed.changes;
     if (changed.drift && deps.policy === 'heal') heal.push(id);
   }
@@ -166,6 +170,7 @@ async function observe(
   docker: Docker,
   instance: InstanceState,
   container: Docker.ContainerInfo | undefined,
+  ctx: Context,
 ): Promise<{ changes: number; drift: boolean }> {
   const record = (o: Parameters<Commands['instances']['record']>[1]) =>
     deps.commands.instances.record(instance.instanceId, o, ctx).then((r) => (r.position ? 1 : 0));
@@ -230,6 +235,7 @@ async function orphan(
   node: NodeState,
   container: Docker.ContainerInfo,
   instance: InstanceState | null,
+  ctx: Context,
 ): Promise<number> {
   const instanceId = container.Labels[LABEL_INSTANCE] ?? '';
   const name = (container.Names[0] ?? container.Id).replace(/^\//, '');

@@ -7,6 +7,7 @@ import { type ConnectionCheck, checkConnection } from '../docker/connection-chec
 import { execCapture } from '../docker/exec.js';
 import { installationId } from '../docker/installation.js';
 import { probeSystemDiskLimit } from '../docker/system-disk-limit.js';
+import type { NodeOwnership, NodeWork } from '../replicas/node-ownership.js';
 import { applyDiskUsage, type DiskFigures } from './data-disk.js';
 import { DiskUsageReader } from './disk-usage.js';
 import type { DockerStats } from './metrics.js';
@@ -76,7 +77,7 @@ export const LIVE_FRESH_MS = 4_000;
  * time (a run asked for while one is going gets that run's report), resource figures sampled for the
  * running containers into the metrics store.
  */
-export class SyncService {
+export class SyncService implements NodeWork {
   readonly metrics = new MetricsStore();
   #task: ScheduledTask | null = null;
   #running: Promise<SyncReport> | null = null;
@@ -91,12 +92,27 @@ export class SyncService {
 
   constructor(
     private readonly deps: SyncDeps,
-    private readonly options: { samplesPerNode?: number; onSynced?: (report: SyncReport) => void } = {},
+    private readonly options: {
+      samplesPerNode?: number;
+      onSynced?: (report: SyncReport) => void;
+      /** With several servers: only the nodes this one holds the lease of are synced. Absent: all. */
+      ownership?: NodeOwnership;
+      /** "Sync now" asked here: the other servers are told to sync the nodes they own. */
+      tellOthers?: () => void;
+    } = {},
   ) {
+    const { ownership } = options;
+    if (ownership) deps.fence ??= (nodeId) => ownership.fence(nodeId);
     // Docker answers a stats call at its next collection tick (about a second): calls made together
     // share the tick, so a node's containers are sampled together, up to this bound.
     this.#slots = new KeyedSemaphore(options.samplesPerNode ?? 128);
     this.#disks = new DiskUsageReader(deps.diskUsageTimeoutMs);
+  }
+
+  /** "Sync now": this server's nodes (whose report this is), and the others told to sync theirs. */
+  runEverywhere(): Promise<SyncReport> {
+    this.options.tellOthers?.();
+    return this.runOnce();
   }
 
   runOnce(): Promise<SyncReport> {
@@ -110,7 +126,9 @@ export class SyncService {
     this.deps.installation ??= await installationId(this.deps.pool);
     const startedAt = new Date();
     const t0 = performance.now();
-    const nodeIds = await liveNodeIds(this.deps.pool);
+    const live = await liveNodeIds(this.deps.pool);
+    const { ownership } = this.options;
+    const nodeIds = ownership ? live.filter((id) => ownership.owns(id)) : live;
     let sampled = 0;
     const alive = new Set<string>();
     const nodes = await Promise.all(
@@ -143,8 +161,9 @@ export class SyncService {
     for (const id of this.#diskFigures.keys()) if (!alive.has(id)) this.#diskFigures.delete(id);
     // A container seen on the wrong node in an earlier run and on none now: that drift is over.
     const misplaced = new Set(nodes.flatMap((n) => n?.misplaced ?? []));
-    // Only when every node could be looked at: a node that did not answer may still hold the container.
-    const complete = nodes.every((n) => n?.status === 'connected');
+    // Only when every node could be looked at (here: a node another server syncs is not), since a node
+    // that did not answer may still hold the container.
+    const complete = nodeIds.length === live.length && nodes.every((n) => n?.status === 'connected');
     const open = complete ? await openDriftInstanceIds(this.deps.pool, { kind: 'wrong_node' }) : [];
     for (const instanceId of open) {
       if (!misplaced.has(instanceId)) {
@@ -301,6 +320,24 @@ export class SyncService {
     );
   }
 
+  #soon: NodeJS.Timeout | null = null;
+
+  /**
+   * This server now syncs the node: a first look soon (nodes taken together, at start or from a
+   * replica that died, share one run), then at every interval.
+   */
+  startNode(): void {
+    this.#soon ??= setTimeout(() => {
+      this.#soon = null;
+      this.runInBackground();
+    }, 100);
+  }
+
+  /** It no longer does: the run going now (which may include it) ends first; its writes are fenced. */
+  async stopNode(): Promise<void> {
+    await this.#running?.catch(() => {});
+  }
+
   start(intervalSeconds: number): void {
     this.#task = cron.schedule(everySeconds(intervalSeconds), () => this.runInBackground(), {
       name: 'tianqi-sync',
@@ -314,6 +351,8 @@ export class SyncService {
   }
 
   async stop(): Promise<void> {
+    if (this.#soon) clearTimeout(this.#soon);
+    this.#soon = null;
     await this.#task?.destroy();
     this.#task = null;
     await this.#running?.catch(() => {});

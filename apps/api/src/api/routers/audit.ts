@@ -113,7 +113,7 @@ export const driftRouter = router({
   syncNow: adminProcedure
     .output(z.object({ ms: z.number(), nodes: z.number().int(), sampled: z.number().int() }))
     .mutation(async ({ ctx }) => {
-      const report = await ctx.services.sync.runOnce();
+      const report = await ctx.services.sync.runEverywhere();
       await ctx.services.projections.waitFor(await ctx.services.store.head());
       return { ms: report.ms, nodes: report.nodes.length, sampled: report.sampled };
     }),

@@ -91,6 +91,8 @@ export const authRouter = router({
         { type: 'RecordLogout', sessionId: ctx.user.sessionId, via: ctx.viaCookie ? 'web' : 'cli' },
         ctx.command,
       )
+      // Read-your-writes, as other mutations: the audit log read next shows the sign-out.
+      .then((r) => settled(ctx.services, r.position))
       .catch((err: unknown) => ctx.services.logger.warn({ err }, 'could not record a sign-out'));
     if (ctx.viaCookie) setCookie(ctx, '', null);
     return { ok: true as const };

@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { type HeldLease, LeaseTable } from './lease-table.js';
+
+/** What a lease's work is told: started with the token that fences it, stopped before it is given up. */
+export interface LeaseWork {
+  acquired(name: string, fence: string): Promise<void> | void;
+  /** Resolves once nothing more is done under the lease (in-flight Docker calls have ended). */
+  lost(name: string): Promise<void>;
+}
+
+export interface ReplicaSetOptions {
+  pool: pg.Pool;
+  /** This replica's name among the others (unique: by default host and port). */
+  replica: string;
+  leaseMs: number;
+  /** The leases there are to share out now (the read models, one per live node). */
+  leases: () => Promise<string[]>;
+  work: LeaseWork;
+  logger: Logger;
+  onChange?: (held: number, live: number) => void;
+}
+
+interface Holding {
+  token: bigint;
+  /** After this (performance.now()), the lease may be taken over: nothing is done under it any more. */
+  until: number;
+}
+
+/**
+ * This server among the replicas on one database: it says it is alive, renews the leases it holds,
+ * and takes or gives up leases so that each live replica holds its share (the first `n mod r`
+ * replicas by name hold one more), so three replicas split a fleet's nodes about evenly. A lease
+ * whose holder died expires after `leaseMs` and goes to a replica under its share.
+ *
+ * A holder counts its lease as lost one look (`tickMs`) before the database lets another take it,
+ * measured from when it asked for the renewal, so it stops acting before the next owner starts.
+ */
+export class ReplicaSet {
+  readonly incarnation = randomUUID();
+  readonly tickMs: number;
+  readonly #table: LeaseTable;
+  readonly #held = new Map<string, Holding>();
+  /** Leases whose work is being stopped (not taken again here until it has). */
+  readonly #stopping = new Map<string, Promise<void>>();
+  #live: string[] = [];
+  #timer: NodeJS.Timeout | null = null;
+  #ticking: Promise<void> | null = null;
+  #stopped = false;
+  #warnedReplaced = false;
+
+  constructor(private readonly options: ReplicaSetOptions) {
+    this.tickMs = Math.min(1_000, Math.floor(options.leaseMs / 4));
+    this.#table = new LeaseTable(options.pool, options.replica, this.incarnation, options.leaseMs);
+  }
+
+  get replica(): string {
+    return this.options.replica;
+  }
+
+  /** The live replicas (this one among them) at the last look. */
+  get live(): readonly string[] {
+    return this.#live;
+  }
+
+  /** The leases held now, by name. */
+  get held(): string[] {
+    return [...this.#held.keys()].sort();
+  }
+
+  /** The fence of a lease held now and not about to expire; null when it is not (or no longer) held. */
+  fence(name: string): string | null {
+    const h = this.#held.get(name);
+    return h && h.until > performance.now() ? `${name}#${h.token}` : null;
+  }
+
+  /** The first look (what is free is taken before this resolves), then one every `tickMs`. */
+  async start(): Promise<void> {
+    await this.tick();
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.tick().finally(() => this.#schedule());
+    }, this.tickMs);
+  }
+
+  /** One look: heartbeat, renew, then give up or take leases towards this replica's share. */
+  tick(): Promise<void> {
+    this.#ticking ??= this.#tick()
+      .catch((err: unknown) => this.options.logger.warn({ err }, 'replica look failed'))
+      .finally(() => {
+        this.#ticking = null;
+      });
+    return this.#ticking;
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#stopped) return;
+    this.#dropExpired();
+    const asked = performance.now();
+    const { live, replacedOther } = await this.#table.heartbeat();
+    if (replacedOther && !this.#warnedReplaced) {
+      this.#warnedReplaced = true;
+      this.options.logger.warn(
+        { replica: this.replica },
+        'another live server had this replica id (a restart at the same address, or two servers given the same replicas.id)',
+      );
+    }
+    this.#live = live;
+    await this.#renew(asked);
+    const names = await this.options.leases();
+    await this.#table.ensure(names);
+    const wanted = new Set(names);
+    const index = live.indexOf(this.replica);
+    const share = Math.floor(names.length / live.length) + (index < names.length % live.length ? 1 : 0);
+    // Work that is gone (a deleted node), then whatever is over the share, is given up.
+    const giveUp = this.held.filter((n) => !wanted.has(n));
+    const kept = this.held.filter((n) => wanted.has(n));
+    giveUp.push(...kept.slice(share));
+    if (giveUp.length > 0) this.#giveUp(giveUp);
+    if (this.#held.size < share) {
+      for (const name of await this.#table.free(names)) {
+        if (this.#held.size >= share || this.#stopped) break;
+        if (this.#held.has(name) || this.#stopping.has(name)) continue;
+        const at = performance.now();
+        const lease = await this.#table.acquire(name);
+        if (lease) await this.#take(lease, at);
+      }
+    }
+    this.options.onChange?.(this.#held.size, live.length);
+  }
+
+  async #renew(asked: number): Promise<void> {
+    const still = new Map((await this.#table.renew()).map((l) => [l.name, l.token]));
+    for (const [name, h] of this.#held) {
+      if (still.get(name) === h.token) h.until = asked + this.options.leaseMs - this.tickMs;
+    }
+    const taken = [...this.#held.keys()].filter((n) => still.get(n) !== this.#held.get(n)!.token);
+    for (const name of taken) this.#lose(name, 'taken by another replica');
+  }
+
+  /** Leases whose time ran out here (renewals failed: the database away, a long pause). */
+  #dropExpired(): void {
+    const now = performance.now();
+    for (const [name, h] of [...this.#held]) if (h.until <= now) this.#lose(name, 'not renewed in time');
+  }
+
+  async #take(lease: HeldLease, asked: number): Promise<void> {
+    this.#held.set(lease.name, { token: lease.token, until: asked + this.options.leaseMs - this.tickMs });
+    this.options.logger.info({ lease: lease.name, token: String(lease.token) }, 'lease taken');
+    try {
+      await this.options.work.acquired(lease.name, `${lease.name}#${lease.token}`);
+    } catch (err) {
+      this.options.logger.error({ err, lease: lease.name }, 'starting work under a lease failed');
+      this.#giveUp([lease.name]);
+    }
+  }
+
+  #lose(name: string, why: string): void {
+    this.options.logger.warn({ lease: name, why }, 'lease lost');
+    this.#stop(name, false);
+  }
+
+  /** Stops the work first, then frees the leases for the others. */
+  #giveUp(names: string[]): void {
+    this.options.logger.info({ leases: names }, 'leases given up');
+    for (const name of names) this.#stop(name, true);
+  }
+
+  /**
+   * Its fence goes at once (what runs stops at its next step); the stop itself (a pull in flight may
+   * take minutes) goes on in the background, so that looks and renewals of the other leases go on.
+   */
+  #stop(name: string, release: boolean): void {
+    this.#held.delete(name);
+    const stopping = (async () => {
+      try {
+        await this.options.work.lost(name);
+        if (release) await this.#table.release([name]);
+      } catch (err) {
+        this.options.logger.warn({ err, lease: name }, 'stopping work under a lease failed');
+      } finally {
+        this.#stopping.delete(name);
+      }
+    })();
+    this.#stopping.set(name, stopping);
+  }
+
+  /** Gives every lease up (work stopped first) and leaves: the others take over at their next look. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.#ticking;
+    this.#giveUp(this.held);
+    await Promise.all(this.#stopping.values());
+    await this.#table.leave().catch(() => {});
+  }
+}
