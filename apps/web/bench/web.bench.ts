@@ -26,7 +26,8 @@
  * Run: `npm run bench -w @tianqi/web` with the Docker test nodes up (`npm run bench` does that).
  * Environment: TIANQI_BENCH_WEB_INSTANCES (12), TIANQI_BENCH_WEB_CHANGES (100),
  * TIANQI_BENCH_WEB_SEEDED (10,000), TIANQI_BENCH_WEB_SEEDED_USERS (100), TIANQI_BENCH_WEB_SEEDED_NODES
- * (100), TIANQI_BENCH_WEB_AUDIT_ROWS (1,000,000), TIANQI_BENCH_DATABASE_URL.
+ * (100), TIANQI_BENCH_WEB_AUDIT_ROWS (1,000,000), TIANQI_BENCH_DATABASE_URL; TIANQI_BENCH_WEB_PARTS
+ * (`fresh,seeded`) runs one part or both.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -379,10 +380,11 @@ async function seededPlatform(browser: Browser): Promise<void> {
   }
 }
 
+const PARTS = (process.env.TIANQI_BENCH_WEB_PARTS ?? 'fresh,seeded').split(',');
 const browser = await launch();
 try {
-  await freshPlatform(browser);
-  await seededPlatform(browser);
+  if (PARTS.includes('fresh')) await freshPlatform(browser);
+  if (PARTS.includes('seeded')) await seededPlatform(browser);
 } finally {
   await browser.close();
 }
