@@ -9,6 +9,7 @@
  * the load and after more syncs; and the heap an hour of resource samples takes. Targets from the
  * issue: list p99 ≤ 50 ms; RSS ≤ 300 MB with 10,000 instances on 3 nodes.
  * `npm run bench -- --json` writes bench/results/api.json. About 2½ minutes with the defaults.
+ * `--only=creates` runs the creates alone (no lists, no memory figures).
  *
  * Environment: TIANQI_BENCH_SECONDS (each load run, default 10), TIANQI_BENCH_API_INSTANCES (10,000),
  * TIANQI_BENCH_API_USERS (100), TIANQI_BENCH_API_CONNECTIONS (50), TIANQI_BENCH_API_RATE (paced runs,
@@ -42,6 +43,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { createPool, EventStore } from '@tianqi/events';
 import {
   BenchReport,
   type BenchRow,
@@ -55,11 +57,14 @@ import {
   type SaturateOptions,
   StandInDockerEngine,
   saturate,
+  timed,
 } from '@tianqi/infra';
+import { platformEvents } from '@tianqi/projections';
 import { seedDatabase } from '../src/bench/seed.js';
 import { defaultConfig } from '../src/config/schema.js';
 import { LABEL_INSTANCE } from '../src/docker/labels.js';
 import { type DockerStats, MetricsStore, toSample } from '../src/sync/metrics.js';
+import { bareAppend } from './bare-append.js';
 
 const SECONDS = Number(process.env.TIANQI_BENCH_SECONDS ?? 10);
 const INSTANCES = Number(process.env.TIANQI_BENCH_API_INSTANCES ?? 10_000);
@@ -82,6 +87,7 @@ const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 /** `source`: run src/cli/tianqi-server.ts under tsx (no build, but tsx's loader adds ~50 MB resident). */
 const FROM_SOURCE = process.env.TIANQI_BENCH_API_FROM === 'source';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const CREATES_ONLY = process.argv.includes('--only=creates');
 
 // ---------------------------------------------------------------------------------------------------
 // The API process
@@ -269,6 +275,18 @@ function sampleHistory(instances: number, per = 1_000) {
   return { mb: (bytesPerSample * instances * kept) / 2 ** 20, bytesPerSample, samples: kept };
 }
 
+/** Bare three-stream appends a second by CONNECTIONS clients in this process (see bareAppend). */
+async function bareAppendRate(url: string): Promise<number> {
+  const pool = createPool(url, { max: CONNECTIONS });
+  const store = new EventStore({ pool, registry: platformEvents, connectionString: url });
+  try {
+    return await timed(CONNECTIONS, SECONDS, bareAppend(store, 'api'));
+  } finally {
+    await store.close();
+    await pool.end();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Load
 
@@ -307,9 +325,15 @@ function loadRows(
   what: string,
   run: Run,
   extra: BenchRow['params'] = {},
-  options: { target?: number; throughput?: boolean } = {},
+  options: {
+    target?: number;
+    throughput?: boolean;
+    /** The throughput's reference from the same run, and its goal. */
+    peer?: { name: string; value: number };
+    perSecond?: number;
+  } = {},
 ) {
-  const { target, throughput = true } = options;
+  const { target, throughput = true, peer, perSecond } = options;
   const params = {
     seconds: SECONDS,
     requests: run.requests,
@@ -336,15 +360,78 @@ function loadRows(
     ...(target === undefined ? {} : { target: { op: '<=' as const, value: target } }),
   });
   if (!throughput) return;
+  const rate = run.ok / run.seconds;
   report.add({
     name: `${what}: successful requests/s`,
     unit: 'req/s',
-    value: run.ok / run.seconds,
+    value: rate,
     params: { ...params, allResponsesPerSecond: Number((run.requests / run.seconds).toFixed(1)) },
+    ...(peer ? { peer: { ...peer, ratio: rate / peer.value } } : {}),
+    ...(perSecond === undefined ? {} : { target: { op: '>=' as const, value: perSecond } }),
   });
 }
 
 // ---------------------------------------------------------------------------------------------------
+
+type Memory = Awaited<ReturnType<typeof memoryOf>>;
+
+/** The API process's memory idle after start and after the load, after more syncs, and an hour of samples. */
+async function memoryRows(
+  report: BenchReport,
+  api: Api,
+  adminToken: string,
+  seen: { empty: Memory; afterStart: Memory; startSeconds: number; made: number },
+): Promise<void> {
+  const { empty, afterStart, startSeconds, made } = seen;
+  const afterLoad = await memoryOf(api);
+  // Each sync keeps one more resource sample per running instance (an hour of them at most).
+  const syncMs: number[] = [];
+  for (let i = 0; i < SYNCS; i++) {
+    syncMs.push((await trpc<{ ms: number }>(api, 'drift.syncNow', undefined, adminToken)).ms);
+  }
+  const afterSyncs = SYNCS > 0 ? await memoryOf(api) : afterLoad;
+  const common = {
+    instances: INSTANCES,
+    nodes: NODES,
+    users: USERS,
+    from: FROM_SOURCE ? 'source, tsx' : 'compiled (tsc)',
+  };
+  report.add({
+    name: `API process RSS, idle after start, ${INSTANCES} instances on ${NODES} nodes${ARGS_NOTE}`,
+    unit: 'MB',
+    value: afterStart.rss,
+    params: { ...common, ...afterStart.params, startSeconds: Number(startSeconds.toFixed(1)) },
+    peer: { name: 'empty database', value: empty.rss, ratio: afterStart.rss / empty.rss },
+    target: { op: '<=', value: 300 },
+  });
+  report.add({
+    name: `API process RSS, idle after the load${ARGS_NOTE}`,
+    unit: 'MB',
+    value: afterLoad.rss,
+    params: { ...common, ...afterLoad.params, instancesMade: made },
+    target: { op: '<=', value: 300 },
+  });
+  if (SYNCS > 0) {
+    report.add({
+      name: `API process RSS after ${SYNCS} more syncs (one more sample per running instance each)${ARGS_NOTE}`,
+      unit: 'MB',
+      value: afterSyncs.rss,
+      params: { ...common, ...afterSyncs.params, syncMs: syncMs.map((ms) => Math.round(ms)).join(' / ') },
+      target: { op: '<=', value: 300 },
+    });
+  }
+  const history = sampleHistory(INSTANCES);
+  report.add({
+    name: `Memory for an hour of resource samples, ${INSTANCES} running instances (MetricsStore)`,
+    unit: 'MB',
+    value: history.mb,
+    params: {
+      samplesPerInstance: history.samples,
+      syncIntervalSeconds: defaultConfig.sync['interval-seconds'],
+      bytesPerSample: Math.round(history.bytesPerSample),
+    },
+  });
+}
 
 async function main(): Promise<void> {
   const report = new BenchReport('api');
@@ -378,12 +465,15 @@ async function main(): Promise<void> {
     const entry = await buildApi(join(dir, 'build'));
 
     // The same process on the empty database: what the instances add to its memory.
-    console.error(`the API on an empty database (${clock()})`);
-    api = startApi(entry, db.url, dataDir, await freePort());
-    await settle(api, 1);
-    const empty = await memoryOf(api);
-    await stopApi(api);
-    api = undefined;
+    let empty: Memory = { rss: Number.NaN, params: {} as Memory['params'] };
+    if (!CREATES_ONLY) {
+      console.error(`the API on an empty database (${clock()})`);
+      api = startApi(entry, db.url, dataDir, await freePort());
+      await settle(api, 1);
+      empty = await memoryOf(api);
+      await stopApi(api);
+      api = undefined;
+    }
 
     console.error(
       `writing ${INSTANCES.toLocaleString('en')} instances for ${USERS} users on ${NODES} nodes (${clock()})`,
@@ -398,6 +488,11 @@ async function main(): Promise<void> {
     console.error(
       `  written in ${seedSeconds.toFixed(1)} s, read models built in ${projectSeconds.toFixed(1)} s`,
     );
+
+    // The create's reference: what the store alone allows the same number of clients, measured on the
+    // same database before the API starts (its read models then take these events in too, once).
+    console.error(`bare 3-stream appends, ${CONNECTIONS} clients (${clock()})`);
+    const bareRate = await bareAppendRate(db.url);
 
     console.error(`starting the API (${clock()})`);
     const t = performance.now();
@@ -433,8 +528,10 @@ async function main(): Promise<void> {
       { who: `admin, ${adminPage.total} instances`, token: adminToken, total: adminPage.total },
       { who: `user with ${userPage.total} instances`, token: userToken, total: userPage.total },
     ];
-    await closedLoop({ url: listUrl, headers: auth(adminToken), duration: Math.min(2, SECONDS) }); // warm-up
-    for (const { who, token, total } of lists) {
+    if (!CREATES_ONLY) {
+      await closedLoop({ url: listUrl, headers: auth(adminToken), duration: Math.min(2, SECONDS) }); // warm-up
+    }
+    for (const { who, token, total } of CREATES_ONLY ? [] : lists) {
       const what = `instances.list, ${who}, limit 50, ${CONNECTIONS} clients`;
       console.error(`${what} (${clock()})`);
       const saturated = await measure(api, () => closedLoop({ url: listUrl, headers: auth(token) }));
@@ -475,64 +572,22 @@ async function main(): Promise<void> {
     );
     // no_capacity is 412 (PRECONDITION_FAILED): counted with the other non-2xx, never as a success.
     const noCapacity = createRun.codes['412'] ?? 0;
-    loadRows(report, `instances.create, ${CONNECTIONS} clients`, createRun, { noCapacity, sent: n });
+    loadRows(
+      report,
+      `instances.create, ${CONNECTIONS} clients`,
+      createRun,
+      { noCapacity, sent: n },
+      { peer: { name: `bare 3-stream append, ${CONNECTIONS} clients`, value: bareRate }, perSecond: 250 },
+    );
 
     await settle(api, 1);
     const made = engines.reduce((sum, e) => sum + (e.calls.get('POST /containers/create') ?? 0), 0);
-    const afterLoad = await memoryOf(api);
     console.error(`  reconciler idle after the creates (${made} containers made) (${clock()})`);
+    if (!CREATES_ONLY) await memoryRows(report, api, adminToken, { empty, afterStart, startSeconds, made });
 
-    // Each sync keeps one more resource sample per running instance (an hour of them at most).
-    const syncMs: number[] = [];
-    for (let i = 0; i < SYNCS; i++) {
-      syncMs.push((await trpc<{ ms: number }>(api, 'drift.syncNow', undefined, adminToken)).ms);
-    }
-    const afterSyncs = SYNCS > 0 ? await memoryOf(api) : afterLoad;
     const unknown = engines.flatMap((e) => e.unknownCalls());
-    const common = {
-      instances: INSTANCES,
-      nodes: NODES,
-      users: USERS,
-      from: FROM_SOURCE ? 'source, tsx' : 'compiled (tsc)',
-      unknownEngineCalls: unknown.map(([r, c]) => `${r}×${c}`).join(' ') || 'none',
-    };
-    report.add({
-      name: `API process RSS, idle after start, ${INSTANCES} instances on ${NODES} nodes${ARGS_NOTE}`,
-      unit: 'MB',
-      value: afterStart.rss,
-      params: { ...common, ...afterStart.params, startSeconds: Number(startSeconds.toFixed(1)) },
-      peer: { name: 'empty database', value: empty.rss, ratio: afterStart.rss / empty.rss },
-      target: { op: '<=', value: 300 },
-    });
-    report.add({
-      name: `API process RSS, idle after the load${ARGS_NOTE}`,
-      unit: 'MB',
-      value: afterLoad.rss,
-      params: { ...common, ...afterLoad.params, instancesMade: made },
-      target: { op: '<=', value: 300 },
-    });
-    if (SYNCS > 0) {
-      report.add({
-        name: `API process RSS after ${SYNCS} more syncs (one more sample per running instance each)${ARGS_NOTE}`,
-        unit: 'MB',
-        value: afterSyncs.rss,
-        params: { ...common, ...afterSyncs.params, syncMs: syncMs.map((ms) => Math.round(ms)).join(' / ') },
-        target: { op: '<=', value: 300 },
-      });
-    }
-    const history = sampleHistory(INSTANCES);
-    report.add({
-      name: `Memory for an hour of resource samples, ${INSTANCES} running instances (MetricsStore)`,
-      unit: 'MB',
-      value: history.mb,
-      params: {
-        samplesPerInstance: history.samples,
-        syncIntervalSeconds: defaultConfig.sync['interval-seconds'],
-        bytesPerSample: Math.round(history.bytesPerSample),
-      },
-    });
     if (unknown.length > 0)
-      console.error(`the stand-in engines were asked for: ${common.unknownEngineCalls}`);
+      console.error(`the stand-in engines were asked for: ${unknown.map(([r, c]) => `${r}×${c}`).join(' ')}`);
     console.error(`done in ${clock()}`);
   } finally {
     process.removeListener('SIGINT', interrupted);

@@ -3,7 +3,7 @@
  * concurrent creators, all packed onto the same node's stream by best fit), beside the bare append of
  * the same three streams; then a full rebuild of every read model from the log, beside readAll over
  * the same events (target: rebuild ≥ 50 % of readAll). `npm run bench -- --json` writes
- * bench/results/domain.json.
+ * bench/results/domain.json. `--only=creates` or `--only=rebuild` runs one of the two sections.
  *
  * Uses TIANQI_BENCH_DATABASE_URL when set, else a private stock PostgreSQL (durable commits).
  */
@@ -28,12 +28,17 @@ import {
   type RebuildResult,
   rebuildProjections,
 } from '@tianqi/projections';
-import { type CommandContext, createCommands, systemContext } from '../src/commands/index.js';
+import { type CommandContext, type Commands, createCommands, systemContext } from '../src/commands/index.js';
 import { SecretBox } from '../src/security/secrets.js';
+import { bareAppend } from './bare-append.js';
 
 const SECONDS = Number(process.env.TIANQI_BENCH_SECONDS ?? 4);
 const REBUILD_EVENTS = Number(process.env.TIANQI_BENCH_REBUILD_EVENTS ?? 100_000);
 const system = systemContext('bench');
+const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+if (ONLY !== undefined && ONLY !== 'creates' && ONLY !== 'rebuild') {
+  throw new Error(`--only=${ONLY}: the sections are creates and rebuild`);
+}
 
 const timed = (workers: number, op: Parameters<typeof timedFor>[2]) => timedFor(workers, SECONDS, op);
 
@@ -185,34 +190,14 @@ async function main(): Promise<void> {
     }
     await runner.waitFor(await store.head());
 
-    console.error('creates through the scheduler');
     let n = 0;
-    for (const creators of [1, 8, 32]) {
+    if (ONLY !== 'rebuild') console.error('creates through the scheduler');
+    for (const creators of ONLY === 'rebuild' ? [] : [1, 8, 32]) {
       const before = await conflictsSoFar(pool);
       const rate = await timed(creators, async () => {
         await commands.instances.create({ name: `c${creators}-${n++}`, imageId, specId }, owner);
       });
-      const bareRate = await timed(creators, async (w, i) => {
-        // The same three appends with no reads and no decisions: what the store alone allows.
-        const id = `${creators}x${w}x${i}x${randomBytes(3).toString('hex')}`;
-        await store.appendMany([
-          {
-            streamId: `bare-inst-${id}`,
-            expectedVersion: 'no_stream',
-            events: [{ type: 'ContainerStarted', data: {} }],
-          },
-          {
-            streamId: `bare-node-${creators}`,
-            expectedVersion: 'any',
-            events: [{ type: 'ResourcesReleased', data: { instanceId: id } }],
-          },
-          {
-            streamId: `bare-name-${id}`,
-            expectedVersion: 'no_stream',
-            events: [{ type: 'NameReleased', data: { holderId: id } }],
-          },
-        ]);
-      });
+      const bareRate = await timed(creators, bareAppend(store, String(creators)));
       report.add({
         name: `instance create through the scheduler, ${creators} concurrent creator(s)`,
         unit: 'creates/s',
@@ -228,69 +213,7 @@ async function main(): Promise<void> {
       });
     }
 
-    console.error(`filling the log to ${REBUILD_EVENTS.toLocaleString('en')} events`);
-    const benchNode = (
-      await commands.nodes.register(
-        {
-          name: 'bench-gpu',
-          cpuCores: 64,
-          memoryGb: 512,
-          systemDiskGb: 1000,
-          gpuModel: 'RTX 4090',
-          gpuCount: 8,
-          vramGbPerGpu: 24,
-          dockerAddress: 'unix:///var/run/docker.sock',
-        },
-        system,
-      )
-    ).id;
-    await fillLifecycles(store, benchNode, ownerId, REBUILD_EVENTS);
-    await runner.waitFor(await store.head());
-    await runner.stop();
-    runner = undefined;
-
-    console.error('rebuild against readAll');
-    // Both sides measured three times in turn, the median kept: on a small machine one run of either
-    // swings by a fifth.
-    const reads: number[] = [];
-    const rebuilds: RebuildResult[] = [];
-    for (let round = 0; round < 3; round++) {
-      reads.push((await readAllRate(store, 5_000)).rate);
-      rebuilds.push(await rebuildProjections(store, allProjections));
-    }
-    const readRate = median(reads);
-    const rebuilt = rebuilds.sort((x, y) => x.events / x.seconds - y.events / y.seconds)[1]!;
-    const rebuildRate = rebuilt.events / rebuilt.seconds;
-    report.add({
-      name: 'full rebuild of every read model (median of 3)',
-      unit: 'events/s',
-      value: rebuildRate,
-      params: {
-        events: rebuilt.events,
-        readModels: allProjections.length,
-        batch: 5_000,
-        runs: rebuilds.map((r) => Math.round(r.events / r.seconds)).join(' / '),
-        readAllRuns: reads.map((r) => Math.round(r)).join(' / '),
-        ...Object.fromEntries(Object.entries(rebuilt.phases).map(([k, v]) => [k, Math.round(v)])),
-      },
-      peer: {
-        name: 'readAll, same events and batch (median of 3)',
-        value: readRate,
-        ratio: rebuildRate / readRate,
-      },
-      target: { op: '>=', value: 0.5, of: 'ratio' },
-    });
-    const read = { rate: readRate };
-    for (const p of allProjections) {
-      const one = await rebuildProjections(store, [p]);
-      report.add({
-        name: `rebuild of ${p.name} alone`,
-        unit: 'events/s',
-        value: one.events / one.seconds,
-        params: { events: one.events },
-        peer: { name: 'readAll', value: read.rate, ratio: one.events / one.seconds / read.rate },
-      });
-    }
+    if (ONLY !== 'creates') await rebuildRows(report, store, runner, commands, ownerId);
   } finally {
     await runner?.stop();
     await store.close();
@@ -298,6 +221,81 @@ async function main(): Promise<void> {
     await db.drop();
   }
   report.finish(process.argv.slice(2), fileURLToPath(new URL('../../../', import.meta.url)));
+}
+
+/**
+ * The log filled to REBUILD_EVENTS with whole lifecycles, then every read model rebuilt from it, beside
+ * readAll over the same events. Stops the runner (a rebuild runs beside no live one here).
+ */
+async function rebuildRows(
+  report: BenchReport,
+  store: PlatformStore,
+  runner: ProjectionRunner,
+  commands: Commands,
+  ownerId: string,
+): Promise<void> {
+  console.error(`filling the log to ${REBUILD_EVENTS.toLocaleString('en')} events`);
+  const benchNode = (
+    await commands.nodes.register(
+      {
+        name: 'bench-gpu',
+        cpuCores: 64,
+        memoryGb: 512,
+        systemDiskGb: 1000,
+        gpuModel: 'RTX 4090',
+        gpuCount: 8,
+        vramGbPerGpu: 24,
+        dockerAddress: 'unix:///var/run/docker.sock',
+      },
+      system,
+    )
+  ).id;
+  await fillLifecycles(store, benchNode, ownerId, REBUILD_EVENTS);
+  await runner.waitFor(await store.head());
+  await runner.stop();
+
+  console.error('rebuild against readAll');
+  // Both sides measured three times in turn, the median kept: on a small machine one run of either
+  // swings by a fifth.
+  const reads: number[] = [];
+  const rebuilds: RebuildResult[] = [];
+  for (let round = 0; round < 3; round++) {
+    reads.push((await readAllRate(store, 5_000)).rate);
+    rebuilds.push(await rebuildProjections(store, allProjections));
+  }
+  const readRate = median(reads);
+  const rebuilt = rebuilds.sort((x, y) => x.events / x.seconds - y.events / y.seconds)[1]!;
+  const rebuildRate = rebuilt.events / rebuilt.seconds;
+  report.add({
+    name: 'full rebuild of every read model (median of 3)',
+    unit: 'events/s',
+    value: rebuildRate,
+    params: {
+      events: rebuilt.events,
+      readModels: allProjections.length,
+      batch: 5_000,
+      runs: rebuilds.map((r) => Math.round(r.events / r.seconds)).join(' / '),
+      readAllRuns: reads.map((r) => Math.round(r)).join(' / '),
+      ...Object.fromEntries(Object.entries(rebuilt.phases).map(([k, v]) => [k, Math.round(v)])),
+    },
+    peer: {
+      name: 'readAll, same events and batch (median of 3)',
+      value: readRate,
+      ratio: rebuildRate / readRate,
+    },
+    target: { op: '>=', value: 0.5, of: 'ratio' },
+  });
+  const read = { rate: readRate };
+  for (const p of allProjections) {
+    const one = await rebuildProjections(store, [p]);
+    report.add({
+      name: `rebuild of ${p.name} alone`,
+      unit: 'events/s',
+      value: one.events / one.seconds,
+      params: { events: one.events },
+      peer: { name: 'readAll', value: read.rate, ratio: one.events / one.seconds / read.rate },
+    });
+  }
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

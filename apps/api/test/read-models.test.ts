@@ -434,5 +434,64 @@ describe('read models', () => {
       { index: 0, wholeBy: a.id, slices: [], vramFreeGb: 0 },
       { index: 1, wholeBy: null, slices: [{ instanceId: b.id, vramGb: 8, smPercent: 34 }], vramFreeGb: 16 },
     ]);
+    // Each allocation is a row of its own, as the node's stream holds it.
+    const rows = async () =>
+      (
+        await p.pool.query(
+          'SELECT instance_id, cpu_cores, memory_gb, gpus FROM rm.node_allocations WHERE node_id = $1 ORDER BY allocated_at',
+          [nodeId],
+        )
+      ).rows;
+    expect(await rows()).toEqual([
+      { instance_id: a.id, cpu_cores: 4, memory_gb: 16, gpus: { kind: 'whole', indices: [0] } },
+      {
+        instance_id: b.id,
+        cpu_cores: 2,
+        memory_gb: 8,
+        gpus: { kind: 'slice', indices: [1], vramGb: 8, smPercent: 34 },
+      },
+    ]);
+
+    // The slice given back: its row goes, the totals and the map lose it, the card is free again.
+    await p.commands.instances.request(b.id, 'DeleteInstance', owner);
+    await p.commands.instances.record(b.id, { type: 'RecordContainerRemoved' }, system);
+    await p.settle();
+    const after = (await listNodes(p.pool)).find((n) => n.nodeId === nodeId)!;
+    expect(after).toMatchObject({ instanceCount: 1, cpuUsed: 4, memoryUsedGb: 16, gpusFree: 1 });
+    expect(after.gpuMap).toEqual([
+      { index: 0, wholeBy: a.id, slices: [], vramFreeGb: 0 },
+      { index: 1, wholeBy: null, slices: [], vramFreeGb: 24 },
+    ]);
+    expect((await rows()).map((r) => r.instance_id)).toEqual([a.id]);
+    expect((await p.commands.nodes.get(nodeId))!.allocations.map((x) => x.instanceId)).toEqual([a.id]);
+    await expectLiveEqualsRebuilt(p);
+  });
+
+  it('the GPU map of a node that shrinks and grows back shows its holders again', async () => {
+    const p = platform();
+    const owner = await signUp(p, 'shrinker');
+    const nodeId = await connectedNode(p, { name: 'shrink-node', gpuCount: 2 });
+    const imageId = await image(p, { name: 'shrink-img', address: 'busybox' });
+    const two = await spec(p, {
+      name: 'shrink-g2',
+      gpuModel: 'RTX 4090',
+      gpuCount: 2,
+      vramGb: 24,
+      cpuCores: 1,
+      memoryGb: 1,
+      systemDiskGb: 10,
+      pricePerHour: 1,
+    });
+    const held = await p.commands.instances.create({ name: 'both', imageId, specId: two, nodeId }, owner);
+    await p.commands.nodes.update(nodeId, { gpuCount: 1 }, system);
+    await p.settle();
+    const map = async () => (await listNodes(p.pool)).find((n) => n.nodeId === nodeId)!.gpuMap;
+    expect(await map()).toEqual([{ index: 0, wholeBy: held.id, slices: [], vramFreeGb: 0 }]);
+    await p.commands.nodes.update(nodeId, { gpuCount: 2 }, system);
+    await p.settle();
+    expect(await map()).toEqual([
+      { index: 0, wholeBy: held.id, slices: [], vramFreeGb: 0 },
+      { index: 1, wholeBy: held.id, slices: [], vramFreeGb: 0 },
+    ]);
   });
 });

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { copyRows, type Row, upsert } from './row-writes.js';
+import { copyRows, deleteRows, type Row, upsert } from './row-writes.js';
 import type { TableDef } from './table-def.js';
 
 /**
@@ -38,21 +38,25 @@ export class RebuildCache {
 
   /**
    * Writes every changed row and pending append, each table on its own connection at once, and
-   * forgets them. Until the first spill the tables are empty, so rows are plainly inserted.
+   * forgets them. Until the first spill the tables are empty, so rows are plainly inserted (and a row
+   * made and deleted in memory never reaches them); after it, deleted rows are deleted.
    */
   async spill(pool: pg.Pool, inTransaction: SpillTransaction): Promise<void> {
     const writes: Promise<void>[] = [];
     for (const [qualified, t] of this.tables) {
-      const rows = [...t.dirty].flatMap((k) => {
+      const rows: Row[] = [];
+      const gone: string[] = [];
+      for (const k of t.dirty) {
         const row = t.rows.get(k);
-        return row ? [t.finish ? t.finish(row) : row] : [];
-      });
+        if (row) rows.push(t.finish ? t.finish(row) : row);
+        else gone.push(k);
+      }
       writes.push(
-        inTransaction(pool, (c) =>
-          this.spilled
-            ? inChunks(rows, (chunk) => upsert(c, qualified, t.def, chunk))
-            : copyRows(c, qualified, t.def, rows),
-        ),
+        inTransaction(pool, async (c) => {
+          if (!this.spilled) return copyRows(c, qualified, t.def, rows);
+          await deleteRows(c, qualified, t.def, gone);
+          await inChunks(rows, (chunk) => upsert(c, qualified, t.def, chunk));
+        }),
       );
     }
     for (const [qualified, a] of this.appends) {

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { ApplyContext } from './projection.js';
 import type { RebuildCache } from './rebuild-cache.js';
-import { copyRows, type Row, upsert } from './row-writes.js';
+import { copyRows, deleteRows, type Row, upsert } from './row-writes.js';
 import type { TableDef } from './table-def.js';
 
 /**
@@ -60,15 +60,24 @@ export class RowSet<R extends Row> {
     this.#dirty.add(key);
   }
 
-  /** Writes the changed rows (a rebuild leaves them in its cache until it spills). */
+  /** The row is gone: deleted when written back. */
+  delete(key: string): void {
+    this.#rows.set(key, null);
+    this.#dirty.add(key);
+  }
+
+  /** Writes the changed rows and deletes the gone ones (a rebuild keeps them in its cache until it spills). */
   async flush(): Promise<void> {
     if (this.#cache) return;
     const rows: R[] = [];
+    const gone: string[] = [];
     for (const key of this.#dirty) {
       const row = this.#rows.get(key);
       if (row) rows.push(this.finish ? this.finish(row) : row);
+      else gone.push(key);
     }
     this.#dirty.clear();
+    await deleteRows(this.#client, this.#qualified, this.table, gone);
     await upsert(this.#client, this.#qualified, this.table, rows);
   }
 }

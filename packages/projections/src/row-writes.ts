@@ -27,6 +27,17 @@ export async function upsert(
   );
 }
 
+/** Deletes the rows with these keys (of a table with a one-column key) in one statement. */
+export async function deleteRows(
+  client: pg.PoolClient,
+  qualified: string,
+  table: TableDef,
+  keys: readonly string[],
+): Promise<void> {
+  if (keys.length === 0) return;
+  await client.query(`DELETE FROM ${qualified} WHERE ${table.key[0]} = ANY($1::text[])`, [keys]);
+}
+
 /** COPY's text format: tab between columns, \N for null, and backslash escapes inside values. */
 function copyValue(value: unknown, type: string): string {
   if (value === null || value === undefined) return '\\N';

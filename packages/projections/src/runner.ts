@@ -32,9 +32,18 @@ export interface FailedReadModel {
 }
 
 /**
+ * The read models a batch is applied to first, in a transaction of their own: most mutations answer
+ * once the instances read model has their events, and need not wait for the others (audit, usage…).
+ */
+const FIRST = new Set(['instances']);
+
+/**
  * Keeps the read models up to date: at start, builds any read model that is new or whose definition
- * changed; then follows the log, applying each batch to every read model in one transaction together
- * with its checkpoint, so a crash can neither apply an event twice nor lose one.
+ * changed; then follows the log, applying each batch in two transactions, each read model's rows
+ * together with its checkpoint, so a crash can neither apply an event twice nor lose one: first to
+ * the FIRST read models (waiters for those alone are answered then), then to all the others.
+ * Commits do not wait for the disk: a crash that loses one loses its checkpoint with it, and the batch
+ * is applied again from the log, which is durable.
  *
  * A failed batch is tried again (most failures pass: a lost connection, a deadlock). A read model that
  * fails the same batch `triesBeforeSetAside` times, other than by losing the database, is set aside, its checkpoint left where it was, so
@@ -48,6 +57,13 @@ export class ProjectionRunner {
   readonly #setAside = new Map<string, FailedReadModel>();
   /** Consecutive failures to get past `at` (the read model's checkpoint), by read model. */
   readonly #failing = new Map<string, { at: GlobalPosition; tries: number }>();
+  /** The two stages of a batch (see FIRST), each in name order: the order checkpoints are locked in. */
+  readonly #stages: readonly (readonly Projection[])[];
+  /** Where the first stage has got to: ahead of `position` while the rest of a batch is applied. */
+  #firstAt: GlobalPosition = START;
+  readonly #firstWaiters = new Set<() => void>();
+  /** Bumped after each committed stage: what was read from the read models may have changed. */
+  #commits = 0;
 
   /** The read models set aside since this runner started. */
   get failed(): FailedReadModel[] {
@@ -67,6 +83,10 @@ export class ProjectionRunner {
     this.projections = [...(options.projections ?? allProjections)].sort((a, b) =>
       a.name.localeCompare(b.name),
     );
+    this.#stages = [
+      this.projections.filter((p) => FIRST.has(p.name)),
+      this.projections.filter((p) => !FIRST.has(p.name)),
+    ].filter((stage) => stage.length > 0);
   }
 
   async start(): Promise<void> {
@@ -94,6 +114,7 @@ export class ProjectionRunner {
     const from = [...checkpoints.values()]
       .map((c) => c.position)
       .reduce((min, p) => (comparePositions(p, min) < 0 ? p : min));
+    this.#firstAt = from;
     this.#subscription = store.subscribe({
       from,
       batchSize: this.options.batchSize ?? 1_000,
@@ -104,27 +125,15 @@ export class ProjectionRunner {
   }
 
   async #apply(events: PlatformEvent[], next: GlobalPosition): Promise<void> {
-    await inTransaction(this.options.store.pool, async (client) => {
-      const checkpoints = await lockCheckpoints(
-        client,
-        this.projections.map((p) => p.name),
-      );
-      for (const p of this.projections) {
-        if (this.#setAside.has(p.name)) continue;
-        const checkpoint = checkpoints.get(p.name);
-        // Rebuilt meanwhile by another process with another definition: not ours to write.
-        if (!checkpoint || checkpoint.version !== p.version) continue;
-        const fresh = events.filter((e) => isAfter(e, checkpoint.position));
-        try {
-          if (fresh.length > 0) await p.apply({ client, schema: LIVE_SCHEMA }, fresh);
-        } catch (err) {
-          // A lost database is nobody's fault: the batch is tried again when it is back.
-          if (isDatabaseUnavailable(err)) throw err;
-          throw this.#failedOnce(p.name, checkpoint.position, err as Error);
-        }
-        if (isAfter(next, checkpoint.position)) await saveCheckpoint(client, p.name, p.version, next);
+    for (const [i, stage] of this.#stages.entries()) {
+      await this.#applyStage(stage, events, next);
+      this.#commits++;
+      if (i === 0 && isAfter(next, this.#firstAt)) {
+        this.#firstAt = next;
+        for (const wake of this.#firstWaiters) wake();
+        this.#firstWaiters.clear();
       }
-    });
+    }
     this.#failing.clear();
     for (const listener of this.#listeners) {
       try {
@@ -133,6 +142,35 @@ export class ProjectionRunner {
         this.options.onError?.(err as Error);
       }
     }
+  }
+
+  /** One stage's read models and checkpoints in one transaction (see the class). */
+  async #applyStage(stage: readonly Projection[], events: PlatformEvent[], next: GlobalPosition) {
+    await inTransaction(
+      this.options.store.pool,
+      async (client) => {
+        const checkpoints = await lockCheckpoints(
+          client,
+          stage.map((p) => p.name),
+        );
+        for (const p of stage) {
+          if (this.#setAside.has(p.name)) continue;
+          const checkpoint = checkpoints.get(p.name);
+          // Rebuilt meanwhile by another process with another definition: not ours to write.
+          if (!checkpoint || checkpoint.version !== p.version) continue;
+          const fresh = events.filter((e) => isAfter(e, checkpoint.position));
+          try {
+            if (fresh.length > 0) await p.apply({ client, schema: LIVE_SCHEMA }, fresh);
+          } catch (err) {
+            // A lost database is nobody's fault: the batch is tried again when it is back.
+            if (isDatabaseUnavailable(err)) throw err;
+            throw this.#failedOnce(p.name, checkpoint.position, err as Error);
+          }
+          if (isAfter(next, checkpoint.position)) await saveCheckpoint(client, p.name, p.version, next);
+        }
+      },
+      { durable: false },
+    );
   }
 
   /**
@@ -158,13 +196,40 @@ export class ProjectionRunner {
     return this.#subscription?.position ?? START;
   }
 
-  /** Resolves once every read model includes the event at `position`: read-your-writes for callers. */
-  async waitFor(position: GlobalPosition): Promise<void> {
-    await this.#subscription?.waitFor(position);
+  /** Where the read models applied first (see FIRST) have got to: the others follow within a stage. */
+  get firstStagePosition(): GlobalPosition {
+    return this.#firstAt;
+  }
+
+  /**
+   * A stamp that changes whenever a read model may have changed (after each committed stage): an
+   * answer read from them is current while it stays the same.
+   */
+  get stamp(): string {
+    return `${this.#commits}`;
+  }
+
+  /**
+   * Resolves once every read model includes the event at `position`: read-your-writes for callers.
+   * `only`: once these read models do (those applied first, see FIRST, may answer sooner).
+   */
+  async waitFor(position: GlobalPosition, only?: readonly string[]): Promise<void> {
+    const sub = this.#subscription;
+    if (!sub) return;
+    const first = this.#stages[0]!;
+    if (!only?.every((name) => FIRST.has(name) && first.some((p) => p.name === name))) {
+      return sub.waitFor(position);
+    }
+    while (this.#subscription && comparePositions(this.#firstAt, position) < 0) {
+      if (comparePositions(sub.position, position) >= 0) return;
+      await new Promise<void>((resolve) => this.#firstWaiters.add(resolve));
+    }
   }
 
   async stop(): Promise<void> {
     await this.#subscription?.stop();
     this.#subscription = null;
+    for (const wake of this.#firstWaiters) wake();
+    this.#firstWaiters.clear();
   }
 }

@@ -118,6 +118,31 @@ describe('writing read-model rows', () => {
     again.set('a', { ...again.get('a')!, label: 'changed' });
     await cache.spill(pool, inTransaction);
     expect((await rowsIn('build'))[0]).toMatchObject({ id: 'a', label: 'changed', flag: true });
+    // A row deleted after a spill is deleted from the table at the next; one made and deleted in
+    // memory never reaches it.
+    const third = new RowSet<Record<string, unknown>>(ctx, table);
+    await third.load(['b']);
+    third.delete('b');
+    third.set('y', { ...nasty[3]!, id: 'y' });
+    third.delete('y');
+    await cache.spill(pool, inTransaction);
+    expect((await rowsIn('build')).map((r) => r.id)).toEqual(['a', 'c', 'd']);
+  });
+
+  it('a live row set deletes the rows it was told are gone, in the same write as its changes', async () => {
+    await client.query(`CREATE SCHEMA gone; ${tableDdl('gone', table)}`);
+    await insertRows({ client, schema: 'gone' }, table, nasty);
+    const rows = new RowSet<Record<string, unknown>>({ client, schema: 'gone' }, table);
+    await rows.load(['a', 'c']);
+    rows.delete('a');
+    rows.set('c', { ...rows.get('c')!, label: 'kept' });
+    await rows.flush();
+    const left = await rowsIn('gone');
+    expect(left.map((r) => [r.id, r.label])).toEqual([
+      ['b', '\\N'],
+      ['c', 'kept'],
+      ['d', null],
+    ]);
   });
 });
 

@@ -174,29 +174,31 @@ export const adminProcedure = userProcedure.use(({ ctx, next }) => {
 
 /**
  * Read-your-writes: a mutation answers once the read models include what it wrote, so the list the
- * client loads next shows it. Bounded: a stalled projection never holds a request for long.
+ * client loads next shows it; `only` the read models its answer is read from, when it names them.
+ * Bounded: a stalled projection never holds a request for long.
  */
 export async function settled(
   services: Services,
   position: GlobalPosition | null,
-  timeoutMs = 5_000,
+  options: { only?: readonly string[]; timeoutMs?: number } = {},
 ): Promise<void> {
   if (!position) return;
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([
-    services.projections.waitFor(position),
+    services.projections.waitFor(position, options.only),
     new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs);
+      timer = setTimeout(resolve, options.timeoutMs ?? 5_000);
     }),
   ]).finally(() => clearTimeout(timer));
 }
 
-/** A command's result, answered once the read models include it (see settled). */
+/** A command's result, answered once the read models (`only` these) include it (see settled). */
 export async function applied<T extends { position: GlobalPosition | null }>(
   services: Services,
   result: Promise<T>,
+  only?: readonly string[],
 ): Promise<T> {
   const done = await result;
-  await settled(services, done.position);
+  await settled(services, done.position, { only });
   return done;
 }

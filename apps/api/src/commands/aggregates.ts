@@ -17,6 +17,7 @@ import {
   initialSpecState,
   initialUserState,
 } from '@tianqi/domain';
+import type { AppendResult } from '@tianqi/events';
 import type { PlatformStore } from '@tianqi/projections';
 
 /** An aggregate as the command layer drives it: fold its stream, decide, append. */
@@ -45,27 +46,114 @@ export interface Loaded<S> {
 
 const CACHE_LIMIT = 10_000;
 
+type AnyAggregate = AggregateDef<unknown, unknown, unknown>;
+interface Entry extends Loaded<unknown> {
+  aggregate: AnyAggregate;
+}
+
 /**
  * Loads aggregates from their streams, keeping each folded state in memory so the next load reads only
- * the events appended since (events never change, so a cached fold is never wrong, only behind).
+ * the events appended since (events never change, so a cached fold is never wrong, only behind). What
+ * this process appends is folded in as it is written (see `appended`), so a writer that holds a
+ * stream's lock here can decide on the cached fold without reading: when another process wrote
+ * meanwhile, the append's expected version refuses it and the command decides again on a fresh read.
  */
 export class AggregateLoader {
-  readonly #cache = new Map<string, Loaded<unknown>>();
+  readonly #cache = new Map<string, Entry>();
 
   constructor(private readonly store: PlatformStore) {}
 
-  async load<S, C, E>(streamId: string, aggregate: AggregateDef<S, C, E>): Promise<Loaded<S>> {
-    const cached = this.#cache.get(streamId) as Loaded<S> | undefined;
-    const from = cached ?? { state: aggregate.initial, version: 0 };
-    const events = await this.store.readStream(streamId, { fromVersion: from.version + 1 });
+  /** `cached`: the fold as this process last knew it, read only when it has none. */
+  async load<S, C, E>(
+    streamId: string,
+    aggregate: AggregateDef<S, C, E>,
+    options: { cached?: boolean } = {},
+  ): Promise<Loaded<S>> {
+    const cached = this.#cache.get(streamId) as (Entry & Loaded<S>) | undefined;
+    if (cached && options.cached) return cached;
+    const events = await this.store.readStream(streamId, { fromVersion: (cached?.version ?? 0) + 1 });
     if (events.length === 0 && cached) return cached;
-    const loaded = {
-      state: events.reduce((s, e) => aggregate.evolve(s, e as unknown as E), from.state),
-      version: events.at(-1)?.version ?? from.version,
+    return this.#fold(streamId, aggregate, cached, events);
+  }
+
+  /** Several streams brought up to date in one query (a create's image, spec, nodes and name). */
+  async loadMany(wanted: readonly { streamId: string; aggregate: object }[]): Promise<void> {
+    const bases = wanted.map((w) => this.#cache.get(w.streamId));
+    const after = bases.map((b) => b?.version ?? 0);
+    const { rows } = await this.store.pool.query<{
+      stream_id: string;
+      v: number;
+      type: string;
+      data: unknown;
+    }>(
+      `SELECT e.stream_id, e.stream_version AS v, e.type, e.data
+       FROM unnest($1::text[], $2::int[]) AS w(stream_id, after)
+       JOIN events e ON e.stream_id = w.stream_id AND e.stream_version > w.after
+       ORDER BY e.stream_id, e.stream_version`,
+      [wanted.map((w) => w.streamId), after],
+    );
+    const byStream = new Map<string, { version: number; type: string; data: unknown }[]>();
+    for (const r of rows) {
+      const where = `for stream ${r.stream_id}, version ${r.v}`;
+      const event = { version: r.v, type: r.type, data: this.store.registry.parse(r.type, r.data, where) };
+      const list = byStream.get(r.stream_id);
+      if (list) list.push(event);
+      else byStream.set(r.stream_id, [event]);
+    }
+    wanted.forEach((w, i) => {
+      const events = byStream.get(w.streamId) ?? [];
+      if (events.length > 0 || !bases[i]) this.#fold(w.streamId, w.aggregate, bases[i], events);
+    });
+  }
+
+  /**
+   * What this process just appended, folded into the cached states that were at the versions the
+   * append expected (parsed as a read would return them); any other cached state is left to be read.
+   */
+  appended(
+    batches: readonly { streamId: string; expectedVersion: unknown; events: readonly unknown[] }[],
+    result: AppendResult,
+  ): void {
+    if (result.duplicate) return;
+    for (const batch of batches) {
+      const entry = this.#cache.get(batch.streamId);
+      const written = result.streams.find((s) => s.streamId === batch.streamId);
+      if (!entry || !written || entry.version !== written.fromVersion - 1) continue;
+      const events = batch.events.map((e) => {
+        const { type, data } = e as { type: string; data: unknown };
+        return { type, data: this.store.registry.parse(type, data, `for stream ${batch.streamId}`) };
+      });
+      this.#set(batch.streamId, {
+        aggregate: entry.aggregate,
+        state: events.reduce((s, e) => entry.aggregate.evolve(s, e), entry.state),
+        version: written.toVersion,
+      });
+    }
+  }
+
+  /** `events` (in order) folded onto `base`, the cached fold they were read after (none: from the start). */
+  #fold<S>(
+    streamId: string,
+    aggregate: object,
+    base: Loaded<unknown> | undefined,
+    events: readonly { version: number }[],
+  ): Loaded<S> {
+    const def = aggregate as unknown as AnyAggregate;
+    const loaded: Entry = {
+      aggregate: def,
+      state: events.reduce((s, e) => def.evolve(s, e), base ? base.state : def.initial),
+      version: events.at(-1)?.version ?? base?.version ?? 0,
     };
+    this.#set(streamId, loaded);
+    return (this.#cache.get(streamId) ?? loaded) as Loaded<S>;
+  }
+
+  /** Never backwards: a slow read that returns after a newer append was folded in changes nothing. */
+  #set(streamId: string, entry: Entry): void {
+    const now = this.#cache.get(streamId);
+    if (now && now.version > entry.version) return;
     this.#cache.delete(streamId); // re-insert: the Map's order is the eviction order
-    this.#cache.set(streamId, loaded);
+    this.#cache.set(streamId, entry);
     if (this.#cache.size > CACHE_LIMIT) this.#cache.delete(this.#cache.keys().next().value!);
-    return loaded;
   }
 }

@@ -1,6 +1,7 @@
 import type { EventSchemaMap } from '@tianqi/domain';
 import { type AppendBatch, type AppendResult, type GlobalPosition, retryOnConflict } from '@tianqi/events';
 import type { PlatformStore } from '@tianqi/projections';
+import type { AggregateLoader } from './aggregates.js';
 import { type CommandContext, commandKey, metadataOf } from './context.js';
 
 export interface CommandResult {
@@ -17,25 +18,30 @@ export interface CommandResult {
  * they are written in one transaction. If any stream moved meanwhile, everything is loaded and decided
  * again, so a decision is never made on stale state. `streamId` names the command's own stream. A
  * command id seen before is answered with what it did the first time, and nothing is decided again.
+ * With `loader`, what is appended is folded into its cache (so a decision on a cached fold can skip
+ * the read: when the stream moved meanwhile the append is refused and attempt 2 reads).
  */
 export async function execute(
   store: PlatformStore,
   ctx: CommandContext,
   id: string,
   streamId: string,
-  decide: () => Promise<AppendBatch<EventSchemaMap>[]>,
-  options: { attempts?: number } = {},
+  /** `attempt` counts from 1: a decision after a refused append (2 on) reads every stream afresh. */
+  decide: (attempt: number) => Promise<AppendBatch<EventSchemaMap>[]>,
+  options: { attempts?: number; loader?: AggregateLoader } = {},
 ): Promise<CommandResult> {
+  const { loader } = options;
   return retryOnConflict(
-    async () => {
+    async (attempt) => {
       const key = commandKey(ctx);
       const prior = key ? await store.findCommand(key) : null;
       if (prior) return resultOf(store, prior, id, streamId, true);
-      const batches = (await decide()).filter((b) => b.events.length > 0);
+      const batches = (await decide(attempt)).filter((b) => b.events.length > 0);
       if (batches.length === 0) {
         return { id, version: await store.streamVersion(streamId), position: null };
       }
       const result = await store.appendMany(batches, { metadata: metadataOf(ctx), commandId: key });
+      loader?.appended(batches, result);
       return resultOf(
         store,
         result,

@@ -25,7 +25,14 @@ import { type AggregateLoader, aggregates } from './aggregates.js';
 import { type CommandContext, commandKey, isAdminOrSystem, requireUser } from './context.js';
 import { type CommandResult, execute } from './execute.js';
 import { newId } from './ids.js';
-import { type Batch, claimName, releaseName } from './names.js';
+import { type Batch, claimName, nameStream, releaseName } from './names.js';
+
+/** Thrown by a decision that would write a node's stream without its lock: run again under it. */
+class NeedsNodeLock extends Error {
+  constructor(readonly nodeId: string) {
+    super(`node ${nodeId}: its lock is needed`);
+  }
+}
 
 export const createInstanceInputSchema = z.strictObject({
   name: instanceNameSchema,
@@ -75,18 +82,21 @@ export function instanceCommands(
   deps: InstanceDeps,
 ): InstanceCommands {
   const loadInstance = (id: string) => loader.load(streams.instance(id), aggregates.instance);
-  const loadNode = (id: string) => loader.load(streams.node(id), aggregates.node);
+  const loadNode = (id: string, cached = false) => loader.load(streams.node(id), aggregates.node, { cached });
+  const nodeStreams = (ids: readonly string[]) =>
+    ids.map((id) => ({ streamId: streams.node(id), aggregate: aggregates.node }));
 
-  async function loadSpec(specId: string, ctx: CommandContext) {
-    const { state } = await loader.load(streams.spec(specId), aggregates.spec);
+  async function loadSpec(specId: string, ctx: CommandContext, cached = false) {
+    const { state } = await loader.load(streams.spec(specId), aggregates.spec, { cached });
     if (!state.exists || state.deleted) throw new TianqiError('not_found', `no spec ${specId}`);
     if (!state.listed && !isAdminOrSystem(ctx))
       throw new TianqiError('validation', `spec ${state.name} is not offered now`);
     return state;
   }
 
-  async function allNodes() {
-    const loaded = await Promise.all((await deps.nodeIds()).map(loadNode));
+  /** The nodes to schedule on, as last loaded (`ids` were brought up to date by one loadMany). */
+  async function liveNodes(ids: readonly string[]) {
+    const loaded = await Promise.all(ids.map((id) => loadNode(id, true)));
     return loaded.filter((n) => n.state.exists && !n.state.deleted);
   }
 
@@ -100,6 +110,10 @@ export function instanceCommands(
     return [{ streamId: streams.node(state.nodeId), expectedVersion: node.version, events: nodeEvents }];
   }
 
+  /**
+   * One writer of a node's stream at a time in this process: creates (and releases) for a node queue
+   * here instead of racing on its expected version. Only commands that write the node's stream take it.
+   */
   const nodeLocks = new KeyedMutex();
 
   /** What an earlier create under the same command id made. */
@@ -121,21 +135,66 @@ export function instanceCommands(
   }
 
   /**
-   * Runs a command on an existing instance under its node's lock, since it may give resources back
-   * to the node; an instance that does not exist (yet) needs no lock.
+   * Runs a command on an instance, under its node's lock only when its decision gives resources back
+   * to the node (rare: most observations touch the instance's stream alone). `work(locked)` throws
+   * NeedsNodeLock when it would write the node's stream without the lock; it is then run under it.
    */
-  async function onNodeOf<T>(instanceId: string, work: () => Promise<T>): Promise<T> {
-    const { state } = await loadInstance(instanceId);
-    return state.exists ? nodeLocks.run(state.nodeId, work) : work();
+  async function onNodeIfReleasing(work: (locked: boolean) => Promise<CommandResult>) {
+    try {
+      return await work(false);
+    } catch (err) {
+      if (!(err instanceof NeedsNodeLock)) throw err;
+      return nodeLocks.run(err.nodeId, () => work(true));
+    }
   }
 
-  async function imageAndSpec(input: { imageId: string; specId: string }, ctx: CommandContext) {
-    const { state: image } = await loader.load(streams.image(input.imageId), aggregates.image);
+  /**
+   * A command on an existing instance: its events, what goes back to its node, and `also` (a name
+   * given back), appended together; under the node's lock only when the node's stream is written.
+   */
+  function onInstance(
+    instanceId: string,
+    ctx: CommandContext,
+    decide: (state: InstanceState) => Promise<{ events: InstanceEvent[]; also?: Batch[] }>,
+  ): Promise<CommandResult> {
+    return onNodeIfReleasing((locked) =>
+      execute(
+        store,
+        ctx,
+        instanceId,
+        streams.instance(instanceId),
+        async () => {
+          const { state, version } = await loadInstance(instanceId);
+          const { events, also = [] } = await decide(state);
+          return [
+            { streamId: streams.instance(instanceId), expectedVersion: version, events },
+            ...(await releaseIfLocked(state, events, locked)),
+            ...also,
+          ];
+        },
+        { loader },
+      ),
+    );
+  }
+
+  /** The appends that give a released allocation back to its node, when the node's lock is held. */
+  async function releaseIfLocked(state: InstanceState, events: InstanceEvent[], locked: boolean) {
+    const release = await releaseOnNode(state, events);
+    if (release.length > 0 && !locked) throw new NeedsNodeLock(state.nodeId);
+    return release;
+  }
+
+  async function imageAndSpec(
+    input: { imageId: string; specId: string },
+    ctx: CommandContext,
+    cached = false,
+  ) {
+    const { state: image } = await loader.load(streams.image(input.imageId), aggregates.image, { cached });
     if (!image.exists || image.deleted) throw new TianqiError('not_found', `no image ${input.imageId}`);
     if (!image.listed && !isAdminOrSystem(ctx)) {
       throw new TianqiError('validation', `image ${image.name} is not offered now`);
     }
-    const spec = await loadSpec(input.specId, ctx);
+    const spec = await loadSpec(input.specId, ctx, cached);
     if (spec.slice && !image.supportsSlicing) {
       throw new TianqiError(
         'validation',
@@ -146,8 +205,13 @@ export function instanceCommands(
   }
 
   /** The scheduler's choice (best fit), or a no-capacity error saying why each node was passed over. */
-  async function bestNode(demand: ReturnType<typeof specDemand>, specName: string, instanceId: string) {
-    const nodes = (await allNodes()).map((n) => nodeCapacity(n.state));
+  async function bestNode(
+    demand: ReturnType<typeof specDemand>,
+    specName: string,
+    instanceId: string,
+    ids: readonly string[],
+  ) {
+    const nodes = (await liveNodes(ids)).map((n) => nodeCapacity(n.state));
     const { candidates, rejected } = matchNodes(nodes, demand, instanceId);
     const best = chooseBestFit(candidates);
     if (best) return best.nodeId;
@@ -175,10 +239,21 @@ export function instanceCommands(
       const made = prior?.streams.find((s) => s.streamId.startsWith(streams.instance('')));
       if (prior && made) return existing(made.streamId.slice(streams.instance('').length), prior);
       const instanceId = newId();
-      const { image, spec } = await imageAndSpec(input, ctx);
+      const scope = `instance.${owner.userId}` as const;
+      const ids = input.nodeId ? [input.nodeId] : await deps.nodeIds();
+      // One read brings everything the decision needs up to date; the rest reads the cache.
+      await loader.loadMany([
+        { streamId: streams.image(input.imageId), aggregate: aggregates.image },
+        { streamId: streams.spec(input.specId), aggregate: aggregates.spec },
+        { streamId: nameStream(scope, input.name), aggregate: aggregates.name },
+        ...nodeStreams(ids),
+      ]);
+      const { image, spec } = await imageAndSpec(input, ctx, true);
       const demand = specDemand(spec);
       for (let attempt = 1; ; attempt++) {
-        const nodeId = input.nodeId ?? (await bestNode(demand, spec.name, instanceId));
+        // A node that filled up meanwhile: the others are read again before choosing again.
+        if (attempt > 1 && !input.nodeId) await loader.loadMany(nodeStreams(ids));
+        const nodeId = input.nodeId ?? (await bestNode(demand, spec.name, instanceId, ids));
         try {
           // One create at a time per node in this process: they queue instead of racing on its stream.
           return await nodeLocks.run(nodeId, () => allocate(nodeId));
@@ -191,15 +266,29 @@ export function instanceCommands(
 
       async function allocate(nodeId: string): Promise<CreatedInstance> {
         let granted: { nodeId: string; allocation: Allocation } | undefined;
-        const result = await execute(store, ctx, instanceId, streams.instance(instanceId), async () => {
-          const node = await loadNode(nodeId);
-          if (!node.state.exists || node.state.deleted)
-            throw new TianqiError('not_found', `no node ${nodeId}`);
-          // The node's own decider re-checks the choice against its current allocations.
-          const nodeEvents = aggregates.node.decide(
-            { type: 'AllocateResources', instanceId, spec: demand },
-            node.state,
-          );
+        // Under the node's lock the cached node is what this process last wrote or read: decided on
+        // without a read (attempt 1); if another process wrote meanwhile, the append is refused and
+        // attempt 2 reads it.
+        const decide = async (attempt: number): Promise<Batch[]> => {
+          let node = await loadNode(nodeId, attempt === 1);
+          // The node's own decider re-checks the choice against its current allocations. A refusal
+          // on the cached node is asked again on a read: what another writer gave back is not cached.
+          const onNode = () => {
+            if (!node.state.exists || node.state.deleted)
+              throw new TianqiError('not_found', `no node ${nodeId}`);
+            return aggregates.node.decide(
+              { type: 'AllocateResources', instanceId, spec: demand },
+              node.state,
+            );
+          };
+          let nodeEvents: ReturnType<typeof onNode>;
+          try {
+            nodeEvents = onNode();
+          } catch (err) {
+            if (attempt !== 1) throw err;
+            node = await loadNode(nodeId);
+            nodeEvents = onNode();
+          }
           const allocation = (
             nodeEvents[0] as Extract<(typeof nodeEvents)[0], { type: 'ResourcesAllocated' }>
           ).data.allocation;
@@ -221,8 +310,11 @@ export function instanceCommands(
           return [
             { streamId: streams.instance(instanceId), expectedVersion: 'no_stream', events: instanceEvents },
             { streamId: streams.node(nodeId), expectedVersion: node.version, events: nodeEvents },
-            await claimName(loader, `instance.${owner.userId}`, input.name, instanceId),
+            await claimName(loader, scope, input.name, instanceId, attempt === 1),
           ];
+        };
+        const result = await execute(store, ctx, instanceId, streams.instance(instanceId), decide, {
+          loader,
         });
         // Another call with the same command id got there first: its instance is the answer.
         if (result.id !== instanceId) return existing(result.id, null, result);
@@ -232,8 +324,10 @@ export function instanceCommands(
 
     async candidates(specId, ctx) {
       const spec = await loadSpec(parseOrThrow(idSchema, specId, 'specId'), ctx);
+      const ids = await deps.nodeIds();
+      await loader.loadMany(nodeStreams(ids));
       return matchNodes(
-        (await allNodes()).map((n) => nodeCapacity(n.state)),
+        (await liveNodes(ids)).map((n) => nodeCapacity(n.state)),
         specDemand(spec),
         'preview',
       );
@@ -243,39 +337,26 @@ export function instanceCommands(
       parseOrThrow(idSchema, instanceId, 'instanceId');
       // Only what a user may ask for: observations are the platform's (see record).
       const type = parseOrThrow(requestTypeSchema, rawType, 'type');
-      return onNodeOf(instanceId, () =>
-        execute(store, ctx, instanceId, streams.instance(instanceId), async () => {
-          const { state, version } = await loadInstance(instanceId);
-          if (!visible(state, ctx)) throw new TianqiError('not_found', 'no such instance');
-          const starts = type === 'StartInstance' || type === 'RestartInstance';
-          const command: InstanceCommand = starts
-            ? { type, refuseOverDataDisk: options.refuseOverDataDisk ?? false }
-            : { type };
-          const events = aggregates.instance.decide(command, state);
-          const nameRelease =
+      return onInstance(instanceId, ctx, async (state) => {
+        if (!visible(state, ctx)) throw new TianqiError('not_found', 'no such instance');
+        const starts = type === 'StartInstance' || type === 'RestartInstance';
+        const command: InstanceCommand = starts
+          ? { type, refuseOverDataDisk: options.refuseOverDataDisk ?? false }
+          : { type };
+        return {
+          events: aggregates.instance.decide(command, state),
+          also:
             type === 'DeleteInstance'
               ? [await releaseName(loader, `instance.${state.ownerId}`, state.name, instanceId)]
-              : [];
-          return [
-            { streamId: streams.instance(instanceId), expectedVersion: version, events },
-            ...(await releaseOnNode(state, events)),
-            ...nameRelease,
-          ];
-        }),
-      );
+              : [],
+        };
+      });
     },
 
     record(instanceId, observation, ctx) {
-      return onNodeOf(instanceId, () =>
-        execute(store, ctx, instanceId, streams.instance(instanceId), async () => {
-          const { state, version } = await loadInstance(instanceId);
-          const events = aggregates.instance.decide(observation, state);
-          return [
-            { streamId: streams.instance(instanceId), expectedVersion: version, events },
-            ...(await releaseOnNode(state, events)),
-          ];
-        }),
-      );
+      return onInstance(instanceId, ctx, async (state) => ({
+        events: aggregates.instance.decide(observation, state),
+      }));
     },
 
     async get(instanceId) {

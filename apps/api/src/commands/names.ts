@@ -16,7 +16,7 @@ const WHAT: Record<string, string> = {
   spec: 'the spec name',
 };
 
-function nameStream(scope: NameScope, name: string): string {
+export function nameStream(scope: NameScope, name: string): string {
   const key = createHash('sha256')
     .update(`${scope}\n${normalizeName(name)}`)
     .digest('hex')
@@ -24,19 +24,23 @@ function nameStream(scope: NameScope, name: string): string {
   return streams.name(scope.split('.')[0]!, key);
 }
 
-async function loadClaim(loader: AggregateLoader, scope: NameScope, name: string) {
+async function loadClaim(loader: AggregateLoader, scope: NameScope, name: string, cached = false) {
   const streamId = nameStream(scope, name);
-  return { streamId, ...(await loader.load(streamId, aggregates.name)) };
+  return { streamId, ...(await loader.load(streamId, aggregates.name, { cached })) };
 }
 
-/** The append that claims `name` for `holderId` (empty when it already holds it); throws when taken. */
+/**
+ * The append that claims `name` for `holderId` (empty when it already holds it); throws when taken.
+ * `cached`: decided on the claim as last loaded (its expected version still guards the append).
+ */
 export async function claimName(
   loader: AggregateLoader,
   scope: NameScope,
   name: string,
   holderId: string,
+  cached = false,
 ): Promise<Batch> {
-  const { streamId, state, version } = await loadClaim(loader, scope, name);
+  const { streamId, state, version } = await loadClaim(loader, scope, name, cached);
   const what = WHAT[scope] ?? 'the instance name';
   const events: NameClaimEvent[] = decideClaim(state, { scope, name: name.trim(), holderId, what });
   return { streamId, expectedVersion: version, events };

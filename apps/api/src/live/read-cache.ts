@@ -1,14 +1,13 @@
 import type { ProjectionRunner } from '@tianqi/projections';
-import { positionId } from './change-feed.js';
 
 /**
  * Answers of read-model queries, kept until the read models move on: an entry is served only while the
- * runner is at the position it was computed at, so a cached answer is exactly what the query would
- * return now (and a mutation, which waits for its own position, still reads its write). A burst of
+ * runner has committed nothing since it was computed (its stamp), so a cached answer is exactly what the
+ * query would return now (and a mutation, which waits for its own position, still reads its write). A burst of
  * identical list requests with nothing changing in between costs one query.
  */
 export class ReadCache {
-  /** Answers at the position `#at`: all of them are dropped once the read models move on. */
+  /** Answers at the runner's stamp `#at`: all of them are dropped once the read models move on. */
   readonly #entries = new Map<string, Promise<unknown>>();
   #at = '';
 
@@ -18,7 +17,7 @@ export class ReadCache {
   ) {}
 
   get<T>(key: string, compute: () => Promise<T>): Promise<T> {
-    const at = positionId(this.runner.position);
+    const at = this.runner.stamp;
     // The read models moved on: nothing kept is any use now.
     if (at !== this.#at) {
       this.#entries.clear();

@@ -2,12 +2,29 @@ import type { DriftKind } from '@tianqi/domain';
 import type pg from 'pg';
 import { camel } from './paging.js';
 
-/** Nodes with capacity used and free and the per-GPU map. Secrets are not in the table at all. */
+type NodeOut = Record<string, unknown> & { nodeId: string; name: string };
+
+/** A node's row as handed out: the GPU holders the map is drawn from stay inside. */
+function nodeOut(row: Record<string, unknown>): NodeOut {
+  const { gpu_holders: _holders, ...rest } = row;
+  return camel<NodeOut>(rest);
+}
+
+/**
+ * Nodes with capacity used and free (running totals kept by the projection) and the per-GPU map.
+ * Secrets are not in the table at all.
+ */
 export async function listNodes(pool: pg.Pool, options: { includeDeleted?: boolean } = {}) {
   const { rows } = await pool.query(
     `SELECT * FROM rm.nodes ${options.includeDeleted ? '' : 'WHERE NOT deleted'} ORDER BY name`,
   );
-  return rows.map((r) => camel<Record<string, unknown> & { nodeId: string; name: string }>(r));
+  return rows.map(nodeOut);
+}
+
+/** One node not deleted, as listNodes has it; null when there is none. */
+export async function getNode(pool: pg.Pool, nodeId: string): Promise<NodeOut | null> {
+  const { rows } = await pool.query('SELECT * FROM rm.nodes WHERE node_id = $1 AND NOT deleted', [nodeId]);
+  return rows[0] ? nodeOut(rows[0]) : null;
 }
 
 /** The ids of the nodes not deleted: those the scheduler considers and the sync looks at. */

@@ -32,6 +32,12 @@ const STATS_EVERY_MS = 5_000;
 
 const GiB = 1024 ** 3;
 
+/**
+ * What an instance command's client reads next (its list, its page): the instances read model. Its
+ * answer waits for that one alone, not for the node's, the audit log's or usage's.
+ */
+const ANSWERED_FROM = ['instances'];
+
 const request = (type: 'StartInstance' | 'StopInstance' | 'RestartInstance' | 'DeleteInstance') =>
   userProcedure
     .input(byId)
@@ -44,6 +50,7 @@ const request = (type: 'StartInstance' | 'StopInstance' | 'RestartInstance' | 'D
       return applied(
         ctx.services,
         ctx.services.commands.instances.request(input.instanceId, type, ctx.command, { refuseOverDataDisk }),
+        ANSWERED_FROM,
       );
     });
 
@@ -131,7 +138,7 @@ export const instancesRouter = router({
           }
           throw err;
         });
-      await settled(ctx.services, result.position);
+      await settled(ctx.services, result.position, { only: ANSWERED_FROM });
       return { ...result, allocation: result.allocation as unknown as Record<string, unknown> };
     }),
 
@@ -160,6 +167,8 @@ export const instancesRouter = router({
     )
     .query(async ({ ctx, input }) => {
       await visibleInstance(ctx.services, ctx.user, input.instanceId);
+      // The audit log as far as the instance's row just read: no version it shows lacks its event here.
+      await settled(ctx.services, ctx.services.projections.firstStagePosition, { timeoutMs: 1_000 });
       return instanceHistory(ctx.services.pool, input.instanceId);
     }),
 

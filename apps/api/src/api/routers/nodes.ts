@@ -1,5 +1,5 @@
 import { changesSchema, idSchema, nodeShape, TianqiError } from '@tianqi/domain';
-import { listNodes } from '@tianqi/projections';
+import { getNode, listNodes } from '@tianqi/projections';
 import type pg from 'pg';
 import { z } from 'zod';
 import type { Services } from '../../access/services.js';
@@ -126,7 +126,7 @@ export const nodesRouter = router({
 });
 
 async function findNode(pool: pg.Pool, nodeId: string) {
-  const node = (await listNodes(pool)).find((n) => n.nodeId === nodeId);
+  const node = await getNode(pool, nodeId);
   if (!node) throw new TianqiError('not_found', `no node ${nodeId}`);
   return node;
 }
