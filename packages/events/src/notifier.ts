@@ -3,6 +3,10 @@ import pg from 'pg';
 
 export const CHANNEL = 'tianqi_events';
 const NOTIFY_SPACING_MS = 2;
+// A NOTIFY is a transaction with a commit of its own; that commit need not wait for its WAL flush,
+// since it carries no data (the events were committed, durably, before it is sent) and a notification
+// lost in a crash is what the subscriptions' polling is for. The appends keep synchronous commits.
+const NOTIFY_SQL = "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)";
 
 /**
  * Wakes subscribers when events may have been appended: in this process at once, and in other
@@ -19,6 +23,7 @@ export class Notifier {
   readonly #waiters = new Set<() => void>();
   #generation = 0;
   #sending = false;
+  #carried = false;
   #again = false;
   #listener: pg.Client | null = null;
   #listening = false;
@@ -55,10 +60,29 @@ export class Notifier {
     for (const w of [...this.#waiters]) w();
   }
 
-  /** Called after an append committed (or failed: a rollback can also unblock readers). */
-  appended(): void {
+  /**
+   * Called after an append committed (or failed: a rollback can also unblock readers). `carried`:
+   * the append had claimed the NOTIFY (see claim) and its transaction sent it, or did not.
+   */
+  appended(carried?: 'sent' | 'not sent'): void {
     this.wake();
-    this.#send();
+    if (carried !== undefined) this.#carried = false;
+    if (carried !== 'sent') this.#send();
+  }
+
+  /**
+   * When no NOTIFY is on its way, lets an append about to be sent carry it: the append's own
+   * transaction sends it at commit, which costs no transaction, commit or round trip of its own.
+   * One append at a time carries it, so the lock PostgreSQL takes at the commit of a notifying
+   * transaction never makes this process's appends wait for one another; and others' appends still
+   * send theirs meanwhile, so an append that waits (for a stream another transaction holds) delays
+   * no one's notification. Returns the channel and payload to send, or null; the append then calls
+   * `appended('sent' | 'not sent')`.
+   */
+  claim(): { channel: string; payload: string } | null {
+    if (this.#closed || this.#sending || this.#carried) return null;
+    this.#carried = true;
+    return { channel: CHANNEL, payload: this.#id };
   }
 
   #send(): void {
@@ -69,19 +93,23 @@ export class Notifier {
     }
     this.#sending = true;
     this.#pool
-      .query('SELECT pg_notify($1, $2)', [CHANNEL, this.#id])
+      .query(NOTIFY_SQL, [CHANNEL, this.#id])
       .catch((err: Error) => this.#onError(err))
-      .finally(() => {
-        // Under a steady stream of appends, one NOTIFY per few milliseconds wakes other processes
-        // just as well, and leaves the server's time to the appends.
-        setTimeout(() => {
-          this.#sending = false;
-          if (this.#again) {
-            this.#again = false;
-            this.#send();
-          }
-        }, NOTIFY_SPACING_MS).unref();
-      });
+      .finally(() => this.#rest());
+  }
+
+  /**
+   * Under a steady stream of appends, one NOTIFY per few milliseconds wakes other processes just as
+   * well, and leaves the server's time to the appends.
+   */
+  #rest(): void {
+    setTimeout(() => {
+      this.#sending = false;
+      if (this.#again) {
+        this.#again = false;
+        this.#send();
+      }
+    }, NOTIFY_SPACING_MS).unref();
   }
 
   /** Starts listening for other processes' appends; reconnects with backoff after a lost connection. */

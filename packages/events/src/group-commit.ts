@@ -1,0 +1,168 @@
+import type pg from 'pg';
+import { isServerError } from './database-errors.js';
+import type { Notifier } from './notifier.js';
+import { withClient } from './with-client.js';
+
+/** One append as `tianqi_append_group` reads it (see migrations/0004_group_append.sql). */
+export interface AppendPayload {
+  commandId: string | null;
+  metadata: unknown;
+  batches: { streamId: string; expectedVersion: string; events: { type: string; data: unknown }[] }[];
+}
+
+export interface RawAppendResult {
+  transactionId: string;
+  streams: {
+    streamId: string;
+    fromVersion: number;
+    toVersion: number;
+    firstPosition: string;
+    lastPosition: string;
+  }[];
+}
+
+export type AppendOutcome =
+  | { ok: RawAppendResult }
+  | { duplicate: RawAppendResult }
+  | { conflict: { streamId: string; expected: string; actual: number } };
+
+export interface GroupCommitOptions {
+  /** Groups in flight at once; while they are, new appends wait and go together in the next one. */
+  concurrency?: number;
+  /** At most this many appends, and this many events, in one group. */
+  maxAppends?: number;
+  maxEvents?: number;
+}
+
+interface Waiting {
+  payload: AppendPayload;
+  /** Its events in all batches: groups are capped by it. */
+  size: number;
+  /** Its streams and command id: the appends of one group share none. */
+  keys: string[];
+  resolve: (outcome: AppendOutcome) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Group commit: appends that arrive while earlier ones are being committed are sent together, in
+ * one statement, one transaction and one commit (one WAL flush), each still with its own outcome.
+ * An append that finds nothing in flight goes at once, so a lone writer waits no longer than before.
+ */
+export class GroupCommit {
+  readonly #pool: pg.Pool;
+  readonly #concurrency: number;
+  readonly #maxAppends: number;
+  readonly #maxEvents: number;
+  readonly #notifier: Notifier;
+  #waiting: Waiting[] = [];
+  #inFlight = 0;
+
+  constructor(pool: pg.Pool, notifier: Notifier, options: GroupCommitOptions = {}) {
+    this.#pool = pool;
+    this.#notifier = notifier;
+    this.#concurrency = options.concurrency ?? 2;
+    this.#maxAppends = options.maxAppends ?? 100;
+    this.#maxEvents = options.maxEvents ?? 10_000;
+  }
+
+  append(payload: AppendPayload, size: number): Promise<AppendOutcome> {
+    const keys = payload.batches.map((b) => `stream:${b.streamId}`);
+    if (payload.commandId !== null) keys.push(`command:${payload.commandId}`);
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ payload, size, keys, resolve, reject });
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    while (this.#inFlight < this.#concurrency && this.#waiting.length > 0) {
+      const group = this.#take();
+      this.#inFlight++;
+      void this.#commit(group).finally(() => {
+        this.#inFlight--;
+        // Writers answered just now append again in the next turn: let them join the next group.
+        setImmediate(() => this.#pump());
+      });
+    }
+  }
+
+  /**
+   * The next group: waiting appends in order, leaving for a later group any that shares a stream or
+   * a command id with one taken or left before it (so each stream's appends keep their order).
+   */
+  #take(): Waiting[] {
+    const group: Waiting[] = [];
+    const left: Waiting[] = [];
+    const seen = new Set<string>();
+    let events = 0;
+    for (const w of this.#waiting) {
+      const fits =
+        group.length < this.#maxAppends &&
+        (group.length === 0 || events + w.size <= this.#maxEvents) &&
+        !w.keys.some((k) => seen.has(k));
+      for (const k of w.keys) seen.add(k);
+      if (fits) {
+        group.push(w);
+        events += w.size;
+      } else {
+        left.push(w);
+      }
+    }
+    this.#waiting = left;
+    return group;
+  }
+
+  async #commit(group: Waiting[]): Promise<void> {
+    let outcomes: AppendOutcome[];
+    const notify = this.#notifier.claim();
+    try {
+      outcomes = await this.#send(
+        group.map((w) => w.payload),
+        notify,
+      );
+    } catch (err) {
+      this.#notifier.appended(notify ? 'not sent' : undefined);
+      // The statement was refused and rolled back, so nothing was written: each append is tried on
+      // its own, and only the one at fault fails. After a lost connection the outcome is unknown,
+      // as it would be for each alone, and every append of the group hears of it.
+      if (group.length > 1 && isServerError(err)) {
+        for (const w of group) await this.#commit([w]);
+        return;
+      }
+      for (const w of group) w.reject(err);
+      return;
+    }
+    // Before the appends are answered, so subscribers in this process are awake when they are.
+    this.#notifier.appended(notify ? 'sent' : undefined);
+    group.forEach((w, i) => {
+      w.resolve(outcomes[i]!);
+    });
+  }
+
+  #send(
+    payloads: AppendPayload[],
+    notify: { channel: string; payload: string } | null,
+  ): Promise<AppendOutcome[]> {
+    // Not pool.query: it discards the connection after any error (withClient keeps it after a
+    // statement the server refused).
+    return withClient(this.#pool, async (client) => {
+      const values = [JSON.stringify(payloads)];
+      const { rows } = await client.query<{ outcomes: AppendOutcome[] }>(
+        notify
+          ? {
+              // NOTIFY is transactional: it is delivered when, and only if, the appends commit.
+              name: 'tianqi_append_group_notify',
+              text: 'SELECT tianqi_append_group($1::jsonb) AS outcomes, pg_notify($2, $3)',
+              values: [...values, notify.channel, notify.payload],
+            }
+          : {
+              name: 'tianqi_append_group',
+              text: 'SELECT tianqi_append_group($1::jsonb) AS outcomes',
+              values,
+            },
+      );
+      return rows[0]!.outcomes;
+    });
+  }
+}
