@@ -57,6 +57,8 @@ export class GroupCommit {
   readonly #notifier: Notifier;
   #waiting: Waiting[] = [];
   #inFlight = 0;
+  /** The streams and command ids of the groups in flight. */
+  readonly #busy = new Set<string>();
 
   constructor(pool: pg.Pool, notifier: Notifier, options: GroupCommitOptions = {}) {
     this.#pool = pool;
@@ -78,9 +80,12 @@ export class GroupCommit {
   #pump(): void {
     while (this.#inFlight < this.#concurrency && this.#waiting.length > 0) {
       const group = this.#take();
+      if (group.length === 0) return; // all wait for streams of a group in flight
       this.#inFlight++;
+      for (const w of group) for (const k of w.keys) this.#busy.add(k);
       void this.#commit(group).finally(() => {
         this.#inFlight--;
+        for (const w of group) for (const k of w.keys) this.#busy.delete(k);
         // Writers answered just now append again in the next turn: let them join the next group.
         setImmediate(() => this.#pump());
       });
@@ -89,12 +94,13 @@ export class GroupCommit {
 
   /**
    * The next group: waiting appends in order, leaving for a later group any that shares a stream or
-   * a command id with one taken or left before it (so each stream's appends keep their order).
+   * a command id with one in flight, taken or left before it. So the appends of one group are
+   * independent of each other, and each stream's appends are written in the order they were made.
    */
   #take(): Waiting[] {
     const group: Waiting[] = [];
     const left: Waiting[] = [];
-    const seen = new Set<string>();
+    const seen = new Set(this.#busy);
     let events = 0;
     for (const w of this.#waiting) {
       const fits =
