@@ -175,6 +175,9 @@ async function main(): Promise<void> {
         const ours = await appendManyStreams(store, writers, `many${writers}-r${run}`);
         runs.push({ plain, ours, ratio: ours / plain });
       }
+      console.error(
+        `  ${writers} writer(s), ${RUNS} runs: append/plain INSERT ${runs.map((r) => `${Math.round(r.ours)}/${Math.round(r.plain)}`).join(', ')}`,
+      );
       const ratios = runs.map((r) => r.ratio).sort((a, b) => a - b);
       const ratio = median(ratios);
       const spread = `${ratios[0]!.toFixed(2)}–${ratios.at(-1)!.toFixed(2)}`;

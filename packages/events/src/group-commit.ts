@@ -141,8 +141,38 @@ export class GroupCommit {
     }
     // Before the appends are answered, so subscribers in this process are awake when they are.
     this.#notifier.appended(notify ? 'sent' : undefined);
+    const versions = new Map<string, number>();
+    const saw = (streamId: string, version: number) =>
+      versions.set(streamId, Math.max(version, versions.get(streamId) ?? 0));
     group.forEach((w, i) => {
-      w.resolve(outcomes[i]!);
+      const outcome = outcomes[i]!;
+      if ('ok' in outcome) for (const s of outcome.ok.streams) saw(s.streamId, s.toVersion);
+      if ('conflict' in outcome) saw(outcome.conflict.streamId, outcome.conflict.actual);
+      w.resolve(outcome);
+    });
+    this.#answerStale(versions);
+  }
+
+  /**
+   * A waiting append that expects a stream below the version a group just saw it at can only fail
+   * (a stream's version never goes down), so it is answered now, without a round trip: on a busy
+   * stream the writers that lost a race learn so at once, not one statement after another. Appends
+   * with a command id go on: theirs may be a retry, answered with the first call's result.
+   */
+  #answerStale(versions: Map<string, number>): void {
+    if (versions.size === 0) return;
+    this.#waiting = this.#waiting.filter((w) => {
+      if (w.payload.commandId !== null) return true;
+      for (const b of w.payload.batches) {
+        const actual = versions.get(b.streamId);
+        if (actual === undefined || b.expectedVersion === 'any') continue;
+        const expected = b.expectedVersion === 'no_stream' ? 0 : Number(b.expectedVersion);
+        if (expected < actual) {
+          w.resolve({ conflict: { streamId: b.streamId, expected: b.expectedVersion, actual } });
+          return false;
+        }
+      }
+      return true;
     });
   }
 

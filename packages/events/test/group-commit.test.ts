@@ -40,6 +40,29 @@ describe('appends made while others commit share a transaction (group commit)', 
     expect(events.map((e) => e.data)).toEqual(Array.from({ length: 8 }, (_, i) => ({ amount: i + 1 })));
   });
 
+  it('racing appends at one expected version: one lands, the others hear the version it made', async () => {
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) => ctx.store.append('grp-race', 'no_stream', [deposit(i + 1)])),
+    );
+    expect(fulfilled(outcomes)).toHaveLength(1);
+    for (const o of outcomes.filter((x) => x.status === 'rejected')) {
+      expect(o.reason).toBeInstanceOf(ConcurrencyError);
+      expect(o.reason).toMatchObject({ streamId: 'grp-race', expected: 'no_stream', actual: 1 });
+    }
+    expect(await ctx.store.streamVersion('grp-race')).toBe(1);
+  });
+
+  it('retries of one command made at once, at a version only the first can have, are answered as retries', async () => {
+    const outcomes = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        ctx.store.append('grp-retry', 'no_stream', [deposit(1)], { commandId: 'grp-cmd' }),
+      ),
+    );
+    expect(outcomes.map((r) => r.duplicate)).toEqual([false, ...Array(9).fill(true)]);
+    expect(new Set(outcomes.map((r) => r.transactionId)).size).toBe(1);
+    expect(await ctx.store.streamVersion('grp-retry')).toBe(1);
+  });
+
   it('a value PostgreSQL refuses fails its own append; the others of its group are written', async () => {
     const outcomes = await Promise.allSettled([
       ...Array.from({ length: 6 }, (_, i) => ctx.store.append(`grp-bad-${i}`, 'no_stream', [deposit(1)])),
