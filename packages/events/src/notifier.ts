@@ -10,10 +10,10 @@ const NOTIFY_SQL = "SELECT set_config('synchronous_commit', 'off', true), pg_not
 
 /**
  * Wakes subscribers when events may have been appended: in this process at once, and in other
- * processes through LISTEN/NOTIFY. The NOTIFY is sent after the appending transaction commits and
- * coalesced (one in flight at a time): a NOTIFY inside the append would take PostgreSQL's global
- * notify lock at commit and serialise every writer. Polling in the subscriptions covers what a lost
- * notification or a crash between commit and NOTIFY would miss.
+ * processes through LISTEN/NOTIFY. One NOTIFY is on its way at a time: carried by one appending
+ * transaction (see claim), or sent after an append commits, coalesced. Every append carrying one
+ * would take PostgreSQL's global notify lock at each commit and serialise the writers. Polling in
+ * the subscriptions covers what a lost notification or a crash between commit and NOTIFY would miss.
  */
 export class Notifier {
   readonly #id = randomUUID();
