@@ -121,14 +121,10 @@ export class GroupCommit {
 
   async #commit(group: Waiting[]): Promise<void> {
     let outcomes: AppendOutcome[];
-    const notify = this.#notifier.claim();
     try {
-      outcomes = await this.#send(
-        group.map((w) => w.payload),
-        notify,
-      );
+      outcomes = await this.#send(group.map((w) => w.payload));
     } catch (err) {
-      this.#notifier.appended(notify ? 'not sent' : undefined);
+      this.#notifier.appended();
       // The statement was refused and rolled back, so nothing was written: each append is tried on
       // its own, and only the one at fault fails. After a lost connection the outcome is unknown,
       // as it would be for each alone, and every append of the group hears of it.
@@ -140,7 +136,7 @@ export class GroupCommit {
       return;
     }
     // Before the appends are answered, so subscribers in this process are awake when they are.
-    this.#notifier.appended(notify ? 'sent' : undefined);
+    this.#notifier.appended();
     const versions = new Map<string, number>();
     const saw = (streamId: string, version: number) =>
       versions.set(streamId, Math.max(version, versions.get(streamId) ?? 0));
@@ -176,28 +172,15 @@ export class GroupCommit {
     });
   }
 
-  #send(
-    payloads: AppendPayload[],
-    notify: { channel: string; payload: string } | null,
-  ): Promise<AppendOutcome[]> {
+  #send(payloads: AppendPayload[]): Promise<AppendOutcome[]> {
     // Not pool.query: it discards the connection after any error (withClient keeps it after a
     // statement the server refused).
     return withClient(this.#pool, async (client) => {
-      const values = [JSON.stringify(payloads)];
-      const { rows } = await client.query<{ outcomes: AppendOutcome[] }>(
-        notify
-          ? {
-              // NOTIFY is transactional: it is delivered when, and only if, the appends commit.
-              name: 'tianqi_append_group_notify',
-              text: 'SELECT tianqi_append_group($1::jsonb) AS outcomes, pg_notify($2, $3)',
-              values: [...values, notify.channel, notify.payload],
-            }
-          : {
-              name: 'tianqi_append_group',
-              text: 'SELECT tianqi_append_group($1::jsonb) AS outcomes',
-              values,
-            },
-      );
+      const { rows } = await client.query<{ outcomes: AppendOutcome[] }>({
+        name: 'tianqi_append_group',
+        text: 'SELECT tianqi_append_group($1::jsonb) AS outcomes',
+        values: [JSON.stringify(payloads)],
+      });
       return rows[0]!.outcomes;
     });
   }

@@ -10,9 +10,10 @@ const NOTIFY_SQL = "SELECT set_config('synchronous_commit', 'off', true), pg_not
 
 /**
  * Wakes subscribers when events may have been appended: in this process at once, and in other
- * processes through LISTEN/NOTIFY. One NOTIFY is on its way at a time: carried by one appending
- * transaction (see claim), or sent after an append commits, coalesced. Every append carrying one
- * would take PostgreSQL's global notify lock at each commit and serialise the writers. Polling in
+ * processes through LISTEN/NOTIFY. The NOTIFY is sent after the appending transaction commits and
+ * coalesced (one in flight at a time): a NOTIFY inside the append would take PostgreSQL's global
+ * notify lock at commit and serialise every writer, and lengthen each append's commit by the work of
+ * signalling the listeners (measured: the lag to a subscriber in the same process grew). Polling in
  * the subscriptions covers what a lost notification or a crash between commit and NOTIFY would miss.
  */
 export class Notifier {
@@ -23,7 +24,6 @@ export class Notifier {
   readonly #waiters = new Set<() => void>();
   #generation = 0;
   #sending = false;
-  #carried = false;
   #again = false;
   #listener: pg.Client | null = null;
   #listening = false;
@@ -60,29 +60,10 @@ export class Notifier {
     for (const w of [...this.#waiters]) w();
   }
 
-  /**
-   * Called after an append committed (or failed: a rollback can also unblock readers). `carried`:
-   * the append had claimed the NOTIFY (see claim) and its transaction sent it, or did not.
-   */
-  appended(carried?: 'sent' | 'not sent'): void {
+  /** Called after an append committed (or failed: a rollback can also unblock readers). */
+  appended(): void {
     this.wake();
-    if (carried !== undefined) this.#carried = false;
-    if (carried !== 'sent') this.#send();
-  }
-
-  /**
-   * When no NOTIFY is on its way, lets an append about to be sent carry it: the append's own
-   * transaction sends it at commit, which costs no transaction, commit or round trip of its own.
-   * One append at a time carries it, so the lock PostgreSQL takes at the commit of a notifying
-   * transaction never makes this process's appends wait for one another; and others' appends still
-   * send theirs meanwhile, so an append that waits (for a stream another transaction holds) delays
-   * no one's notification. Returns the channel and payload to send, or null; the append then calls
-   * `appended('sent' | 'not sent')`.
-   */
-  claim(): { channel: string; payload: string } | null {
-    if (this.#closed || this.#sending || this.#carried) return null;
-    this.#carried = true;
-    return { channel: CHANNEL, payload: this.#id };
+    this.#send();
   }
 
   #send(): void {
