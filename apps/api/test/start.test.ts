@@ -93,6 +93,7 @@ describe('`tianqi start`', () => {
         { component: 'events', version: 1 },
         { component: 'events', version: 2 },
         { component: 'events', version: 3 },
+        { component: 'events', version: 4 },
         { component: 'projections', version: 1 },
         { component: 'projections', version: 2 },
       ]);

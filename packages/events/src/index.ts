@@ -1,5 +1,6 @@
 export * from './database-errors.js';
 export * from './errors.js';
+export type { GroupCommitOptions } from './group-commit.js';
 export * from './migrations.js';
 export * from './notifier.js';
 export * from './pool.js';

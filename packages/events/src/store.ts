@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { ConcurrencyError, TianqiError } from './errors.js';
+import {
+  type AppendOutcome,
+  type AppendPayload,
+  GroupCommit,
+  type GroupCommitOptions,
+  type RawAppendResult,
+} from './group-commit.js';
 import { Notifier } from './notifier.js';
 import { afterPositionSql, type GlobalPosition, positionParams, START } from './positions.js';
 import type { EventData, EventInput, EventRegistry, EventSchemas } from './registry.js';
@@ -13,7 +20,6 @@ import {
   eventMetadataSchema,
   type RecordedEvent,
 } from './types.js';
-import { withClient } from './with-client.js';
 
 export type StoredEvent<S extends EventSchemas> = RecordedEvent & EventData<S>;
 
@@ -47,6 +53,8 @@ export interface EventStoreOptions<S extends EventSchemas> {
   /** For the LISTEN connection; defaults to the pool's settings. */
   connectionString?: string;
   onError?: (err: Error) => void;
+  /** How appends share transactions; see GroupCommit. */
+  groupCommit?: GroupCommitOptions;
 }
 
 interface EventRow {
@@ -71,6 +79,7 @@ export class EventStore<S extends EventSchemas> {
   readonly registry: EventRegistry<S>;
   readonly notifier: Notifier;
   readonly #onError: (err: Error) => void;
+  readonly #group: GroupCommit;
 
   constructor(options: EventStoreOptions<S>) {
     this.pool = options.pool;
@@ -82,6 +91,7 @@ export class EventStore<S extends EventSchemas> {
       options.connectionString ?? poolOptions?.connectionString,
       this.#onError,
     );
+    this.#group = new GroupCommit(options.pool, this.notifier, options.groupCommit);
   }
 
   /** Appends events to one stream. */
@@ -96,39 +106,46 @@ export class EventStore<S extends EventSchemas> {
 
   /**
    * Appends to several streams in one transaction: all of it is written or none. Each stream's
-   * expected version is checked; a mismatch raises ConcurrencyError and writes nothing.
+   * expected version is checked; a mismatch raises ConcurrencyError and writes nothing. Appends made
+   * while others are being committed share their transaction and commit (see GroupCommit); each
+   * keeps its own outcome.
    */
   async appendMany(batches: readonly AppendBatch<S>[], options: AppendOptions = {}): Promise<AppendResult> {
-    const { sql, params } = this.prepareAppend(batches, options);
-    // Not pool.query: it discards the connection after any error, and a concurrency conflict is an
-    // ordinary outcome here, so a busy stream would pay for a new connection on every retry
-    // (withClient keeps a connection after a statement the server refused, and only then).
+    const { payload, size } = this.#payload(batches, options);
+    let outcome: AppendOutcome;
     try {
-      const raw = await withClient(this.pool, async (client) => {
-        const { rows } = await client.query<{ result: RawAppendResult }>({
-          name: 'tianqi_append',
-          text: sql,
-          values: params,
-        });
-        return rows[0]!.result;
-      });
-      return toAppendResult(raw);
+      outcome = await this.#group.append(payload, size);
     } catch (err) {
       throw translateAppendError(err);
-    } finally {
-      this.notifier.appended();
     }
+    if ('conflict' in outcome) {
+      const { streamId, expected, actual } = outcome.conflict;
+      throw new ConcurrencyError(streamId, expected, actual);
+    }
+    return 'ok' in outcome ? toAppendResult(outcome.ok, false) : toAppendResult(outcome.duplicate, true);
   }
 
   /**
    * The SQL and parameters of an append, validated, for callers that must run it on their own
    * connection inside a transaction they control (tests that hold a transaction open, for one).
-   * The append must be that transaction's first write. Call `notifier.appended()` after it ends.
+   * The append must be that transaction's first write, and the transaction must not wait for an
+   * append made through this store meanwhile (that one may be grouped with an append to a stream
+   * this transaction has locked). Call `notifier.appended()` after it ends.
    */
   prepareAppend(
     batches: readonly AppendBatch<S>[],
     options: AppendOptions = {},
   ): { sql: string; params: unknown[] } {
+    return {
+      sql: 'SELECT tianqi_append($1::jsonb) AS result',
+      params: [JSON.stringify(this.#payload(batches, options).payload)],
+    };
+  }
+
+  #payload(
+    batches: readonly AppendBatch<S>[],
+    options: AppendOptions,
+  ): { payload: AppendPayload; size: number } {
     if (batches.length === 0) throw new TianqiError('validation', 'an append needs at least one stream');
     const seen = new Set<string>();
     let total = 0;
@@ -141,7 +158,7 @@ export class EventStore<S extends EventSchemas> {
     }
     const metadata = metadataResult.data;
     if (!metadata.correlationId) metadata.correlationId = metadata.commandId ?? randomUUID();
-    const payload = batches.map((batch) => {
+    const checked = batches.map((batch) => {
       if (!STREAM_ID.test(batch.streamId)) {
         throw new TianqiError('validation', `invalid stream id "${batch.streamId}"`);
       }
@@ -163,17 +180,13 @@ export class EventStore<S extends EventSchemas> {
         events: batch.events.map((e) => ({
           type: e.type,
           data: this.registry.parse(e.type, e.data, `for stream ${batch.streamId}`),
-          metadata,
         })),
       };
     });
     if (total > MAX_EVENTS_PER_APPEND) {
       throw new TianqiError('validation', `an append may hold at most ${MAX_EVENTS_PER_APPEND} events`);
     }
-    return {
-      sql: 'SELECT tianqi_append($1::jsonb, $2::text) AS result',
-      params: [JSON.stringify(payload), options.commandId ?? null],
-    };
+    return { payload: { commandId: options.commandId ?? null, metadata, batches: checked }, size: total };
   }
 
   /**
@@ -186,7 +199,7 @@ export class EventStore<S extends EventSchemas> {
       'SELECT result FROM commands WHERE command_id = $1',
       [commandId],
     );
-    return rows[0] ? { ...toAppendResult(rows[0].result), duplicate: true } : null;
+    return rows[0] ? toAppendResult(rows[0].result, true) : null;
   }
 
   /** A stream's current version: its number of events (0 when it does not exist). */
@@ -295,22 +308,10 @@ export class EventStore<S extends EventSchemas> {
   }
 }
 
-interface RawAppendResult {
-  transactionId: string;
-  duplicate: boolean;
-  streams: {
-    streamId: string;
-    fromVersion: number;
-    toVersion: number;
-    firstPosition: string;
-    lastPosition: string;
-  }[];
-}
-
-function toAppendResult(raw: RawAppendResult): AppendResult {
+function toAppendResult(raw: RawAppendResult, duplicate: boolean): AppendResult {
   return {
     transactionId: BigInt(raw.transactionId),
-    duplicate: raw.duplicate,
+    duplicate,
     streams: raw.streams.map((s) => ({
       streamId: s.streamId,
       fromVersion: s.fromVersion,

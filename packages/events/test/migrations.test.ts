@@ -12,7 +12,12 @@ describe('migrations', () => {
     const pool = createPool(db.url);
     try {
       const applied = await migrate(pool, [eventStoreMigrations]);
-      expect(applied.map((m) => `${m.component}/${m.version}`)).toEqual(['events/1', 'events/2', 'events/3']);
+      expect(applied.map((m) => `${m.component}/${m.version}`)).toEqual([
+        'events/1',
+        'events/2',
+        'events/3',
+        'events/4',
+      ]);
       expect(await migrate(pool, [eventStoreMigrations])).toEqual([]);
       const store = new EventStore({ pool, registry: testEvents });
       await store.append('acct', 'no_stream', [deposit(1)]);
@@ -33,7 +38,7 @@ describe('migrations', () => {
          VALUES ('old-acct', 1, 'Deposited', '{"amount": 5}', '{}')`,
       );
       const applied = await migrate(pool, [eventStoreMigrations]);
-      expect(applied.map((m) => m.version)).toEqual([2, 3]);
+      expect(applied.map((m) => m.version)).toEqual([2, 3, 4]);
       const store = new EventStore({ pool, registry: testEvents });
       await store.append('old-acct', 1, [deposit(6)], { commandId: 'after-upgrade' });
       expect((await store.readStream('old-acct')).map(amountOf)).toEqual([5, 6]);
