@@ -211,7 +211,7 @@ describe('`tianqi start`', () => {
       await client.connect();
       const { rows } = await client.query('SELECT count(*)::int AS n FROM schema_migrations');
       await client.end();
-      expect(rows[0].n).toBe(10);
+      expect(rows[0].n).toBe(11);
       started.child.kill('SIGTERM');
       expect(await started.exited).toBe(0);
       expect((await import('node:fs')).existsSync(join(dataDir, 'postgres'))).toBe(false);
