@@ -21,6 +21,8 @@ import { Reconciler } from './reconciler/reconciler.js';
 import { loadSecretKey, SecretBox } from './security/secrets.js';
 import { settleWithin } from './shutdown/settle-within.js';
 import { registerLocalNode } from './start/local-node.js';
+import { EventFollowers } from './sync/event-followers.js';
+import { followLiveNodes } from './sync/follow-live-nodes.js';
 import { SyncService } from './sync/sync-service.js';
 import { openTerminals } from './web-terminal/terminal-socket.js';
 
@@ -32,6 +34,8 @@ export interface RunningPlatform {
   commands: Commands;
   reconciler: Reconciler;
   sync: SyncService;
+  /** Each node's Docker events, recorded as observations at once (the sync is the backstop). */
+  followers: EventFollowers;
   services: Services;
   /** The SSH jumpbox and its port, when enabled. */
   jumpbox: { port: number } | null;
@@ -75,6 +79,8 @@ export async function startPlatform(config: Config, logger = createLogger(config
   let jumpboxPort = 0;
   let reconciler: Reconciler | undefined;
   let sync: SyncService | undefined;
+  let followers: EventFollowers | undefined;
+  let following: { stop(): Promise<void> } | undefined;
   try {
     await projections.start();
     const commands = createCommands(
@@ -100,11 +106,12 @@ export async function startPlatform(config: Config, logger = createLogger(config
       onPass: (seconds, outcome) => metrics.reconcilePass.observe({ outcome }, seconds),
     });
     reconciler = live;
+    const clients = new NodeClients();
     sync = new SyncService(
       {
         pool: database.pool,
         commands,
-        clients: new NodeClients(),
+        clients,
         health: new NodeHealth(),
         policy: config.sync['drift-policy'],
         diskPolicy: config.sync['disk-policy'],
@@ -114,7 +121,18 @@ export async function startPlatform(config: Config, logger = createLogger(config
       },
       { onSynced: (report) => metrics.syncDuration.observe(report.ms / 1000) },
     );
+    followers = new EventFollowers({
+      pool: database.pool,
+      commands,
+      clients,
+      policy: config.sync['drift-policy'],
+      logger,
+      converge: (ids) => live.converge(ids),
+      betweenPasses: (id, work) => live.betweenPasses(id, work),
+      metrics: metrics.followers,
+    });
     await live.start();
+    following = await followLiveNodes(followers, store);
     sync.start(config.sync['interval-seconds']);
     sync.runInBackground(); // the first look at every node now, not in one interval
     const sessions = new SessionStore(database.pool, {
@@ -171,6 +189,7 @@ export async function startPlatform(config: Config, logger = createLogger(config
       queueDepth: () => live.queue.depth,
       projectionPosition: () => projections.position,
       readModelsSetAside: () => projections.failed.map((f) => f.name),
+      eventStreams: () => followers?.connected ?? 0,
     });
     await mountApi(app, services);
     const sweep = setInterval(() => {
@@ -207,6 +226,7 @@ export async function startPlatform(config: Config, logger = createLogger(config
       logger,
       reconciler: reconciler!,
       sync: sync!,
+      followers: followers!,
       services,
       jumpbox: jumpbox ? { port: jumpboxPort } : null,
       stop: () => {
@@ -223,6 +243,8 @@ export async function startPlatform(config: Config, logger = createLogger(config
           await settleWithin([...openTerminals], 10_000);
           // No new work is taken, then in-flight Docker calls finish, before the database goes.
           await reconciler?.unsubscribe();
+          await following?.stop();
+          await followers?.stop();
           await sync?.stop();
           await reconciler?.stop();
           await projections.stop();
@@ -234,6 +256,8 @@ export async function startPlatform(config: Config, logger = createLogger(config
     };
   } catch (err) {
     await jumpbox?.stop().catch(() => {});
+    await following?.stop().catch(() => {});
+    await followers?.stop().catch(() => {});
     await sync?.stop().catch(() => {});
     await reconciler?.stop().catch(() => {});
     await app.close().catch(() => {});
