@@ -178,6 +178,7 @@ export class EventFollowers {
         instance,
         info ? listedOf(info) : undefined,
         ctx,
+        info ?? undefined,
       );
       if (drift && this.deps.policy === 'heal') this.deps.converge([instanceId]);
     };

@@ -175,12 +175,14 @@ export async function observeInstance(
   instance: InstanceState,
   container: ListedContainer | undefined,
   by = ctx,
+  /** The container's inspect answer, when the caller has just taken it (no second look then). */
+  inspected?: Docker.ContainerInspectInfo,
 ): Promise<{ changes: number; drift: boolean }> {
   const record = (o: Parameters<Commands['instances']['record']>[1]) =>
     deps.commands.instances.record(instance.instanceId, o, by).then((r) => (r.position ? 1 : 0));
   let finding = findDrift(instance, await containerSeen(docker, instance, container));
-  let info: Docker.ContainerInspectInfo | null = null;
-  if (container && news(instance, finding)) {
+  let info: Docker.ContainerInspectInfo | null = inspected ?? null;
+  if (container && !inspected && news(instance, finding)) {
     // Looked at again before anything is recorded: the list may be older than what the reconciler
     // or the event follower did and recorded since it was taken (a restart, an exit seen at once).
     info = await inspectOrNull(docker, container.Id);
