@@ -18,6 +18,7 @@ import { NodeHealth } from '../src/docker/node-health.js';
 import { Reconciler } from '../src/reconciler/reconciler.js';
 import { SecretBox } from '../src/security/secrets.js';
 import { SyncService } from '../src/sync/sync-service.js';
+import { benchCatalog, registerBenchNode } from './bench-catalog.js';
 
 const RUNS = Number(process.env.TIANQI_BENCH_LATENCY_RUNS ?? 20);
 const PER_NODE = Number(process.env.TIANQI_BENCH_SYNC_CONTAINERS ?? 100);
@@ -73,32 +74,11 @@ async function main(): Promise<void> {
     );
     const owner: CommandContext = { actor: { kind: 'user', userId, role: 'user' } };
     const nodeIds: string[] = [];
-    for (const t of testNodes.slice(0, 3)) {
-      const { id } = await commands.nodes.register(
-        {
-          name: `bench-${t.name}`,
-          cpuCores: 512,
-          memoryGb: 4096,
-          systemDiskGb: 10_000,
-          dockerAddress: `tcp://${t.host}:${t.port}`,
-          useTls: t.tls,
-          caCert: t.ca ?? null,
-          clientCert: t.cert ?? null,
-          clientKey: t.key ?? null,
-        },
-        system,
+    for (const t of testNodes.slice(0, 3))
+      nodeIds.push(
+        await registerBenchNode(commands, t, { cpuCores: 512, memoryGb: 4096, systemDiskGb: 10_000 }),
       );
-      await commands.nodes.recordDockerStatus(id, 'connected', '', system);
-      nodeIds.push(id);
-    }
-    const imageId = (await commands.catalog.registerImage({ name: 'bench-sh', address: images.sh }, system))
-      .id;
-    const specId = (
-      await commands.catalog.createSpec(
-        { name: 'bench-cpu', gpuCount: 0, cpuCores: 0.5, memoryGb: 0.5, systemDiskGb: 1, pricePerHour: 0 },
-        system,
-      )
-    ).id;
+    const { imageId, specId } = await benchCatalog(commands, images.sh);
     await runner.waitFor(await store.head());
     reconciler = new Reconciler({
       store,

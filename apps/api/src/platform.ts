@@ -25,6 +25,8 @@ import { ReplicaSet } from './replicas/replica-set.js';
 import { loadSecretKey, SecretBox } from './security/secrets.js';
 import { settleWithin } from './shutdown/settle-within.js';
 import { registerLocalNode } from './start/local-node.js';
+import { EventFollowers } from './sync/event-followers.js';
+import { followNodeEdits } from './sync/follow-node-edits.js';
 import { SyncService } from './sync/sync-service.js';
 import { openTerminals } from './web-terminal/terminal-socket.js';
 
@@ -36,6 +38,8 @@ export interface RunningPlatform {
   commands: Commands;
   reconciler: Reconciler;
   sync: SyncService;
+  /** Each node's Docker events, recorded as observations at once (the sync is the backstop). */
+  followers: EventFollowers;
   services: Services;
   /** The SSH jumpbox and its port, when enabled. */
   jumpbox: { port: number } | null;
@@ -89,6 +93,8 @@ export async function startPlatform(config: Config, logger = createLogger(config
   const bus = new ReplicaBus(database.pool, database.url, logger);
   // Per-node work runs where the node's lease is held: alone, this server holds every one.
   const ownership = new NodeOwnership((lease) => replicas?.fence(lease) ?? null);
+  let followers: EventFollowers | undefined;
+  let following: { stop(): Promise<void> } | undefined;
   try {
     await projections.start();
     const commands = createCommands(
@@ -116,11 +122,12 @@ export async function startPlatform(config: Config, logger = createLogger(config
       tellOthers: (instanceIds) => bus.send({ kind: 'converge', instanceIds: [...instanceIds] }),
     });
     reconciler = live;
+    const clients = new NodeClients();
     sync = new SyncService(
       {
         pool: database.pool,
         commands,
-        clients: new NodeClients(),
+        clients,
         health: new NodeHealth(),
         policy: config.sync['drift-policy'],
         diskPolicy: config.sync['disk-policy'],
@@ -134,9 +141,22 @@ export async function startPlatform(config: Config, logger = createLogger(config
         tellOthers: () => bus.send({ kind: 'sync' }),
       },
     );
+    followers = new EventFollowers({
+      pool: database.pool,
+      commands,
+      clients,
+      policy: config.sync['drift-policy'],
+      logger,
+      converge: (ids) => live.converge(ids),
+      betweenPasses: (id, work) => live.betweenPasses(id, work),
+      fence: (nodeId) => ownership.fence(nodeId),
+      metrics: metrics.followers,
+    });
     await ownership.add(live);
     await ownership.add(sync);
+    await ownership.add(followers);
     await live.start();
+    following = await followNodeEdits(followers, store);
     sync.start(config.sync['interval-seconds']);
     const sessions = new SessionStore(database.pool, {
       idleMinutes: config.auth['session-idle-minutes'],
@@ -204,6 +224,7 @@ export async function startPlatform(config: Config, logger = createLogger(config
       queueDepth: () => live.queue.depth,
       projectionPosition: () => projections.position,
       readModelsSetAside: () => projections.failed.map((f) => f.name),
+      eventStreams: () => followers?.connected ?? 0,
     });
     await mountApi(app, services);
     const sweep = setInterval(() => {
@@ -259,6 +280,7 @@ export async function startPlatform(config: Config, logger = createLogger(config
       logger,
       reconciler: reconciler!,
       sync: sync!,
+      followers: followers!,
       services,
       jumpbox: jumpbox ? { port: jumpboxPort } : null,
       replicas,
@@ -279,6 +301,8 @@ export async function startPlatform(config: Config, logger = createLogger(config
           await replicas?.stop();
           await bus.close();
           await reconciler?.unsubscribe();
+          await following?.stop();
+          await followers?.stop();
           await sync?.stop();
           await reconciler?.stop();
           await projections.stop();
@@ -292,6 +316,8 @@ export async function startPlatform(config: Config, logger = createLogger(config
     await replicas?.stop().catch(() => {});
     await bus.close();
     await jumpbox?.stop().catch(() => {});
+    await following?.stop().catch(() => {});
+    await followers?.stop().catch(() => {});
     await sync?.stop().catch(() => {});
     await reconciler?.stop().catch(() => {});
     await app.close().catch(() => {});

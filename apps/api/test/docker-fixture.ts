@@ -2,30 +2,33 @@ import type { InstanceState } from '@tianqi/domain';
 import { dockerOverTcp, type TestNode } from '@tianqi/infra';
 import type Docker from 'dockerode';
 import pino from 'pino';
+import type { NodeInput } from '../src/commands/nodes.js';
 import { LABEL_INSTANCE } from '../src/docker/labels.js';
 import { Reconciler } from '../src/reconciler/reconciler.js';
 import { system, type TestPlatform } from './platform-fixture.js';
 
-/** The test node registered as the platform would have it (TLS with its certificates, or plain TCP). */
+/** What an admin enters to register the test node (TLS with its certificates, or plain TCP). */
+export function nodeInputOf(test: TestNode, over: Record<string, unknown> = {}): NodeInput {
+  return {
+    name: `rec-${test.name}`,
+    cpuCores: 16,
+    memoryGb: 64,
+    systemDiskGb: 100,
+    gpuModel: 'RTX 4090',
+    gpuCount: test.gpuCount,
+    vramGbPerGpu: 24,
+    dockerAddress: `tcp://${test.host}:${test.port}`,
+    useTls: test.tls,
+    caCert: test.ca ?? null,
+    clientCert: test.cert ?? null,
+    clientKey: test.key ?? null,
+    ...over,
+  };
+}
+
+/** The test node registered as the platform would have it, and seen connected. */
 export async function register(p: TestPlatform, test: TestNode, over: Record<string, unknown> = {}) {
-  const { id } = await p.commands.nodes.register(
-    {
-      name: `rec-${test.name}`,
-      cpuCores: 16,
-      memoryGb: 64,
-      systemDiskGb: 100,
-      gpuModel: 'RTX 4090',
-      gpuCount: test.gpuCount,
-      vramGbPerGpu: 24,
-      dockerAddress: `tcp://${test.host}:${test.port}`,
-      useTls: test.tls,
-      caCert: test.ca ?? null,
-      clientCert: test.cert ?? null,
-      clientKey: test.key ?? null,
-      ...over,
-    },
-    system,
-  );
+  const { id } = await p.commands.nodes.register(nodeInputOf(test, over), system);
   await p.commands.nodes.recordDockerStatus(id, 'connected', '', system);
   return { id, docker: dockerOverTcp(test), test };
 }

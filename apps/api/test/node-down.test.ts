@@ -1,57 +1,24 @@
-import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { type TestNode, testNodesDir } from '@tianqi/infra';
+import type { TestNode } from '@tianqi/infra';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeClients } from '../src/docker/clients.js';
 import { NodeHealth } from '../src/docker/node-health.js';
 import { SyncService } from '../src/sync/sync-service.js';
 import { containersOf, observed, register, startReconciler, until } from './docker-fixture.js';
+import { ownDaemon } from './own-daemon.js';
 import { image, signUp, spec, usePlatform } from './platform-fixture.js';
 
-const run = promisify(execFile);
-const NODES = fileURLToPath(new URL('../../../infra/test-nodes/', import.meta.url));
-// A node of its own (own folder, own address), so stopping it disturbs no other test file.
-const env = { ...process.env, TIANQI_NODES_DIR: `${testNodesDir()}-down`, TIANQI_NODES_IP_BASE: '30' };
+const daemon = ownDaemon({ suffix: 'down', ipBase: 30 });
 const platform = usePlatform();
 const logger = pino({ level: 'silent' });
 let test: TestNode;
 let imagesSh: string;
 
-async function startDaemon(): Promise<void> {
-  await run('bash', [join(NODES, 'start.sh'), '1'], { env });
-}
-async function stopDaemon(): Promise<void> {
-  const pidfile = join(env.TIANQI_NODES_DIR, 'node1', 'docker.pid');
-  const pid = Number((await readFile(pidfile, 'utf8')).trim());
-  process.kill(pid, 'SIGTERM');
-  await until('the daemon to stop', async () => {
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  });
-}
-
 beforeAll(async () => {
-  await startDaemon();
-  const raw = JSON.parse(await readFile(join(env.TIANQI_NODES_DIR, 'nodes.json'), 'utf8'));
-  const n = raw.nodes[0];
-  test = {
-    ...n,
-    ca: await readFile(n.ca, 'utf8'),
-    cert: await readFile(n.cert, 'utf8'),
-    key: await readFile(n.key, 'utf8'),
-  };
-  imagesSh = raw.images.sh;
+  ({ node: test, imageSh: imagesSh } = await daemon.start());
 }, 120_000);
 afterAll(async () => {
-  await run('bash', [join(NODES, 'stop.sh')], { env });
+  await daemon.remove();
 });
 
 const retriesOf = async (id: string) =>
@@ -107,7 +74,7 @@ describe('a node whose daemon stops', () => {
       await observed(p, kept.id, 'running');
       await observed(p, doomed.id, 'running');
 
-      await stopDaemon();
+      await daemon.stop();
       await sync.runOnce();
       expect((await p.commands.nodes.get(node.id))!.dockerStatus).toBe('connected'); // one failed check
       await sync.runOnce();
@@ -134,7 +101,7 @@ describe('a node whose daemon stops', () => {
       expect((await notes()).map((e) => e.type)).toEqual(['ReconcileFailed']);
       expect((await retriesOf(doomed.id))!.retry_at.getTime()).toBeGreaterThan(Date.parse(failing!.retryAt));
 
-      await startDaemon();
+      await daemon.start();
       await sync.runOnce();
       expect((await p.commands.nodes.get(node.id))!.dockerStatus).toBe('connected');
       await until(

@@ -9,7 +9,14 @@ import type { Reconciler } from '../src/reconciler/reconciler.js';
 import { cpuPercent, memoryUsed } from '../src/sync/metrics.js';
 import type { DriftPolicy } from '../src/sync/node-sync.js';
 import { LIVE_FRESH_MS, SyncService } from '../src/sync/sync-service.js';
-import { containersOf, installationOf, observed, register, startReconciler } from './docker-fixture.js';
+import {
+  containersOf,
+  installationOf,
+  observed,
+  register,
+  startReconciler,
+  until,
+} from './docker-fixture.js';
 import { image, signUp, spec, system, usePlatform } from './platform-fixture.js';
 
 const platform = usePlatform();
@@ -150,6 +157,11 @@ describe('the sync against a real Docker node', () => {
     const p = platform();
     const inst = await runningInstance('exits_itself');
     await node.docker.getContainer(inst.containerId!).kill({ signal: 'SIGKILL' });
+    // The kill is answered once the signal is sent: the sync looks once the container is down.
+    await until(
+      'the container to be down',
+      async () => !(await node.docker.getContainer(inst.containerId!).inspect()).State.Running,
+    );
     await syncWith('report').runOnce();
     await p.settle();
     const { rows } = await p.pool.query(

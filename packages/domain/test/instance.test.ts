@@ -149,6 +149,33 @@ describe('instance: what the platform observes', () => {
       .thenEvents([{ type: 'ContainerExited', data: { exitCode: 137, oomKilled: true } }]);
   });
 
+  it('the same change seen twice (the event stream and the sync) records nothing the second time', () => {
+    const exited: InstanceEvent = { type: 'ContainerExited', data: { exitCode: 137, oomKilled: false } };
+    const drift: InstanceEvent = {
+      type: 'DriftDetected',
+      data: { kind: 'exited', detail: 'should run, but its container Exited (137)' },
+    };
+    given(created, containerCreated, started, drift, exited)
+      .when({
+        type: 'RecordDrift',
+        kind: 'exited',
+        detail: 'should run, but its container Exited (137) 1 second ago',
+      })
+      .thenEvents([]);
+    given(created, containerCreated, started, drift, exited)
+      .when({ type: 'RecordContainerExited', exitCode: 137, oomKilled: false })
+      .thenEvents([]);
+    given(created, containerCreated, started, removed)
+      .when({ type: 'RecordContainerRemoved' })
+      .thenEvents([]);
+    given(created, containerCreated, started, drift, exited, started, {
+      type: 'DriftResolved',
+      data: { kind: 'exited' },
+    })
+      .when({ type: 'RecordDriftResolved', kind: 'exited' })
+      .thenEvents([]);
+  });
+
   it('records a restart once per request, and refuses one nobody asked for', () => {
     const asked: InstanceEvent = { type: 'InstanceRestartRequested', data: { restart: 1 } };
     given(created, containerCreated, started, asked)

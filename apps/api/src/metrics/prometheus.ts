@@ -11,11 +11,14 @@ export interface MetricSources {
   projectionPosition: () => GlobalPosition;
   /** Read models set aside after failing (they fall behind until a restart). */
   readModelsSetAside: () => string[];
+  /** Docker event streams open now. */
+  eventStreams?: () => number;
 }
 
 /**
  * What /metrics shows Prometheus: instances by state, nodes by Docker status, the reconciler's queue
- * and pass latency, how far the read models lag, sync duration, sign-ins, and the process itself.
+ * and pass latency, how far the read models lag, sync duration, the Docker event streams, sign-ins, and
+ * the process itself.
  * Gauges over the read models are read at scrape time, so they cost nothing between scrapes.
  */
 export class PlatformMetrics {
@@ -27,6 +30,8 @@ export class PlatformMetrics {
   readonly terminals: Gauge;
   readonly leasesHeld: Gauge;
   readonly replicasLive: Gauge;
+  readonly dockerEvents: Counter<'action'>;
+  readonly dockerEventReconnects: Counter;
   #sources: MetricSources | null = null;
 
   constructor() {
@@ -68,6 +73,17 @@ export class PlatformMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
       registers,
     });
+    this.dockerEvents = new Counter({
+      name: 'tianqi_docker_events_total',
+      help: "Container events received from the nodes' Docker event streams, by action (start, die, oom, destroy).",
+      labelNames: ['action'],
+      registers,
+    });
+    this.dockerEventReconnects = new Counter({
+      name: 'tianqi_docker_event_reconnects_total',
+      help: "Times a node's Docker event stream was connected again after it broke or could not be opened.",
+      registers,
+    });
     this.terminals = new Gauge({
       name: 'tianqi_terminals_open',
       help: 'Web terminal sessions open now.',
@@ -99,6 +115,14 @@ export class PlatformMetrics {
       },
     });
     new Gauge({
+      name: 'tianqi_docker_event_streams',
+      help: 'Docker event streams open now (one per followed node).',
+      registers,
+      collect() {
+        this.set(self.#sources?.eventStreams?.() ?? 0);
+      },
+    });
+    new Gauge({
       name: 'tianqi_reconciler_queue_depth',
       help: 'Instances waiting for, or in, a reconciler pass.',
       registers,
@@ -126,6 +150,12 @@ export class PlatformMetrics {
       },
     });
   }
+
+  /** What the event followers count. */
+  readonly followers = {
+    received: (action: string) => this.dockerEvents.inc({ action }),
+    reconnecting: () => this.dockerEventReconnects.inc(),
+  };
 
   attach(sources: MetricSources): void {
     this.#sources = sources;

@@ -4,6 +4,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Commands } from '../commands/index.js';
 import { systemContext } from '../commands/index.js';
+import { KeyedMutex } from '../concurrency/keyed-mutex.js';
 import { KeyedSemaphore } from '../concurrency/keyed-semaphore.js';
 import { NodeClients } from '../docker/clients.js';
 import { installationId } from '../docker/installation.js';
@@ -57,6 +58,8 @@ export class Reconciler implements NodeWork {
   #subscription: Subscription<PlatformEvent> | null = null;
   driftPolicy: 'report' | 'heal';
   readonly #forced = new Set<string>();
+  /** Held by each pass over an instance, and by the looks that must not fall in the middle of one. */
+  readonly #passes = new KeyedMutex();
 
   constructor(private readonly options: ReconcilerOptions) {
     this.#deps = {
@@ -69,7 +72,7 @@ export class Reconciler implements NodeWork {
     };
     this.#slots = new KeyedSemaphore(options.perNode ?? 4);
     this.driftPolicy = options.driftPolicy ?? 'heal';
-    this.queue = new WorkQueue((id) => this.#reconcile(id), {
+    this.queue = new WorkQueue((id) => this.#passes.run(id, () => this.#reconcile(id)), {
       onError: (id, err, retry) => this.#failed(id, err, retry),
     });
   }
@@ -170,6 +173,15 @@ export class Reconciler implements NodeWork {
       this.options.onPass?.((performance.now() - t0) / 1000, outcome);
     }
     this.#forced.delete(instanceId); // kept until a pass gets through, so a retry is still forced
+  }
+
+  /**
+   * Runs `work` when no pass over the instance is under way, and holds the next one off until it is
+   * done: a look at a container the reconciler is stopping or restarting would see it stopped for a
+   * moment and take that for drift.
+   */
+  betweenPasses<T>(instanceId: string, work: () => Promise<T>): Promise<T> {
+    return this.#passes.run(instanceId, work);
   }
 
   /** Queues every instance that is not finished, then follows new events. */

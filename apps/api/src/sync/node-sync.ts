@@ -1,6 +1,7 @@
 import {
   type ContainerSeen,
   type DataDiskPolicy,
+  type DriftFinding,
   findDrift,
   type InstanceState,
   instanceGone,
@@ -15,6 +16,7 @@ import type { Logger } from 'pino';
 import { type Commands, systemContext } from '../commands/index.js';
 import type { NodeClients } from '../docker/clients.js';
 import { checkConnection } from '../docker/connection-check.js';
+import { inspectOrNull } from '../docker/inspect.js';
 import {
   dataVolume,
   LABEL_INSTALLATION,
@@ -150,7 +152,7 @@ export async function syncNode(deps: SyncDeps, node: NodeState, docker: Docker):
     if (container?.State === 'running') {
       report.running.push({ instanceId: id, containerId: container.Id, gpu: gpuOf(instance) });
     }
-    const changed = await observe(deps, docker, instance, container, ctx);
+    const changed = await observeInstance(deps, docker, instance, container, ctx);
     report.changes += changed.changes;
     if (changed.drift && deps.policy === 'heal') heal.push(id);
   }
@@ -164,51 +166,71 @@ export async function syncNode(deps: SyncDeps, node: NodeState, docker: Docker):
   return report;
 }
 
-/** Compares one instance with its container; records observations and drift (start and end). */
-async function observe(
-  deps: SyncDeps,
+/** What the look at an instance reads of its container's line in the node's list. */
+type ListedContainer = Pick<Docker.ContainerInfo, 'Id' | 'State' | 'Status'>;
+
+/**
+ * Compares one instance with its container (as its node lists it; none: not listed) and records
+ * observations and drift (start and end): the sync's look, and the event follower's for one instance.
+ */
+export async function observeInstance(
+  deps: Pick<SyncDeps, 'commands'>,
   docker: Docker,
   instance: InstanceState,
-  container: Docker.ContainerInfo | undefined,
-  ctx: Context,
+  container: ListedContainer | undefined,
+  /** Who records it, with the fence of the node's lease when several servers share the fleet. */
+  by: Context,
+  /** The container's inspect answer, when the caller has just taken it (no second look then). */
+  inspected?: Docker.ContainerInspectInfo,
 ): Promise<{ changes: number; drift: boolean }> {
   const record = (o: Parameters<Commands['instances']['record']>[1]) =>
-    deps.commands.instances.record(instance.instanceId, o, ctx).then((r) => (r.position ? 1 : 0));
+    deps.commands.instances.record(instance.instanceId, o, by).then((r) => (r.position ? 1 : 0));
+  let finding = findDrift(instance, await containerSeen(docker, instance, container));
+  let info: Docker.ContainerInspectInfo | null = inspected ?? null;
+  if (container && !inspected && news(instance, finding)) {
+    // Looked at again before anything is recorded: the list may be older than what the reconciler
+    // or the event follower did and recorded since it was taken (a restart, an exit seen at once).
+    info = await inspectOrNull(docker, container.Id);
+    finding = findDrift(instance, await containerSeen(docker, instance, info ? listedOf(info) : undefined));
+  }
   // Drift is decided first and recorded before the observations: each observation wakes the
   // reconciler, which must already see the drift when the policy is "report".
-  const finding = findDrift(instance, await containerSeen(docker, instance, container));
   let changes = 0;
   for (const d of finding.drift)
     changes += await record({ type: 'RecordDrift', kind: d.kind, detail: d.detail });
   if (finding.observed === 'removed') changes += await record({ type: 'RecordContainerRemoved' });
   if (finding.observed === 'started') changes += await record({ type: 'RecordContainerStarted' });
-  if (finding.observed === 'exited' && container) {
-    // Looked at again just before it is recorded: the reconciler may have restarted or removed it
-    // since the list was taken.
-    const info = await docker
-      .getContainer(container.Id)
-      .inspect()
-      .catch((err: { statusCode?: number }) => {
-        if (err.statusCode === 404) return null;
-        throw err;
-      });
-    if (info && !info.State.Running && !info.State.Restarting) {
-      changes += await record({
-        type: 'RecordContainerExited',
-        exitCode: info.State.ExitCode ?? null,
-        oomKilled: info.State.OOMKilled,
-      });
-    }
+  if (finding.observed === 'exited' && info) {
+    changes += await record({
+      type: 'RecordContainerExited',
+      exitCode: info.State.ExitCode ?? null,
+      oomKilled: info.State.OOMKilled,
+    });
   }
   for (const kind of finding.resolved) changes += await record({ type: 'RecordDriftResolved', kind });
   return { changes, drift: finding.drift.length > 0 };
+}
+
+/** Whether a finding would record anything the instance does not already have. */
+function news(instance: InstanceState, finding: DriftFinding): boolean {
+  return (
+    finding.observed !== null ||
+    finding.resolved.length > 0 ||
+    finding.drift.some((d) => !instance.drifts.includes(d.kind))
+  );
+}
+
+/** A container's inspect answer as the node's list line for it (Docker's words: "Exited (137)"). */
+export function listedOf(info: Docker.ContainerInspectInfo): ListedContainer {
+  const { Status, ExitCode } = info.State;
+  return { Id: info.Id, State: Status, Status: Status === 'exited' ? `Exited (${ExitCode})` : Status };
 }
 
 /** The container as the rules look at it; a missing one is looked for once more by its recorded id. */
 async function containerSeen(
   docker: Docker,
   instance: InstanceState,
-  container: Docker.ContainerInfo | undefined,
+  container: ListedContainer | undefined,
 ): Promise<ContainerSeen> {
   if (!container) {
     const recordedStillThere = instance.containerId
