@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
-import { EventStore } from '@tianqi/events';
+import { createPool, EventStore } from '@tianqi/events';
 import { liveNodeIds, type PlatformStore, ProjectionRunner, platformEvents } from '@tianqi/projections';
+import type pg from 'pg';
 import pino, { type Logger } from 'pino';
 import type { Services } from './access/services.js';
 import { AuthService } from './auth/auth-service.js';
@@ -90,6 +91,7 @@ export async function startPlatform(config: Config, logger = createLogger(config
   let reconciler: Reconciler | undefined;
   let sync: SyncService | undefined;
   let replicas: ReplicaSet | undefined;
+  let leasePool: pg.Pool | undefined;
   const bus = new ReplicaBus(database.pool, database.url, logger);
   // Per-node work runs where the node's lease is held: alone, this server holds every one.
   const ownership = new NodeOwnership((lease) => replicas?.fence(lease) ?? null);
@@ -235,8 +237,11 @@ export async function startPlatform(config: Config, logger = createLogger(config
     // After listening: by default a replica is named by its address, and holding the port proves that
     // an earlier run at that address is over, so this one takes that run's leases back at once.
     const port = (app.server.address() as { port: number }).port;
+    // Heartbeats and renewals on connections of their own: never queued behind the platform's work
+    // (a start over 10,000 instances fills the main pool, and a renewal waiting there loses leases).
+    leasePool = createPool(database.url, { max: 2 });
     replicas = new ReplicaSet({
-      pool: database.pool,
+      pool: leasePool,
       replica: config.replicas.id || `${hostname()}:${port}`,
       leaseMs: config.replicas['lease-seconds'] * 1000,
       leases: async () => (await liveNodeIds(database.pool)).map(nodeLease),
@@ -299,6 +304,7 @@ export async function startPlatform(config: Config, logger = createLogger(config
           // The leases go first (each node's work stopped, then freed for the others at once), then no
           // new work is taken, then in-flight Docker calls finish, before the database goes.
           await replicas?.stop();
+          await leasePool?.end();
           await bus.close();
           await reconciler?.unsubscribe();
           await following?.stop();
@@ -314,6 +320,7 @@ export async function startPlatform(config: Config, logger = createLogger(config
     };
   } catch (err) {
     await replicas?.stop().catch(() => {});
+    await leasePool?.end().catch(() => {});
     await bus.close();
     await jumpbox?.stop().catch(() => {});
     await following?.stop().catch(() => {});

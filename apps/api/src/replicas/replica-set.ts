@@ -149,15 +149,28 @@ export class ReplicaSet {
     for (const [name, h] of [...this.#held]) if (h.until <= now) this.#lose(name, 'not renewed in time');
   }
 
+  /**
+   * Held from now; its work is started in the background, so that a slow start (a busy database, a
+   * node with many instances) holds up neither the other takes of this look nor the next renewal. A
+   * start that fails is tried again while the lease is still held here, not given up: giving it up
+   * only to take it again would start the same work over and over.
+   */
   async #take(lease: HeldLease, asked: number): Promise<void> {
     this.#held.set(lease.name, { token: lease.token, until: asked + this.options.leaseMs - this.tickMs });
     this.options.logger.info({ lease: lease.name, token: String(lease.token) }, 'lease taken');
-    try {
-      await this.options.work.acquired(lease.name, `${lease.name}#${lease.token}`);
-    } catch (err) {
-      this.options.logger.error({ err, lease: lease.name }, 'starting work under a lease failed');
-      this.#giveUp([lease.name]);
-    }
+    const stillHeld = () => !this.#stopped && this.#held.get(lease.name)?.token === lease.token;
+    const start = async (attempt: number): Promise<void> => {
+      try {
+        await this.options.work.acquired(lease.name, `${lease.name}#${lease.token}`);
+      } catch (err) {
+        this.options.logger.error({ err, lease: lease.name, attempt }, 'starting work under a lease failed');
+        const delay = Math.min(30_000, 1_000 * 2 ** (attempt - 1));
+        setTimeout(() => {
+          if (stillHeld()) void start(attempt + 1);
+        }, delay).unref();
+      }
+    };
+    void start(1);
   }
 
   #lose(name: string, why: string): void {
