@@ -100,8 +100,10 @@ async function main(): Promise<void> {
     // Then no sync going (a first look, or one more asked by another replica's "sync now"): each replica
     // has synced, its reconciler is idle, and neither its syncs nor the engines' calls moved for 2 s.
     let last = '';
+    const deadline = Date.now() + 300_000;
     for (let quiet = 0; quiet < 2; ) {
       const states = await Promise.all(replicas.map((r) => state(r)));
+      if (Date.now() > deadline) throw new Error(`the replicas did not settle: ${JSON.stringify(states)}`);
       const now = JSON.stringify([allCalls(), states]);
       quiet = now === last && states.every((s) => s.syncs >= 1 && s.queue === 0) ? quiet + 1 : 0;
       last = now;
