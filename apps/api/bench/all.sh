@@ -3,6 +3,6 @@
 # all of them, not only the last).
 set -e
 cd "$(dirname "$0")/.."
-for bench in domain reconciler docker-events api jumpbox jumpbox-flood replicas; do
+for bench in domain reconciler docker-events api jumpbox jumpbox-flood replicas fleet; do
   npx tsx "bench/$bench.bench.ts" "$@"
 done
