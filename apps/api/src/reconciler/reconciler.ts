@@ -53,6 +53,8 @@ export class Reconciler implements NodeWork {
   readonly queue: WorkQueue;
   /** Passes running now, by node: a node given up waits for its own. */
   readonly #inFlight = new Map<string, Set<Promise<void>>>();
+  /** Instances passed over because their node's lease was elsewhere, by node: looked at if it comes here. */
+  readonly #notOwned = new Map<string, Set<string>>();
   readonly #slots: KeyedSemaphore;
   readonly #deps: ReconcileDeps;
   #subscription: Subscription<PlatformEvent> | null = null;
@@ -132,9 +134,15 @@ export class Reconciler implements NodeWork {
   async #reconcile(instanceId: string): Promise<void> {
     const instance = await this.options.commands.instances.get(instanceId);
     if (!instance) return;
-    // Another server holds this node's lease: its reconciler does the work.
+    // Another server holds this node's lease: its reconciler does the work. Remembered, in case the
+    // lease comes here next: its start reads the node's unfinished instances from a read model that
+    // may not have this one yet (an instance created just as its node's lease is first taken).
     const { ownership } = this.options;
-    if (ownership && !ownership.owns(instance.nodeId)) return;
+    if (ownership && !ownership.owns(instance.nodeId)) {
+      const waiting = this.#notOwned.get(instance.nodeId) ?? new Set();
+      this.#notOwned.set(instance.nodeId, waiting.add(instanceId));
+      return;
+    }
     const pass = this.#pass(instanceId, instance);
     const running = this.#inFlight.get(instance.nodeId) ?? new Set();
     this.#inFlight.set(instance.nodeId, running);
@@ -213,6 +221,9 @@ export class Reconciler implements NodeWork {
 
   /** This server now owns the node: everything unfinished on it is looked at. */
   async startNode(nodeId: string): Promise<void> {
+    const skipped = this.#notOwned.get(nodeId) ?? new Set();
+    this.#notOwned.delete(nodeId);
+    for (const id of skipped) this.queue.add(id);
     for (const id of await this.pendingInstances(nodeId)) this.queue.add(id);
   }
 
