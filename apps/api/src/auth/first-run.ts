@@ -1,5 +1,5 @@
 import { createHash, randomInt } from 'node:crypto';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TianqiError } from '@tianqi/domain';
@@ -7,6 +7,7 @@ import { adminExists, inTransaction, type PlatformEvent, type ProjectionRunner }
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { CommandResult, UserCommands } from '../commands/index.js';
+import { writeNewFile } from '../data-dir/write-new-file.js';
 import { settleWithin } from '../shutdown/settle-within.js';
 import type { AuthService, LoginResult } from './auth-service.js';
 import type { LoginLimiter } from './login-limiter.js';
@@ -193,10 +194,9 @@ export class FirstRun {
   }
 
   async #writeFile(code: string): Promise<void> {
-    await mkdir(this.deps.dataDir, { recursive: true });
     // Made anew, so it has the mode given here whatever an old file had: readable by the owner only.
     await rm(this.file, { force: true });
-    await writeFile(this.file, `${code}\n`, { mode: 0o600, flag: 'wx' });
+    await writeNewFile(this.file, `${code}\n`, 'The setup code');
     await chmod(this.file, 0o600);
   }
 

@@ -1,7 +1,8 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
+import { writeNewFile } from '../data-dir/write-new-file.js';
 import { StartError } from '../start-error.js';
 
 /** A host key that cannot be used: the start stops with this, naming the file and what to do. */
@@ -24,13 +25,8 @@ export async function loadHostKey(configured: string, dataDir: string): Promise<
   const existing = await readKeyFile(path, null);
   if (existing) return checkedKey(existing, path, false);
   const key = generateHostKey();
-  await mkdir(dataDir, { recursive: true });
   // `wx`: two servers starting at once on one folder keep the first key, not two.
-  try {
-    await writeFile(path, key, { mode: 0o600, flag: 'wx' });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
+  await writeNewFile(path, key, "The SSH jumpbox's new host key");
   await chmod(path, 0o600);
   return checkedKey((await readKeyFile(path, null)) ?? Buffer.from(key), path, false);
 }

@@ -1,7 +1,8 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TianqiError } from '@tianqi/domain';
+import { writeNewFile } from '../data-dir/write-new-file.js';
 
 /**
  * Seals node passwords and TLS private keys with AES-256-GCM before they go into an event, as
@@ -66,15 +67,10 @@ export async function loadSecretKey(configured: string, dataDir: string): Promis
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  await mkdir(dataDir, { recursive: true });
   const key = randomBytes(32);
-  try {
-    await writeFile(file, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
-  } catch (err) {
-    // Another process made it first: use theirs.
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return loadSecretKey(configured, dataDir);
-    throw err;
-  }
+  // Another process made it first: use theirs.
+  if (!(await writeNewFile(file, `${key.toString('base64')}\n`, 'The key sealing node secrets')))
+    return loadSecretKey(configured, dataDir);
   await chmod(file, 0o600);
   return key;
 }
