@@ -83,6 +83,11 @@ export class StandInDockerEngine {
       case 'GET /_ping':
         res.end('OK');
         return;
+      case 'GET /events':
+        // A quiet stream, open until the client goes: nothing here changes by itself.
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.flushHeaders();
+        return;
       case 'GET /version':
         return send(200, { Version: '27.5.1', ApiVersion: '1.47', Os: 'linux', Arch: 'amd64' });
       case 'GET /containers/json': {
