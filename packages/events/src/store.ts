@@ -80,6 +80,8 @@ export class EventStore<S extends EventSchemas> {
   readonly notifier: Notifier;
   readonly #onError: (err: Error) => void;
   readonly #group: GroupCommit;
+  /** The followers' reads now running, by the position they read after (see #followerRead). */
+  readonly #followerReads = new Map<string, { generation: number; promise: Promise<ReadAllResult<S>> }>();
 
   constructor(options: EventStoreOptions<S>) {
     this.pool = options.pool;
@@ -280,13 +282,33 @@ export class EventStore<S extends EventSchemas> {
       {
         pool: this.pool,
         notifier: this.notifier,
-        readAll: (from, limit) => this.readAll(from, limit),
+        readAll: (from, limit) => this.#followerRead(from, limit),
         onError: this.#onError,
       },
       options,
     );
     sub.start();
     return sub;
+  }
+
+  /**
+   * readAll for the subscriptions. The followers of one process (read models, reconciler, node edits)
+   * are mostly at the same position, and one append wakes them all at once: a read that one of them
+   * started is shared by the others, when no wake-up has come since it started (so it sees every
+   * commit they were told of). One query instead of one per follower, each time anything is appended.
+   */
+  #followerRead(from: GlobalPosition, limit: number): Promise<ReadAllResult<S>> {
+    const key = `${from.transactionId}:${from.position}`;
+    const generation = this.notifier.generation;
+    const running = this.#followerReads.get(key);
+    if (running?.generation === generation) return running.promise.then((r) => upTo(r, limit));
+    const promise = this.readAll(from, limit);
+    this.#followerReads.set(key, { generation, promise });
+    const forget = () => {
+      if (this.#followerReads.get(key)?.promise === promise) this.#followerReads.delete(key);
+    };
+    promise.then(forget, forget);
+    return promise;
   }
 
   async close(): Promise<void> {
@@ -332,4 +354,12 @@ export function translateAppendError(err: unknown): unknown {
   if (pgErr.code === 'TQ002')
     return new TianqiError('internal', pgErr.message ?? 'append must be first write');
   return err;
+}
+
+/** A shared read cut to a follower's batch size (a shorter one is taken as it is: the next read goes on). */
+function upTo<S extends EventSchemas>(read: ReadAllResult<S>, limit: number): ReadAllResult<S> {
+  if (read.events.length <= limit) return read;
+  const events = read.events.slice(0, limit);
+  const last = events.at(-1)!;
+  return { events, next: { transactionId: last.transactionId, position: last.position }, blocked: false };
 }

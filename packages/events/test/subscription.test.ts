@@ -1,6 +1,13 @@
 import { createTestDatabase, startThrowawayPostgres } from '@tianqi/infra';
 import { describe, expect, it } from 'vitest';
-import { createPool, EventStore, eventStoreMigrations, migrate, type StoredEvent } from '../src/index.js';
+import {
+  createPool,
+  EventStore,
+  eventStoreMigrations,
+  migrate,
+  START,
+  type StoredEvent,
+} from '../src/index.js';
 import { deposit, testEvents, useStore } from './fixtures.js';
 
 type E = StoredEvent<typeof testEvents.schemas>;
@@ -95,6 +102,36 @@ describe('subscriptions', () => {
     await sub.stop();
     expect(got).toEqual([1, 2, 3, 4, 5, 6]);
     expect(errors.map((e) => e.message)).toEqual(['handler hiccup']);
+  });
+
+  it('at the same position share one read of the log when an append wakes them, each in its own batch size', async () => {
+    const from = await ctx.store.head();
+    const readsFrom: string[] = [];
+    const store = ctx.store;
+    const readAll = store.readAll.bind(store);
+    store.readAll = (at = START, limit) => {
+      readsFrom.push(`${at.transactionId}:${at.position}`);
+      return readAll(at, limit);
+    };
+    const got: E[][] = [[], [], []];
+    const subs = [2, 500, 1_000].map((batchSize, i) =>
+      store.subscribe({ from, batchSize, pollIntervalMs: 600_000, handle: (ev) => void got[i]!.push(...ev) }),
+    );
+    try {
+      await Promise.all(subs.map((s) => s.caughtUp));
+      await new Promise((r) => setTimeout(r, 300)); // the LISTEN's own first wake-up has come and gone
+      const before = readsFrom.length;
+      const r = await store.append('shared-1', 'no_stream', [1, 2, 3, 4, 5].map(deposit));
+      const end = { transactionId: r.transactionId, position: r.streams[0]!.lastPosition };
+      await Promise.all(subs.map((s) => s.waitFor(end)));
+      // Woken together at the same position: one query for the three, not three.
+      const key = `${from.transactionId}:${from.position}`;
+      expect(readsFrom.slice(before).filter((k) => k === key)).toHaveLength(1);
+      for (const events of got) expect(amountsOf(events, 'shared-')).toEqual([1, 2, 3, 4, 5]);
+    } finally {
+      await Promise.all(subs.map((s) => s.stop()));
+      store.readAll = readAll;
+    }
   });
 
   it('keep going across a PostgreSQL restart', async () => {

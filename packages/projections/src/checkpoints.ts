@@ -66,4 +66,27 @@ export async function saveCheckpoint(
   );
 }
 
+/**
+ * Moves several read models' checkpoints (locked above, so their rows exist) to one position in one
+ * statement: the runner's stage moves all of its read models at every batch.
+ */
+export async function advanceCheckpoints(
+  client: pg.PoolClient,
+  readModels: readonly { name: string; version: number }[],
+  position: GlobalPosition,
+): Promise<void> {
+  if (readModels.length === 0) return;
+  await client.query(
+    `UPDATE projection_checkpoints c SET version = v.version, transaction_id = $3::text::xid8,
+       position = $4, updated_at = now()
+     FROM unnest($1::text[], $2::int[]) AS v(name, version) WHERE c.name = v.name`,
+    [
+      readModels.map((r) => r.name),
+      readModels.map((r) => r.version),
+      position.transactionId.toString(),
+      position.position.toString(),
+    ],
+  );
+}
+
 export { START };

@@ -119,32 +119,42 @@ export async function rebuildProjections(
       options.onProgress?.({ events, position: position.position, headPosition });
     };
     const phaseStart = performance.now();
-    // The bulk fills run in the server while this process replays the log.
+    // The bulk fills run in the server while this process replays the log. A replay that fails waits
+    // for them before it says so (the next rebuild drops their schemas), and their own failure is
+    // then not left unhandled (it would end the process).
     const filling = fill();
+    filling.catch(() => {});
     let replayMs = 0;
-    if (replayed.length > 0) {
-      const cache = new RebuildCache(options.cacheRows);
-      const spill = () => cache.spill(pool, (pool, fn) => inTransaction(pool, fn, { durable: false }));
-      const client = guarded(await pool.connect());
-      try {
+    try {
+      if (replayed.length > 0) {
+        const cache = new RebuildCache(options.cacheRows);
+        const spill = () => cache.spill(pool, (pool, fn) => inTransaction(pool, fn, { durable: false }));
+        const client = guarded(await pool.connect());
+        // The next batch is read while this one is applied.
         let pending = store.readAll(START, batchSize);
-        for (;;) {
-          const batch = await pending;
-          if (batch.events.length === 0) break;
-          pending = store.readAll(batch.next, batchSize);
-          for (const p of replayed) await p.apply({ client, schema: buildSchema(p), cache }, batch.events);
-          progress(batch);
-          if (cache.full) await spill();
+        try {
+          for (;;) {
+            const batch = await pending;
+            if (batch.events.length === 0) break;
+            pending = store.readAll(batch.next, batchSize);
+            for (const p of replayed) await p.apply({ client, schema: buildSchema(p), cache }, batch.events);
+            progress(batch);
+            if (cache.full) await spill();
+          }
+          client.release();
+        } catch (err) {
+          pending.catch(() => {});
+          client.release(err as Error);
+          throw err;
         }
-        client.release();
-      } catch (err) {
-        client.release(err as Error);
-        throw err;
+        replayMs = performance.now() - phaseStart;
+        await spill();
+        await Promise.all(replayed.map(indexes));
+        for (const p of replayed) reached.set(p.name, position);
       }
-      replayMs = performance.now() - phaseStart;
-      await spill();
-      await Promise.all(replayed.map(indexes));
-      for (const p of replayed) reached.set(p.name, position);
+    } catch (err) {
+      await filling.catch(() => {});
+      throw err;
     }
     const filledCounts = await filling;
     if (replayed.length === 0) events = filledCounts[0] ?? 0;
@@ -199,9 +209,9 @@ export async function inTransaction<T>(
 ): Promise<T> {
   const client = guarded(await pool.connect());
   try {
-    await client.query('BEGIN');
-    // Work that is redone anyway after a crash need not wait for its commit to reach the disk.
-    if (options.durable === false) await client.query('SET LOCAL synchronous_commit = off');
+    // Work that is redone anyway after a crash need not wait for its commit to reach the disk (said
+    // with the BEGIN: one round trip, not two).
+    await client.query(options.durable === false ? 'BEGIN; SET LOCAL synchronous_commit = off' : 'BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
     client.release();

@@ -6,7 +6,7 @@ import {
   START,
   type Subscription,
 } from '@tianqi/events';
-import { loadCheckpoints, lockCheckpoints, saveCheckpoint } from './checkpoints.js';
+import { advanceCheckpoints, loadCheckpoints, lockCheckpoints } from './checkpoints.js';
 import type { PlatformEvent, PlatformStore } from './platform-events.js';
 import { LIVE_SCHEMA, type Projection } from './projection.js';
 import { allProjections } from './read-models/index.js';
@@ -153,6 +153,7 @@ export class ProjectionRunner {
           client,
           stage.map((p) => p.name),
         );
+        const advanced: Projection[] = [];
         for (const p of stage) {
           if (this.#setAside.has(p.name)) continue;
           const checkpoint = checkpoints.get(p.name);
@@ -166,8 +167,9 @@ export class ProjectionRunner {
             if (isDatabaseUnavailable(err)) throw err;
             throw this.#failedOnce(p.name, checkpoint.position, err as Error);
           }
-          if (isAfter(next, checkpoint.position)) await saveCheckpoint(client, p.name, p.version, next);
+          if (isAfter(next, checkpoint.position)) advanced.push(p);
         }
+        await advanceCheckpoints(client, advanced, next);
       },
       { durable: false },
     );
