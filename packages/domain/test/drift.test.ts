@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  awaitsReconciler,
   type ContainerSeen,
   findDrift,
   type InstanceState,
@@ -127,5 +128,34 @@ describe('drift: containers on the wrong node, and orphans', () => {
     expect(instanceGone({ desired: 'deleted', observed: 'removed' })).toBe(true);
     expect(instanceGone({ desired: 'deleted', observed: 'running' })).toBe(false);
     expect(instanceGone({ desired: 'running', observed: 'removed' })).toBe(false);
+  });
+});
+
+describe('work the reconciler still owes an instance, which the sync hands it again when none is queued', () => {
+  it('given it should run and is still being created, then there is work; once it runs, none', () => {
+    expect(awaitsReconciler(instance({ observed: 'creating', containerId: null }))).toBe(true);
+    expect(awaitsReconciler(instance())).toBe(false);
+  });
+
+  it('given a restart was asked and not yet done, then there is work', () => {
+    expect(awaitsReconciler(instance({ restarts: 2, restartsDone: 1 }))).toBe(true);
+    expect(awaitsReconciler(instance({ restarts: 2, restartsDone: 2 }))).toBe(false);
+  });
+
+  it('given a deletion whose volumes are not yet removed, then there is work, until they are', () => {
+    expect(awaitsReconciler(instance({ desired: 'deleted', observed: 'removed' }))).toBe(true);
+    expect(
+      awaitsReconciler(instance({ desired: 'deleted', observed: 'removed', volumesRemoved: true })),
+    ).toBe(false);
+  });
+
+  it('given a failure that waits for its owner, resources given back, a stop, or drift, then none', () => {
+    expect(awaitsReconciler(instance({ observed: 'failed', creationFailed: true }))).toBe(false);
+    expect(awaitsReconciler(instance({ observed: 'creating', allocationHeld: false }))).toBe(false);
+    expect(awaitsReconciler(instance({ observed: 'failed' }))).toBe(false);
+    expect(awaitsReconciler(instance({ desired: 'stopped', observed: 'exited' }))).toBe(false);
+    // Exited or missing while wanted running is drift: healed or reported by the drift rules.
+    expect(awaitsReconciler(instance({ observed: 'exited' }))).toBe(false);
+    expect(awaitsReconciler(instance({ observed: 'removed' }))).toBe(false);
   });
 });

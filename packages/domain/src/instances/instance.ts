@@ -421,6 +421,40 @@ export function instanceGone(instance: Pick<InstanceState, 'desired' | 'observed
   return instance.desired === 'deleted' && instance.observed === 'removed';
 }
 
+/**
+ * Whether the reconciler still has something to do for an instance that no drift rule covers: a
+ * container to make and start, a restart asked for, a deletion to finish. What the sync hands it again
+ * when nothing is queued for it, so a wake-up that never came costs one sync interval, not the instance
+ * (the sync looks at instances that are not gone: a deletion whose container is removed but whose
+ * volumes are not is left to the reconciler's own wake-up). A failed creation or start waits for its
+ * owner, and exited or missing containers are drift.
+ */
+export function awaitsReconciler(
+  instance: Pick<
+    InstanceState,
+    | 'desired'
+    | 'observed'
+    | 'creationFailed'
+    | 'allocationHeld'
+    | 'restarts'
+    | 'restartsDone'
+    | 'volumesRemoved'
+  >,
+): boolean {
+  switch (instance.desired) {
+    case 'deleted':
+      return !instance.volumesRemoved;
+    case 'stopped':
+      return false;
+    case 'running':
+      if (instance.creationFailed || !instance.allocationHeld) return false;
+      return (
+        instance.observed === 'creating' ||
+        (instance.observed === 'running' && instance.restarts > instance.restartsDone)
+      );
+  }
+}
+
 /** evolve(state, event) → state. */
 export function evolveInstance(state: InstanceState, event: InstanceEvent): InstanceState {
   switch (event.type) {
