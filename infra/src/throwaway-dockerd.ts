@@ -40,6 +40,9 @@ const READY_MS = 120_000;
  * hook on its PATH, and imports the busybox test image made by infra/test-nodes/start.sh. Needs root.
  */
 export async function startThrowawayDockerd(options: { host?: string } = {}): Promise<ThrowawayDockerd> {
+  // Looked for before any daemon starts: without the test images there is nothing to start it for.
+  const images = join(testNodesDir(), 'images');
+  const imageFile = join(images, newest(await readdir(images).catch(() => []), 'busybox'));
   const host = options.host ?? '127.0.0.61';
   const port = await freePort(host);
   const dir = await mkdtemp(join(tmpdir(), 'tianqi-dockerd-'));
@@ -107,15 +110,8 @@ export async function startThrowawayDockerd(options: { host?: string } = {}): Pr
     }
   };
 
-  await launch();
   const image = 'tianqi-test/busybox:latest';
-  await run('docker', [
-    ...['-H', `unix://${socketPath}`, 'import', '--change', 'CMD ["/bin/sh"]'],
-    join(testNodesDir(), 'images', newest(await readdir(join(testNodesDir(), 'images')), 'busybox')),
-    image,
-  ]);
-
-  return {
+  const throwaway: ThrowawayDockerd = {
     node: { name: 'throwaway', host, port, tls: false, socketPath, gpuCount: 8 },
     socketPath,
     host,
@@ -162,6 +158,19 @@ export async function startThrowawayDockerd(options: { host?: string } = {}): Pr
       await rm(dir, { recursive: true, force: true });
     },
   };
+  try {
+    await launch();
+    await run('docker', [
+      ...['-H', `unix://${socketPath}`, 'import', '--change', 'CMD ["/bin/sh"]'],
+      imageFile,
+      image,
+    ]);
+  } catch (err) {
+    // A start that did not get through leaves no daemon behind (the caller has nothing to stop).
+    await throwaway.stop().catch(() => {});
+    throw err;
+  }
+  return throwaway;
 }
 
 /** The newest `<name>-v<N>.tar` of the test images. */

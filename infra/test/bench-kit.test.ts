@@ -16,7 +16,7 @@ import {
 } from '../src/index.js';
 
 describe('the stand-in Docker engine', () => {
-  it('answers dockerode: create, start, list by label, inspect, stats; counts what it does not know', async () => {
+  it('answers dockerode: create, start, list by label, inspect, stats, info, disk usage; counts what it does not know', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'tianqi-stand-in-'));
     const engine = new StandInDockerEngine(join(dir, 'engine.sock'), 'x.instance');
     await engine.listen();
@@ -44,8 +44,12 @@ describe('the stand-in Docker engine', () => {
       expect((await made.inspect()).State.Running).toBe(true);
       const stats = await docker.getContainer('b'.repeat(64)).stats({ stream: false });
       expect(stats.memory_stats.usage).toBeGreaterThan(0);
-      await expect(docker.info()).rejects.toThrow(/does not answer GET \/info/);
-      expect(engine.unknownCalls()).toEqual([['unknown: GET /info', 1]]);
+      // What the sync asks of every node: its storage driver and its disk usage, a size per container.
+      expect((await docker.info()).Driver).toBe('overlay2');
+      const df = (await docker.df()) as { Containers: { Id: string; SizeRw: number }[] };
+      expect(df.Containers.map((c) => c.Id).sort()).toEqual([made.id, 'b'.repeat(64)].sort());
+      await expect(docker.listImages()).rejects.toThrow(/does not answer GET \/images\/json/);
+      expect(engine.unknownCalls()).toEqual([['unknown: GET /images/json', 1]]);
       expect(engine.calls.get('POST /containers/create')).toBe(1);
     } finally {
       await engine.close();

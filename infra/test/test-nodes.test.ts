@@ -1,11 +1,19 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { describe, expect, it } from 'vitest';
-import { dockerOverTcp, loadTestNodes, type TestNode, testNodesDir } from '../src/index.js';
+import {
+  dockerOverTcp,
+  loadTestNodes,
+  startThrowawayDockerd,
+  type TestNode,
+  testNodesDir,
+} from '../src/index.js';
 
 const run = promisify(execFile);
 const { nodes, images } = loadTestNodes();
@@ -124,4 +132,49 @@ describe('stop.sh', () => {
     expect(stdout.trim()).toBe('0'); // no folder, no mount left
     for (const p of otherPids) expect(() => process.kill(Number(p), 0)).not.toThrow(); // other nodes untouched
   });
+});
+
+/** dockerd processes whose folder is gone: left running by a start that did not clean up after itself. */
+function leakedDaemons(): string[] {
+  const leaked: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue; // ended meanwhile
+    }
+    const root = args[args.indexOf('--data-root') + 1];
+    if (args[0]?.endsWith('dockerd') && root?.includes('tianqi-dockerd-') && !existsSync(dirname(root)))
+      leaked.push(`${pid} ${root}`);
+  }
+  return leaked;
+}
+
+describe("a throwaway daemon (the fault tests' own)", () => {
+  it('is not started without the test images, and one that cannot be set up is stopped and removed', async () => {
+    const nodesDir = await mkdtemp(join(tmpdir(), 'tianqi-nodes-broken-'));
+    const leakedBefore = leakedDaemons(); // by runs before this one, on a machine not cleaned up
+    const before = process.env.TIANQI_NODES_DIR;
+    process.env.TIANQI_NODES_DIR = nodesDir;
+    try {
+      await expect(startThrowawayDockerd({ host: '127.0.0.62' })).rejects.toThrow(
+        /no busybox test image in .*: run infra\/test-nodes\/start\.sh/,
+      );
+      // The daemon starts, then the image cannot be imported.
+      await mkdir(join(nodesDir, 'images'));
+      await writeFile(join(nodesDir, 'images', 'busybox-v1.tar'), 'not a tar');
+      const started = await startThrowawayDockerd({ host: '127.0.0.62' }).then(
+        (d) => d,
+        (err: Error) => err,
+      );
+      if (!(started instanceof Error)) await started.stop();
+      expect(started).toBeInstanceOf(Error);
+      expect(leakedDaemons().filter((d) => !leakedBefore.includes(d))).toEqual([]);
+    } finally {
+      if (before === undefined) delete process.env.TIANQI_NODES_DIR;
+      else process.env.TIANQI_NODES_DIR = before;
+      await rm(nodesDir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

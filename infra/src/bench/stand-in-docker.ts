@@ -13,8 +13,8 @@ export interface StandInContainer {
 }
 
 /**
- * Enough of the Docker Engine API, on a unix socket, for the reconciler and the sync (version, list,
- * create, start, inspect, stats), from a table of containers and at no cost worth counting: a bench
+ * Enough of the Docker Engine API, on a unix socket, for the reconciler and the sync (version, info,
+ * list, create, start, inspect, stats, disk usage), from a table of containers and at no cost worth counting: a bench
  * can give the platform thousands of containers on nodes that answer without measuring Docker too.
  * `indexedLabel` (the platform's instance label) is looked up directly when a list filters on it, so
  * a list for one instance does not scan every container.
@@ -88,6 +88,18 @@ export class StandInDockerEngine {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.flushHeaders();
         return;
+      case 'GET /info':
+        return send(200, { Driver: 'overlay2', DriverStatus: [['Backing Filesystem', 'extfs']] });
+      case 'GET /system/df':
+        // Every container's writable layer, as Docker answers; no volumes (none are made here).
+        return send(200, {
+          Volumes: [],
+          Containers: [...this.containers.values()].map((c) => ({
+            Id: c.Id,
+            SizeRw: 4096,
+            SizeRootFs: 2 ** 20,
+          })),
+        });
       case 'GET /version':
         return send(200, { Version: '27.5.1', ApiVersion: '1.47', Os: 'linux', Arch: 'amd64' });
       case 'GET /containers/json': {
