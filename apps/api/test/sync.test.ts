@@ -38,6 +38,7 @@ function syncWith(policy: DriftPolicy, health = new NodeHealth()) {
     policy,
     logger,
     converge: (ids) => reconciler.converge(ids),
+    wake: (ids) => reconciler.wake(ids),
   });
 }
 
@@ -250,6 +251,30 @@ describe('the sync against a real Docker node', () => {
     // The test image's stand-in nvidia-smi prints "1234, 24564".
     expect(sync.metrics.latest(a.id)).toMatchObject({ gpuMemoryUsedMb: 1234, gpuMemoryTotalMb: 24564 });
     expect(sync.metrics.latest(b.id)).toMatchObject({ gpuMemoryUsedMb: null, gpuMemoryTotalMb: 24 * 1024 });
+  });
+
+  it('an instance whose wake-up never reached the reconciler is made and started at the next sync', async () => {
+    const p = platform();
+    // The reconciler follows no events for a moment: the create below wakes nothing.
+    await reconciler.unsubscribe();
+    let id: string;
+    try {
+      ({ id } = await p.commands.instances.create(
+        { name: 'never_woken', imageId, specId, nodeId: node.id },
+        owner,
+      ));
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await containersOf(node.docker, id)).toEqual([]);
+      expect((await p.commands.instances.get(id))!.observed).toBe('creating');
+      // Under "report" too: this is work owed, not drift.
+      await syncWith('report').runOnce();
+      const made = await observed(p, id, 'running');
+      expect(await containersOf(node.docker, id)).toEqual([
+        expect.objectContaining({ Id: made.containerId }),
+      ]);
+    } finally {
+      await reconciler.start();
+    }
   });
 
   it('a node that stops answering is failed after two checks (its instances left alone) and comes back', async () => {

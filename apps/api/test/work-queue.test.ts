@@ -50,6 +50,32 @@ describe('the reconciler work queue', () => {
     expect(failing.depth).toBe(0);
   });
 
+  it('a look for lost wake-ups adds only keys nothing is pending for, and never cuts a backoff short', async () => {
+    const runs: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const queue = new WorkQueue(
+      async (key) => {
+        runs.push(key);
+        if (key === 'busy') await held;
+        if (key === 'failing') throw new Error('not yet');
+      },
+      { baseDelayMs: 10_000 },
+    );
+    queue.add('busy');
+    queue.add('failing');
+    await tick(10);
+    // busy is being worked on, failing waits for its retry (5–10 s away): neither is added again.
+    expect(queue.addIfIdle('busy')).toBe(false);
+    expect(queue.addIfIdle('failing')).toBe(false);
+    expect(queue.addIfIdle('forgotten')).toBe(true);
+    await tick(10);
+    expect(runs).toEqual(['busy', 'failing', 'forgotten']);
+    release();
+    await queue.stop();
+    expect(runs).toEqual(['busy', 'failing', 'forgotten']);
+  });
+
   it('works on at most `concurrency` keys at once, and gets through all of them', async () => {
     let active = 0;
     let most = 0;

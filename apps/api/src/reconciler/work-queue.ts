@@ -44,6 +44,16 @@ export class WorkQueue {
     queueMicrotask(() => this.#pump());
   }
 
+  /**
+   * Adds a key nothing is pending for: not queued, not being worked on, not waiting for its retry (a
+   * look that only makes sure no wake-up was lost, and must not cut a retry's backoff short).
+   */
+  addIfIdle(key: string): boolean {
+    if (this.#queued.has(key) || this.#running.has(key) || this.#timers.has(key)) return false;
+    this.add(key);
+    return !this.#stopped;
+  }
+
   /** Starts queued keys, oldest first, while there is room. */
   #pump(): void {
     const limit = this.options.concurrency ?? 64;

@@ -60,24 +60,39 @@ export class LeaseTable {
   }
 
   /**
-   * Takes a lease that is free, expired, or held by an earlier run of this same replica (its port is
-   * ours now, so that run is over), with a new token. Under the lease's key held exclusively: appends
-   * fenced by the old token finish first, and any later one sees the new token.
+   * Takes up to `want` of these leases that are still free, expired, or held by an earlier run of
+   * this same replica (its port is ours now, so that run is over), each with a new token, in one
+   * transaction: a replica taking a fleet's hundred nodes must not spend longer than a lease on taking
+   * them one by one. A lease is taken under its key held exclusively, so that appends fenced by its
+   * old token finish first and any later one sees the new token; the keys are only tried, never waited
+   * for (appends grouped in one commit take theirs in no set order, so waiting could deadlock), and
+   * rows another replica is taking now are skipped: what is not taken this look is tried at the next.
    */
-  async acquire(name: string): Promise<HeldLease | null> {
+  async acquire(names: readonly string[], want = names.length): Promise<HeldLease[]> {
+    if (names.length === 0 || want <= 0) return [];
     return withClient(this.pool, async (client) => {
       await client.query('BEGIN');
       try {
-        await client.query('SELECT pg_advisory_xact_lock(tianqi_lease_key($1))', [name]);
-        const { rows } = await client.query<{ token: string }>(
+        const free = await client.query<{ name: string }>(
+          `SELECT name FROM leases WHERE name = ANY($1)
+             AND (incarnation IS NULL OR expires_at < now() OR replica = $2)
+           ORDER BY name FOR UPDATE SKIP LOCKED`,
+          [names, this.replica],
+        );
+        const { rows: locked } = await client.query<{ name: string }>(
+          `SELECT n AS name FROM unnest($1::text[]) AS n WHERE pg_try_advisory_xact_lock(tianqi_lease_key(n))`,
+          [free.rows.map((r) => r.name)],
+        );
+        const { rows } = await client.query<{ name: string; token: string }>(
           `UPDATE leases SET replica = $2, incarnation = $3, token = token + 1, acquired_at = now(),
              expires_at = now() + $4 * interval '1 millisecond'
-           WHERE name = $1 AND (incarnation IS NULL OR expires_at < now() OR replica = $2)
-           RETURNING token::text`,
-          [name, this.replica, this.incarnation, this.leaseMs],
+           WHERE name = ANY($1) RETURNING name, token::text`,
+          [locked.slice(0, want).map((r) => r.name), this.replica, this.incarnation, this.leaseMs],
         );
         await client.query('COMMIT');
-        return rows[0] ? { name, token: BigInt(rows[0].token) } : null;
+        return rows
+          .map((r) => ({ name: r.name, token: BigInt(r.token) }))
+          .sort((a, b) => (a.name < b.name ? -1 : 1));
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {});
         throw err;

@@ -22,6 +22,19 @@ export interface ReplicaSetOptions {
   onChange?: (held: number, live: number) => void;
 }
 
+/** `step` run one at a time: a call while it runs gets that run; failures go to `failed`. */
+function oneAtATime(step: () => Promise<void>, failed: (err: unknown) => void): () => Promise<void> {
+  let running: Promise<void> | null = null;
+  return () => {
+    running ??= step()
+      .catch(failed)
+      .finally(() => {
+        running = null;
+      });
+    return running;
+  };
+}
+
 interface Holding {
   token: bigint;
   /** After this (performance.now()), the lease may be taken over: nothing is done under it any more. */
@@ -45,8 +58,9 @@ export class ReplicaSet {
   /** Leases whose work is being stopped (not taken again here until it has). */
   readonly #stopping = new Map<string, Promise<void>>();
   #live: string[] = [];
+  /** When the last heartbeat that got an answer was asked (performance.now()). */
+  #heartbeatAt = Number.NEGATIVE_INFINITY;
   #timer: NodeJS.Timeout | null = null;
-  #ticking: Promise<void> | null = null;
   #stopped = false;
   #warnedReplaced = false;
 
@@ -81,24 +95,39 @@ export class ReplicaSet {
     this.#schedule();
   }
 
+  /**
+   * Renewals keep their pace whatever a share-out in progress waits for (a busy database, a pool
+   * shared with a sync of thousands of instances): a look that renewed only after the share-out
+   * would let every lease run out whenever one took longer than a lease.
+   */
   #schedule(): void {
     if (this.#stopped) return;
     this.#timer = setTimeout(() => {
-      this.tick().finally(() => this.#schedule());
+      this.#renewOnce()
+        .then(() => void this.#balanceOnce())
+        .finally(() => this.#schedule());
     }, this.tickMs);
   }
 
-  /** One look: heartbeat, renew, then give up or take leases towards this replica's share. */
-  tick(): Promise<void> {
-    this.#ticking ??= this.#tick()
-      .catch((err: unknown) => this.options.logger.warn({ err }, 'replica look failed'))
-      .finally(() => {
-        this.#ticking = null;
-      });
-    return this.#ticking;
+  /** One look: heartbeat and renewals, then give up or take leases towards this replica's share. */
+  async tick(): Promise<void> {
+    await this.#renewOnce();
+    await this.#balanceOnce();
   }
 
-  async #tick(): Promise<void> {
+  /** Heartbeat and renewals, one run at a time (a call while one runs gets that run). */
+  readonly #renewOnce = oneAtATime(
+    () => this.#renewStep(),
+    (err) => this.options.logger.warn({ err }, 'replica heartbeat failed'),
+  );
+
+  /** The share-out, likewise. */
+  readonly #balanceOnce = oneAtATime(
+    () => this.#balanceStep(),
+    (err) => this.options.logger.warn({ err }, 'sharing out the leases failed'),
+  );
+
+  async #renewStep(): Promise<void> {
     if (this.#stopped) return;
     this.#dropExpired();
     const asked = performance.now();
@@ -111,7 +140,16 @@ export class ReplicaSet {
       );
     }
     this.#live = live;
+    this.#heartbeatAt = asked;
     await this.#renew(asked);
+  }
+
+  async #balanceStep(): Promise<void> {
+    // Shares are worked out only from a membership just seen (never from none: a first heartbeat that
+    // failed would make this replica's share everything).
+    if (this.#stopped || !this.#live.includes(this.replica)) return;
+    if (performance.now() - this.#heartbeatAt > this.options.leaseMs) return;
+    const live = this.#live;
     const names = await this.options.leases();
     await this.#table.ensure(names);
     const wanted = new Set(names);
@@ -122,25 +160,31 @@ export class ReplicaSet {
     const kept = this.held.filter((n) => wanted.has(n));
     giveUp.push(...kept.slice(share));
     if (giveUp.length > 0) this.#giveUp(giveUp);
-    if (this.#held.size < share) {
-      for (const name of await this.#table.free(names)) {
-        if (this.#held.size >= share || this.#stopped) break;
-        if (this.#held.has(name) || this.#stopping.has(name)) continue;
-        const at = performance.now();
-        const lease = await this.#table.acquire(name);
-        if (lease) await this.#take(lease, at);
-      }
+    if (this.#held.size < share && !this.#stopped) {
+      const free = await this.#table.free(names);
+      const wantedNow = free.filter((n) => !this.#held.has(n) && !this.#stopping.has(n));
+      const at = performance.now();
+      const taken = await this.#table.acquire(wantedNow, share - this.#held.size);
+      // Stopping meanwhile: handed straight back, no work started.
+      if (this.#stopped) await this.#table.release(taken.map((l) => l.name));
+      else for (const lease of taken) this.#take(lease, at);
     }
     this.options.onChange?.(this.#held.size, live.length);
   }
 
+  /**
+   * Extends what was held when the renewal was asked; a lease taken meanwhile (by a share-out going
+   * on beside it) is judged at the next renewal, not counted as lost for missing from this answer.
+   */
   async #renew(asked: number): Promise<void> {
+    const before = new Map([...this.#held].map(([name, h]) => [name, h.token]));
     const still = new Map((await this.#table.renew()).map((l) => [l.name, l.token]));
-    for (const [name, h] of this.#held) {
-      if (still.get(name) === h.token) h.until = asked + this.options.leaseMs - this.tickMs;
+    for (const [name, token] of before) {
+      const h = this.#held.get(name);
+      if (!h || h.token !== token) continue; // given up, or taken again, meanwhile
+      if (still.get(name) === token) h.until = asked + this.options.leaseMs - this.tickMs;
+      else this.#lose(name, 'taken by another replica');
     }
-    const taken = [...this.#held.keys()].filter((n) => still.get(n) !== this.#held.get(n)!.token);
-    for (const name of taken) this.#lose(name, 'taken by another replica');
   }
 
   /** Leases whose time ran out here (renewals failed: the database away, a long pause). */
@@ -155,7 +199,7 @@ export class ReplicaSet {
    * start that fails is tried again while the lease is still held here, not given up: giving it up
    * only to take it again would start the same work over and over.
    */
-  async #take(lease: HeldLease, asked: number): Promise<void> {
+  #take(lease: HeldLease, asked: number): void {
     this.#held.set(lease.name, { token: lease.token, until: asked + this.options.leaseMs - this.tickMs });
     this.options.logger.info({ lease: lease.name, token: String(lease.token) }, 'lease taken');
     const stillHeld = () => !this.#stopped && this.#held.get(lease.name)?.token === lease.token;
@@ -173,27 +217,39 @@ export class ReplicaSet {
     void start(1);
   }
 
+  /**
+   * Also freed once its work has stopped (nothing happens if another replica has it by then): one that
+   * ran out here may still be this replica's in the table, renewed with the rest, and would otherwise
+   * stay held there with nobody working on it whenever this replica is at its share.
+   */
   #lose(name: string, why: string): void {
     this.options.logger.warn({ lease: name, why }, 'lease lost');
-    this.#stop(name, false);
+    this.#stop(name);
   }
 
   /** Stops the work first, then frees the leases for the others. */
   #giveUp(names: string[]): void {
     this.options.logger.info({ leases: names }, 'leases given up');
-    for (const name of names) this.#stop(name, true);
+    for (const name of names) this.#stop(name);
   }
 
   /**
    * Its fence goes at once (what runs stops at its next step); the stop itself (a pull in flight may
-   * take minutes) goes on in the background, so that looks and renewals of the other leases go on.
+   * take minutes) goes on in the background, so that looks and renewals of the other leases go on;
+   * then the lease is freed (a no-op when another replica has it by then).
    */
-  #stop(name: string, release: boolean): void {
+  #stop(name: string): void {
     this.#held.delete(name);
+    const began = performance.now();
     const stopping = (async () => {
       try {
         await this.options.work.lost(name);
-        if (release) await this.#table.release([name]);
+        await this.#table.release([name]);
+        const ms = Math.round(performance.now() - began);
+        // Until then the lease stays this replica's (renewed): another waits for it that long.
+        if (ms > this.options.leaseMs)
+          this.options.logger.warn({ lease: name, ms }, 'stopping the work under a lease took long');
+        else this.options.logger.debug({ lease: name, ms }, 'work under a lease stopped');
       } catch (err) {
         this.options.logger.warn({ err, lease: name }, 'stopping work under a lease failed');
       } finally {
@@ -207,7 +263,7 @@ export class ReplicaSet {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
-    await this.#ticking;
+    await Promise.all([this.#renewOnce(), this.#balanceOnce()]); // the runs going now (none starts)
     this.#giveUp(this.held);
     await Promise.all(this.#stopping.values());
     await this.#table.leave().catch(() => {});

@@ -82,7 +82,7 @@ export function toSample(
     cpuPercent: cpuPercent(stats.cpu_stats, before),
     memoryUsedBytes: used,
     memoryLimitBytes: limit,
-    memoryPercent: limit > 0 ? (used / limit) * 100 : 0,
+    memoryPercent: memoryPercent(used, limit),
     networkRxBytes: rx,
     networkTxBytes: tx,
     blockReadBytes: read,
@@ -95,14 +95,22 @@ export function toSample(
   };
 }
 
+/** Memory in use as a share of the limit, in percent (0 with no limit known). */
+function memoryPercent(used: number, limit: number): number {
+  return limit > 0 ? (used / limit) * 100 : 0;
+}
+
 const HOUR = 3_600_000;
 
-/** The figures of a sample after `at`, in this order in the store (null kept as NaN). */
+/**
+ * The figures of a sample after `at`, in this order in the store (null kept as NaN). The memory
+ * percentage is not kept: it is worked out again from the two it comes from (4 bytes a sample less,
+ * 6 MB for 10,000 instances' hour).
+ */
 const FIELDS = [
   'cpuPercent',
   'memoryUsedBytes',
   'memoryLimitBytes',
-  'memoryPercent',
   'networkRxBytes',
   'networkTxBytes',
   'blockReadBytes',
@@ -112,7 +120,7 @@ const FIELDS = [
   'gpuMemoryTotalMb',
   'dataDiskUsedBytes',
   'systemDiskUsedBytes',
-] as const satisfies readonly (keyof Sample)[];
+] as const satisfies readonly Exclude<keyof Sample, 'memoryPercent' | 'at'>[];
 const NULLABLE = new Set<keyof Sample>([
   'cpuPercent',
   'gpuMemoryUsedMb',
@@ -123,8 +131,8 @@ const NULLABLE = new Set<keyof Sample>([
 
 /**
  * One instance's samples in a ring: times as float64, figures as float32 (7 significant digits, plenty
- * for a chart), about 7 KB for an hour at one sample per 30 s — 10,000 instances fit in ~75 MB, where
- * plain objects took three times that.
+ * for a chart), 56 bytes a sample and 150 slots (8.4 KB) an instance — 10,000 instances' hour in
+ * ~84 MB, where plain objects took three times that.
  */
 class SampleRing {
   readonly at: Float64Array;
@@ -163,6 +171,7 @@ class SampleRing {
       const v = this.values[slot * FIELDS.length + i]!;
       sample[f] = Number.isNaN(v) && NULLABLE.has(f) ? null : v;
     });
+    sample.memoryPercent = memoryPercent(sample.memoryUsedBytes!, sample.memoryLimitBytes!);
     return sample as unknown as Sample;
   }
 

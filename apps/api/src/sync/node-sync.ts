@@ -1,4 +1,6 @@
+import { setImmediate } from 'node:timers/promises';
 import {
+  awaitsReconciler,
   type ContainerSeen,
   type DataDiskPolicy,
   type DriftFinding,
@@ -43,6 +45,8 @@ export interface SyncDeps {
   logger: Logger;
   /** Hands instances to the reconciler ("heal"). */
   converge: (instanceIds: string[]) => void;
+  /** Hands the reconciler instances it still owes work (awaitsReconciler), for it to see none is lost. */
+  wake?: (instanceIds: string[]) => void;
   /** This installation's id (read from the database when left out). */
   installation?: string;
   /** With several servers: the fence of the node's lease for its writes (throws when not held). */
@@ -138,8 +142,15 @@ export async function syncNode(deps: SyncDeps, node: NodeState, docker: Docker):
   const wanted = await activeInstanceIds(deps.pool, { nodeId: node.nodeId });
   const ids = new Set([...wanted, ...byInstance.keys()].filter((id) => id !== ''));
   const heal: string[] = [];
+  const owed: string[] = [];
+  // Read together; an instance with something to record is read again first (observeInstance).
+  const states = await commands.instances.getMany([...ids]);
+  let looked = 0;
   for (const id of ids) {
-    const instance = await commands.instances.get(id);
+    // Read together, most instances are looked at with no I/O at all: the loop lets the event loop
+    // run now and then, or a sync of many nodes would hold up lease renewals and requests for seconds.
+    if (++looked % 100 === 0) await setImmediate();
+    const instance = states.get(id) ?? null;
     const container = byInstance.get(id);
     if (!instance || instanceGone(instance) || instance.nodeId !== node.nodeId) {
       if (container) {
@@ -155,6 +166,9 @@ export async function syncNode(deps: SyncDeps, node: NodeState, docker: Docker):
     const changed = await observeInstance(deps, docker, instance, container, ctx);
     report.changes += changed.changes;
     if (changed.drift && deps.policy === 'heal') heal.push(id);
+    // Only where this look recorded nothing (what it records wakes the reconciler) and saw no drift
+    // (drift is healed or reported as such, not owed work).
+    else if (changed.changes === 0 && !changed.drift && awaitsReconciler(instance)) owed.push(id);
   }
   // Orphans recorded earlier whose container has gone meanwhile.
   const present = new Set(containers.map((c) => c.Id));
@@ -163,6 +177,7 @@ export async function syncNode(deps: SyncDeps, node: NodeState, docker: Docker):
     report.changes++;
   }
   if (heal.length > 0) deps.converge(heal);
+  if (owed.length > 0) deps.wake?.(owed);
   return report;
 }
 
@@ -176,16 +191,25 @@ type ListedContainer = Pick<Docker.ContainerInfo, 'Id' | 'State' | 'Status'>;
 export async function observeInstance(
   deps: Pick<SyncDeps, 'commands'>,
   docker: Docker,
-  instance: InstanceState,
+  read: InstanceState,
   container: ListedContainer | undefined,
   /** Who records it, with the fence of the node's lease when several servers share the fleet. */
   by: Context,
   /** The container's inspect answer, when the caller has just taken it (no second look then). */
   inspected?: Docker.ContainerInspectInfo,
 ): Promise<{ changes: number; drift: boolean }> {
+  let instance = read;
   const record = (o: Parameters<Commands['instances']['record']>[1]) =>
     deps.commands.instances.record(instance.instanceId, o, by).then((r) => (r.position ? 1 : 0));
   let finding = findDrift(instance, await containerSeen(docker, instance, container));
+  if (news(instance, finding)) {
+    // Something to record: looked at again on the instance as it is now, not as it was read (the sync
+    // reads a node's instances together, and the reconciler may have made a new container since).
+    const now = await deps.commands.instances.get(instance.instanceId);
+    if (!now || instanceGone(now) || now.nodeId !== instance.nodeId) return { changes: 0, drift: false };
+    instance = now;
+    finding = findDrift(instance, await containerSeen(docker, instance, container));
+  }
   let info: Docker.ContainerInspectInfo | null = inspected ?? null;
   if (container && !inspected && news(instance, finding)) {
     // Looked at again before anything is recorded: the list may be older than what the reconciler

@@ -2,6 +2,7 @@ import { liveNodeIds, openDriftInstanceIds } from '@tianqi/projections';
 import type Docker from 'dockerode';
 import cron, { type ScheduledTask } from 'node-cron';
 import { systemContext } from '../commands/index.js';
+import { KeyedInFlight } from '../concurrency/keyed-in-flight.js';
 import { KeyedSemaphore } from '../concurrency/keyed-semaphore.js';
 import { type ConnectionCheck, checkConnection } from '../docker/connection-check.js';
 import { execCapture } from '../docker/exec.js';
@@ -115,6 +116,9 @@ export class SyncService implements NodeWork {
     return this.runOnce();
   }
 
+  /** Each node's part of the run going now: what giving a node up waits for (not the whole run). */
+  readonly #nodeParts = new KeyedInFlight();
+
   runOnce(): Promise<SyncReport> {
     this.#running ??= this.#run().finally(() => {
       this.#running = null;
@@ -131,32 +135,31 @@ export class SyncService implements NodeWork {
     const nodeIds = ownership ? live.filter((id) => ownership.owns(id)) : live;
     let sampled = 0;
     const alive = new Set<string>();
-    const nodes = await Promise.all(
-      nodeIds.map(async (nodeId) => {
-        const node = await this.deps.commands.nodes.get(nodeId);
-        if (!node) return null;
-        try {
-          const docker = this.deps.clients.forNode(node, this.deps.commands.nodes);
-          const report = await syncNode(this.deps, node, docker);
-          // One disk-usage call per node, while the stats calls go on: samples wait for its figures.
-          const disks =
-            report.status === 'connected' ? this.#measureDisks(nodeId, docker, report) : Promise.resolve();
-          await Promise.all([
-            disks,
-            ...report.running.map((running) =>
-              this.#slots.run(nodeId, async () => {
-                alive.add(running.instanceId);
-                if (await this.#sample(docker, running, false, disks)) sampled++;
-              }),
-            ),
-          ]);
-          return report;
-        } catch (err) {
-          this.deps.logger.warn({ err, node: node.name }, 'sync of a node failed');
-          return null;
-        }
-      }),
-    );
+    const syncOne = async (nodeId: string) => {
+      const node = await this.deps.commands.nodes.get(nodeId);
+      if (!node) return null;
+      try {
+        const docker = this.deps.clients.forNode(node, this.deps.commands.nodes);
+        const report = await syncNode(this.deps, node, docker);
+        // One disk-usage call per node, while the stats calls go on: samples wait for its figures.
+        const disks =
+          report.status === 'connected' ? this.#measureDisks(nodeId, docker, report) : Promise.resolve();
+        await Promise.all([
+          disks,
+          ...report.running.map((running) =>
+            this.#slots.run(nodeId, async () => {
+              alive.add(running.instanceId);
+              if (await this.#sample(docker, running, false, disks)) sampled++;
+            }),
+          ),
+        ]);
+        return report;
+      } catch (err) {
+        this.deps.logger.warn({ err, node: node.name }, 'sync of a node failed');
+        return null;
+      }
+    };
+    const nodes = await Promise.all(nodeIds.map((nodeId) => this.#nodeParts.track(nodeId, syncOne(nodeId))));
     this.metrics.keepOnly(alive);
     for (const id of this.#diskFigures.keys()) if (!alive.has(id)) this.#diskFigures.delete(id);
     // A container seen on the wrong node in an earlier run and on none now: that drift is over.
@@ -333,9 +336,13 @@ export class SyncService implements NodeWork {
     }, 100);
   }
 
-  /** It no longer does: the run going now (which may include it) ends first; its writes are fenced. */
-  async stopNode(): Promise<void> {
-    await this.#running?.catch(() => {});
+  /**
+   * It no longer does: the node's part of the run going now ends first (its Docker calls and samples;
+   * its writes are fenced). Not the whole run: a replica giving up some of its hundred nodes would
+   * otherwise hold each lease until every node's part had ended, and the shares never settle.
+   */
+  async stopNode(nodeId: string): Promise<void> {
+    await this.#nodeParts.settled(nodeId);
   }
 
   start(intervalSeconds: number): void {
