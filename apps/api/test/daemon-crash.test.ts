@@ -36,6 +36,13 @@ const KILL_POINTS: { name: string; reached: (c: { made: number; running: number 
   { name: 'once 4 containers run', reached: (c) => c.running >= 4 },
 ];
 
+/** How many instances the sync handed back to the reconciler as work owed with nothing queued. */
+function woken(lines: string[]): number {
+  let n = 0;
+  for (const line of lines) if (line.includes('work owed with nothing queued')) n += JSON.parse(line).woken;
+  return n;
+}
+
 /** Instances not yet running with exactly one running container of theirs, and what they show. */
 async function stuck(ids: string[]): Promise<string[]> {
   const p = platform();
@@ -52,7 +59,13 @@ async function stuck(ids: string[]): Promise<string[]> {
           .then((i) => i.State.Error)
           .catch(() => '?')
       : '';
-    out.push(`${s.name} ${s.observed}, ${mine?.length ?? '?'} containers (${one?.State ?? '-'} ${error})`);
+    // What the platform thinks and what its history says, so a failure here can be read without a rerun.
+    const history = (await p.store.readStream(`instance-${id}`)).map((e) => e.type).join(' ');
+    const node = await p.commands.nodes.get(s.nodeId);
+    out.push(
+      `${s.name} (${id}) ${s.observed}, ${mine?.length ?? '?'} containers (${one?.State ?? '-'} ${error}); ` +
+        `node ${node?.dockerStatus}; reconcile error: ${s.reconcileError ?? 'none'}; history: ${history}`,
+    );
   }
   return out;
 }
@@ -72,7 +85,10 @@ describe('a Docker daemon killed in the middle of a burst of creates', () => {
       pricePerHour: 0,
     });
     await p.settle();
-    const reconciler = await startReconciler(p);
+    // The reconciler's and the sync's own words, kept to be shown for an instance that does not converge.
+    const logs: string[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(line) });
+    const reconciler = await startReconciler(p, { logger });
     // The sync as the server runs it (faster than every 30 s): it sees the node go and come back.
     const sync = new SyncService({
       pool: p.pool,
@@ -80,8 +96,9 @@ describe('a Docker daemon killed in the middle of a burst of creates', () => {
       clients: new NodeClients(),
       health: new NodeHealth(),
       policy: 'heal',
-      logger: pino({ level: 'silent' }),
+      logger,
       converge: (ids) => reconciler.converge(ids),
+      wake: (ids) => reconciler.wake(ids),
     });
     let syncing = true;
     const syncLoop = (async () => {
@@ -112,6 +129,7 @@ describe('a Docker daemon killed in the middle of a burst of creates', () => {
         }
         // Killed where the run says, not merely when the wait ran out.
         expect(point.reached(at), `run ${run + 1}: ${point.name} reached before the kill`).toBe(true);
+        const logsBefore = logs.length;
         await dockerd.kill();
         const t0 = Date.now();
         await dockerd.restart();
@@ -121,7 +139,12 @@ describe('a Docker daemon killed in the middle of a burst of creates', () => {
           async () => ((await stuck(ids)).length === 0 ? Date.now() : false),
           CONVERGE_MS,
         ).catch(async (err: Error) => {
-          throw new Error(`${err.message}; still not: ${(await stuck(ids)).join('; ')}`);
+          const notYet = await stuck(ids);
+          const notYetIds = ids.filter((id) => notYet.some((line) => line.includes(id)));
+          const about = logs.filter((l) => notYetIds.some((id) => l.includes(id)));
+          throw new Error(
+            `${err.message}; still not: ${notYet.join('; ')}\nlogs:\n${about.slice(-40).join('')}`,
+          );
         });
         let discarded = 0;
         for (const id of ids) {
@@ -142,7 +165,9 @@ describe('a Docker daemon killed in the middle of a burst of creates', () => {
         report.push(
           `run ${run + 1}: killed ${point.name} (${at.made} made, ${at.running} running); ` +
             `daemon back in ${((back - t0) / 1000).toFixed(1)} s; all running ${((converged - back) / 1000).toFixed(1)} s after; ` +
-            `${discarded} containers discarded and made again`,
+            `${discarded} containers discarded and made again; ` +
+            // Instances the reconciler had nothing queued for although work was owed (a lost wake-up).
+            `${woken(logs.slice(logsBefore))} picked up by the sync`,
         );
         console.log(report.at(-1));
         for (const id of ids) await p.commands.instances.request(id, 'DeleteInstance', owner);

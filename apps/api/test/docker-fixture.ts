@@ -4,7 +4,7 @@ import type Docker from 'dockerode';
 import pino from 'pino';
 import type { NodeInput } from '../src/commands/nodes.js';
 import { LABEL_INSTANCE } from '../src/docker/labels.js';
-import { Reconciler } from '../src/reconciler/reconciler.js';
+import { Reconciler, type ReconcilerOptions } from '../src/reconciler/reconciler.js';
 import { system, type TestPlatform } from './platform-fixture.js';
 
 /** What an admin enters to register the test node (TLS with its certificates, or plain TCP). */
@@ -74,12 +74,16 @@ export async function execIn(docker: Docker, containerId: string, cmd: string[])
 }
 
 /** A reconciler over a test platform, as the server runs it (no bridge on the test daemons). */
-export async function startReconciler(p: TestPlatform): Promise<Reconciler> {
+export async function startReconciler(
+  p: TestPlatform,
+  options: Partial<Pick<ReconcilerOptions, 'logger' | 'onPass'>> = {},
+): Promise<Reconciler> {
   const reconciler = new Reconciler({
     store: p.store,
     pool: p.pool,
     commands: p.commands,
-    logger: pino({ level: 'silent' }),
+    logger: options.logger ?? pino({ level: 'silent' }),
+    onPass: options.onPass,
     networkMode: 'none',
     stopTimeoutSeconds: 1,
   });

@@ -1,8 +1,8 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { InstanceState } from '@tianqi/domain';
 import { loadTestNodes, type TestNode } from '@tianqi/infra';
 import type Docker from 'dockerode';
@@ -31,6 +31,10 @@ let hamiDir: string;
 let shImage: string;
 const stateOf = (id: string) => platform().commands.instances.get(id) as Promise<InstanceState>;
 const observed = (id: string, want: InstanceState['observed']) => observedIn(platform(), id, want);
+/** Passes over each instance, as the reconciler reports them. */
+const passes = new Map<string, number>();
+const startCounted = () =>
+  startReconciler(platform(), { onPass: (_s, _o, id) => void passes.set(id, (passes.get(id) ?? 0) + 1) });
 const cpu = { gpuCount: 0, cpuCores: 0.5, memoryGb: 0.5, systemDiskGb: 1, pricePerHour: 0.1 };
 
 beforeAll(async () => {
@@ -42,7 +46,7 @@ beforeAll(async () => {
   plainNode = await register(p, testNodes.nodes[1]!);
   shImage = await image(p, { name: 'busybox', address: testNodes.images.sh, supportsSlicing: true });
   await p.settle();
-  reconciler = await startReconciler(p); // the test daemons run without a bridge
+  reconciler = await startCounted(); // the test daemons run without a bridge
 });
 afterAll(async () => {
   await reconciler?.stop();
@@ -80,6 +84,8 @@ describe('reconciler against real Docker nodes', () => {
     ]);
     await new Promise((r) => setTimeout(r, 500));
     expect((await plainNode.docker.getContainer(state.containerId!).inspect()).State.Running).toBe(true);
+    // Made and started in one pass: what that pass recorded of its own work woke no other.
+    expect(passes.get(id)).toBe(1);
   });
 
   it('GPU instances over mutual TLS see exactly their own indices', async () => {
@@ -236,14 +242,20 @@ describe('reconciler against real Docker nodes', () => {
     }
   });
 
-  it('a container made before a crash (not yet recorded) is found and adopted, never made twice', async () => {
+  /** An instance on the plain node, created while no reconciler runs (as before a crash). */
+  const createdUnreconciled = async (name: string) => {
     const p = platform();
     await reconciler.stop();
-    const specId = await spec(p, { name: 'rec-crash', ...cpu });
+    const specId = await spec(p, { name: `rec-${name}`, ...cpu });
     const { id } = await p.commands.instances.create(
-      { name: 'crashy', imageId: shImage, specId, nodeId: plainNode.id },
+      { name, imageId: shImage, specId, nodeId: plainNode.id },
       owner,
     );
+    return { p, id };
+  };
+
+  it('a container made before a crash (not yet recorded) is found and adopted, never made twice', async () => {
+    const { p, id } = await createdUnreconciled('crashy');
     // What the previous process did before it died: the container exists, nothing was recorded.
     const made = await plainNode.docker.createContainer(
       containerRecipe((await stateOf(id))!, {
@@ -254,9 +266,29 @@ describe('reconciler against real Docker nodes', () => {
       }),
     );
     await p.settle();
-    reconciler = await startReconciler(p);
+    reconciler = await startCounted();
     const state = await observed(id, 'running');
     expect(state.containerId).toBe(made.id);
     expect((await containersOf(plainNode.docker, id)).map((c) => c.Id)).toEqual([made.id]);
+  });
+
+  it('a data volume left without its folder by a daemon killed mid-create is made again', async () => {
+    const { id } = await createdUnreconciled('lost-folder');
+    // What such a daemon leaves: the volume on record, its folder never written to disk.
+    await plainNode.docker.createVolume({ Name: dataVolume(id) });
+    const folder = join(dirname(plainNode.test.socketPath), 'data', 'volumes', dataVolume(id), '_data');
+    await rm(folder, { recursive: true });
+    await expect(
+      plainNode.docker.createContainer({
+        Image: testNodes.images.sh,
+        HostConfig: { Mounts: [{ Type: 'volume', Source: dataVolume(id), Target: '/data' }] },
+      }),
+    ).rejects.toThrow(/_data: no such file or directory/);
+    reconciler = await startCounted();
+    const state = await observed(id, 'running');
+    expect((await containersOf(plainNode.docker, id)).map((c) => c.Id)).toEqual([state.containerId]);
+    expect(
+      await execIn(plainNode.docker, state.containerId!, ['sh', '-c', 'echo kept > /data/f && cat /data/f']),
+    ).toBe('kept');
   });
 });

@@ -48,12 +48,22 @@ const reasonOf = (err: unknown) => {
  * before a crash is found, never repeated), do the next thing that brings it closer to what is asked,
  * and record what happened. Idempotent: running it again when all agrees does nothing.
  */
-export async function reconcileInstance(deps: ReconcileDeps, instanceId: string): Promise<void> {
+export async function reconcileInstance(
+  deps: ReconcileDeps,
+  instanceId: string,
+  /** The instance as the caller has just read it; read here when left out. */
+  read?: InstanceState,
+): Promise<void> {
   const { commands } = deps;
-  const instance = await commands.instances.get(instanceId);
+  const instance = read ?? (await commands.instances.get(instanceId));
   if (!instance?.origin) return;
   if (instanceGone(instance) && instance.volumesRemoved) return;
-  const node = await commands.nodes.get(instance.nodeId);
+  // What a pass needs of its node (its address, its status) changes seldom, while every create on it
+  // moves its stream: a fold read up to a second ago will do (a node that failed within that second
+  // fails the Docker call instead, and the pass is retried). One seen failed is read again: the pass
+  // may be the one its return woke.
+  let node = await commands.nodes.get(instance.nodeId, { maxAgeMs: 1_000 });
+  if (node?.dockerStatus === 'failed') node = await commands.nodes.get(instance.nodeId);
   if (!node) return;
   // A failed node's containers are never touched because of it: the work waits until it is back.
   if (node.dockerStatus === 'failed')
@@ -134,6 +144,10 @@ export async function reconcileInstance(deps: ReconcileDeps, instanceId: string)
     }
   } catch (err) {
     if (!running && staleTask(err)) return discardUnstarted(instance, container, reasonOf(err), record);
+    // Gone between the look and the start (a daemon restarting can lose one it had just made): the
+    // next pass finds none and makes it again.
+    if ((err as { statusCode?: number }).statusCode === 404)
+      throw new RetryLater(`container ${container.id} went away before its start`);
     if (!refusedByDocker(err)) throw err;
     await record({
       type: 'RecordInstanceFailed',
@@ -238,13 +252,24 @@ async function create(
       { type: 'RecordSystemDiskLimit', status, storageDriver: limit.storageDriver, reason, source: 'create' },
       acting(),
     );
+  // A daemon killed while it made the data volume can keep the volume's record without its folder, and
+  // then refuses every container that mounts it. Nothing can be in a volume with no folder: it is
+  // removed, and the create makes it afresh.
+  const volume = dataVolume(instance.instanceId);
+  const createOrRepair = (r: Docker.ContainerCreateOptions) =>
+    createOrPull(r).catch(async (err: unknown) => {
+      if (!lostVolumeFolder(err, volume)) throw err;
+      acting();
+      await docker.getVolume(volume).remove();
+      return createOrPull(r);
+    });
   let container: Docker.Container;
   try {
-    container = await createOrPull(recipe).catch(async (err: unknown) => {
+    container = await createOrRepair(recipe).catch(async (err: unknown) => {
       if (!recipe.HostConfig?.StorageOpt || !refusedStorageOpt(err)) throw err;
       await recordLimit('unsupported', reasonOf(err));
       recipe = containerRecipe(instance, { ...options, limitSystemDisk: false });
-      return createOrPull(recipe);
+      return createOrRepair(recipe);
     });
   } catch (err) {
     if (!(err instanceof PullFailed) && !refusedByDocker(err)) throw err;
@@ -254,6 +279,14 @@ async function create(
   if (recipe.HostConfig?.StorageOpt && limit.status === 'unconfirmed') await recordLimit('enforced', '');
   await record({ type: 'RecordContainerCreated', containerId: container.id, containerName: recipe.name! });
   return container.id;
+}
+
+/** Docker's answer when a volume it has on record lost its folder (`…/volumes/<name>/_data`). */
+function lostVolumeFolder(err: unknown, volume: string): boolean {
+  return (
+    (err as { statusCode?: unknown }).statusCode === 500 &&
+    reasonOf(err).includes(`/volumes/${volume}/_data: no such file or directory`)
+  );
 }
 
 async function pull(docker: Docker, address: string): Promise<void> {

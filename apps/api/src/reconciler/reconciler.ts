@@ -3,7 +3,8 @@ import { activeInstanceIds, type PlatformEvent, type PlatformStore } from '@tian
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Commands } from '../commands/index.js';
-import { systemContext } from '../commands/index.js';
+import { metadataOf, systemContext } from '../commands/index.js';
+import { KeyedInFlight } from '../concurrency/keyed-in-flight.js';
 import { KeyedMutex } from '../concurrency/keyed-mutex.js';
 import { KeyedSemaphore } from '../concurrency/keyed-semaphore.js';
 import { NodeClients } from '../docker/clients.js';
@@ -20,6 +21,26 @@ const CONNECTION_FIELDS = ['dockerAddress', 'useTls', 'caCert', 'clientCert', 'c
 /** The reconciler's own notes on an instance: waking it for them would undo the retry's backoff. */
 const OWN_NOTES = new Set(['ReconcileFailed', 'ReconcileRecovered']);
 const system = systemContext('reconciler');
+/** Who the reconciler's writes say they are by. */
+const RECONCILER_ACTOR = metadataOf(system).actorUserId;
+
+/**
+ * What the reconciler records that still asks for a pass after it: a discarded container (the next
+ * pass makes a new one), and a removed one (a deletion lost between that and its volumes, as when the
+ * lease moves, is finished by whoever holds the node then: a deleted instance without its container
+ * is no longer among the unfinished ones a new owner reads).
+ */
+const OWN_BUT_WAKES = new Set(['ContainerDiscarded', 'ContainerRemoved']);
+
+/**
+ * Whether an event should wake a pass over its instance. What a pass recorded of its own work wakes
+ * none (the pass knew what it did, and went on or ended), but for OWN_BUT_WAKES. The same observations
+ * by anyone else (the sync, the event follower) do wake one.
+ */
+function wakes(e: PlatformEvent): boolean {
+  if (!e.streamId.startsWith('instance-') || OWN_NOTES.has(e.type)) return false;
+  return e.metadata.actorUserId !== RECONCILER_ACTOR || OWN_BUT_WAKES.has(e.type);
+}
 type InstanceView = NonNullable<Awaited<ReturnType<Commands['instances']['get']>>>;
 
 export interface ReconcilerOptions {
@@ -35,8 +56,8 @@ export interface ReconcilerOptions {
   onNodeConnectionChanged?: (nodeId: string) => void;
   /** `report`: an instance with open drift is left as it is until someone says "converge now". */
   driftPolicy?: 'report' | 'heal';
-  /** Told how long each pass took and how it ended (for the metrics). */
-  onPass?: (seconds: number, outcome: 'done' | 'waiting' | 'failed') => void;
+  /** Told how long each pass took, how it ended and over which instance (for the metrics). */
+  onPass?: (seconds: number, outcome: 'done' | 'waiting' | 'failed', instanceId: string) => void;
   /** With several servers: only the nodes this one holds the lease of are acted on. Absent: all. */
   ownership?: NodeOwnership;
   /** "Converge now" asked here: the other servers are told, for the nodes they own. */
@@ -52,7 +73,7 @@ export interface ReconcilerOptions {
 export class Reconciler implements NodeWork {
   readonly queue: WorkQueue;
   /** Passes running now, by node: a node given up waits for its own. */
-  readonly #inFlight = new Map<string, Set<Promise<void>>>();
+  readonly #inFlight = new KeyedInFlight();
   /** Instances passed over because their node's lease was elsewhere, by node: looked at if it comes here. */
   readonly #notOwned = new Map<string, Set<string>>();
   readonly #slots: KeyedSemaphore;
@@ -143,15 +164,7 @@ export class Reconciler implements NodeWork {
       this.#notOwned.set(instance.nodeId, waiting.add(instanceId));
       return;
     }
-    const pass = this.#pass(instanceId, instance);
-    const running = this.#inFlight.get(instance.nodeId) ?? new Set();
-    this.#inFlight.set(instance.nodeId, running);
-    running.add(pass);
-    try {
-      await pass;
-    } finally {
-      running.delete(pass);
-    }
+    await this.#inFlight.track(instance.nodeId, this.#pass(instanceId, instance));
   }
 
   async #pass(instanceId: string, instance: InstanceView): Promise<void> {
@@ -171,14 +184,18 @@ export class Reconciler implements NodeWork {
     const t0 = performance.now();
     let outcome: 'done' | 'waiting' | 'failed' = 'failed';
     try {
-      await this.#slots.run(instance.nodeId, () => reconcileInstance(this.#deps, instanceId));
+      // Without a wait for the slot, the instance just read is still current enough to act on (every
+      // write checks the stream's version); after one it is read again.
+      await this.#slots.run(instance.nodeId, (waited) =>
+        reconcileInstance(this.#deps, instanceId, waited ? undefined : instance),
+      );
       outcome = 'done';
       if (instance.reconcileError !== null) await this.#recovered(instanceId, instance.nodeId);
     } catch (err) {
       if (err instanceof RetryLater) outcome = 'waiting';
       throw err;
     } finally {
-      this.options.onPass?.((performance.now() - t0) / 1000, outcome);
+      this.options.onPass?.((performance.now() - t0) / 1000, outcome, instanceId);
     }
     this.#forced.delete(instanceId); // kept until a pass gets through, so a retry is still forced
   }
@@ -201,8 +218,7 @@ export class Reconciler implements NodeWork {
       from: head.transactionId === START.transactionId ? START : head,
       handle: async (events) => {
         for (const e of events) {
-          if (e.streamId.startsWith('instance-') && !OWN_NOTES.has(e.type))
-            this.queue.add(e.streamId.slice('instance-'.length));
+          if (wakes(e)) this.queue.add(e.streamId.slice('instance-'.length));
           if (
             e.type === 'NodeRegistered' ||
             (e.type === 'NodeUpdated' && CONNECTION_FIELDS.some((f) => f in e.data.changes))
@@ -229,7 +245,7 @@ export class Reconciler implements NodeWork {
 
   /** It no longer does: waits for its passes running now (each stops at its next Docker call). */
   async stopNode(nodeId: string): Promise<void> {
-    await Promise.allSettled([...(this.#inFlight.get(nodeId) ?? [])]);
+    await this.#inFlight.settled(nodeId);
   }
 
   /** Instances whose work may not be finished (all of them, or one node's). */
@@ -242,6 +258,21 @@ export class Reconciler implements NodeWork {
     const ids = await this.pendingInstances(nodeId);
     this.converge(ids);
     return ids.length;
+  }
+
+  /**
+   * The sync's look for lost wake-ups: of these instances with work still owed, the ones nothing is
+   * queued, running or retrying for are looked at (drift policy as usual). Returns how many.
+   */
+  wake(instanceIds: readonly string[]): number {
+    const woken = instanceIds.filter((id) => this.queue.addIfIdle(id));
+    if (woken.length > 0) {
+      this.options.logger.info(
+        { woken: woken.length, instanceIds: woken.slice(0, 20) },
+        'work owed with nothing queued for it: looked at again',
+      );
+    }
+    return woken.length;
   }
 
   /** "Converge now": act on these instances at once, drift or not (on whichever server owns each). */
