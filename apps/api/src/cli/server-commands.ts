@@ -88,6 +88,8 @@ async function serverCommand(argv: string[]): Promise<number> {
       return 0;
     }
     case 'start': {
+      const { boundHeapGrowth } = await import('../start/heap-growth.js');
+      boundHeapGrowth();
       const { startPlatform } = await import('../platform.js');
       const platform = await startPlatform(config);
       const where = platform.database.embedded
