@@ -5,8 +5,10 @@ export class KeyedSemaphore {
 
   constructor(private readonly limit: number) {}
 
-  async run<T>(key: string, task: () => Promise<T>): Promise<T> {
-    if ((this.#active.get(key) ?? 0) >= this.limit) {
+  /** `task` is told whether it waited for its slot (what it read before may be old by then). */
+  async run<T>(key: string, task: (waited: boolean) => Promise<T>): Promise<T> {
+    const waited = (this.#active.get(key) ?? 0) >= this.limit;
+    if (waited) {
       // Wait for a slot to be handed over: the count stays with it, so nobody can slip in between.
       await new Promise<void>((resolve) => {
         const queue = this.#waiting.get(key) ?? [];
@@ -17,7 +19,7 @@ export class KeyedSemaphore {
       this.#active.set(key, (this.#active.get(key) ?? 0) + 1);
     }
     try {
-      return await task();
+      return await task(waited);
     } finally {
       const waiting = this.#waiting.get(key);
       const next = waiting?.shift();

@@ -18,6 +18,7 @@ import { type AppRouter, appRouter } from '../api/router.js';
 import { contextFactory } from '../api/trpc.js';
 import { registerTerminal } from '../web-terminal/terminal-socket.js';
 import { registerAuditExport } from './audit-export.js';
+import { registerHotReads } from './hot-reads.js';
 
 /** The built web app, served from the same origin when it has been built. */
 export const WEB_DIST = fileURLToPath(new URL('../../../web/dist/', import.meta.url));
@@ -129,6 +130,7 @@ export async function mountApi(app: FastifyInstance, services: Services): Promis
   });
 
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
+  registerHotReads(app, services);
   await app.register(fastifyTRPCPlugin, {
     prefix: '/api/trpc',
     trpcOptions: {

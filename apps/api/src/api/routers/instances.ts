@@ -3,7 +3,6 @@ import {
   idSchema,
   instanceNameSchema,
   momentSchema,
-  observedStateSchema,
   remarkSchema,
   TianqiError,
 } from '@tianqi/domain';
@@ -17,8 +16,14 @@ import {
 import { tracked } from '@trpc/server';
 import { z } from 'zod';
 import { containerOf, dockerFailure, type Viewer, visibleInstance } from '../../access/instance-access.js';
+import {
+  instanceListFilter,
+  instanceListInput,
+  instanceListOutput,
+  readInstanceList,
+} from '../../access/instance-list.js';
 import type { Services } from '../../access/services.js';
-import { commandResultView, instanceView, logLineView, pageOf, sampleView } from '../../access/views.js';
+import { commandResultView, instanceView, logLineView, sampleView } from '../../access/views.js';
 import { followLogs, MAX_TAIL, readLogs } from '../../docker/logs.js';
 import { parsePositionId, positionId } from '../../live/change-feed.js';
 import { reconcileRetries } from '../../reconciler/retries.js';
@@ -68,28 +73,9 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 /** Instances (容器实例): users work with their own, admins with all. */
 export const instancesRouter = router({
   list: userProcedure
-    .input(
-      z
-        .strictObject({
-          ownerId: idSchema.optional(),
-          nodeId: idSchema.optional(),
-          desired: z.enum(['running', 'stopped', 'deleted']).optional(),
-          observed: observedStateSchema.optional(),
-          name: z.string().max(63).optional(),
-          includeDeleted: z.boolean().default(false),
-          limit: z.number().int().min(1).max(500).default(50),
-          offset: z.number().int().min(0).max(1_000_000).default(0),
-        })
-        .default({ includeDeleted: false, limit: 50, offset: 0 }),
-    )
-    .output(pageOf(instanceView))
-    .query(({ ctx, input }) => {
-      // A user's list is always their own, whatever owner they name.
-      const filter = { ...input, ownerId: ctx.user.role === 'admin' ? input.ownerId : ctx.user.userId };
-      return ctx.services.reads.get(`instances.list ${JSON.stringify(filter)}`, () =>
-        listInstances(ctx.services.pool, filter),
-      );
-    }),
+    .input(instanceListInput)
+    .output(instanceListOutput)
+    .query(({ ctx, input }) => readInstanceList(ctx.services, instanceListFilter(ctx.user, input))),
 
   get: userProcedure
     .input(byId)
