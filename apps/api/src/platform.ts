@@ -17,6 +17,7 @@ import { NodeHealth } from './docker/node-health.js';
 import { createHttpServer, mountApi } from './http/server.js';
 import { Jumpbox } from './jumpbox/jumpbox.js';
 import { ChangeFeed } from './live/change-feed.js';
+import { cachedLiveNodeIds } from './live/live-node-ids.js';
 import { ReadCache } from './live/read-cache.js';
 import { PlatformMetrics } from './metrics/prometheus.js';
 import { Reconciler } from './reconciler/reconciler.js';
@@ -102,6 +103,7 @@ export async function startPlatform(config: Config, logger = createLogger(config
     const commands = createCommands(
       store,
       new SecretBox(await loadSecretKey(config.secrets.key, config['data-dir'])),
+      { nodeIds: cachedLiveNodeIds(database.pool, projections) },
     );
     if (config.admin.username !== '') {
       const outcome = await ensureAdmin(commands.users, config.admin);
@@ -136,6 +138,7 @@ export async function startPlatform(config: Config, logger = createLogger(config
         diskUsageTimeoutMs: config.sync['disk-usage-timeout-seconds'] * 1000,
         logger,
         converge: (ids) => live.converge(ids),
+        wake: (ids) => live.wake(ids),
       },
       {
         onSynced: (report) => metrics.syncDuration.observe(report.ms / 1000),
@@ -239,12 +242,14 @@ export async function startPlatform(config: Config, logger = createLogger(config
     const port = (app.server.address() as { port: number }).port;
     // Heartbeats and renewals on connections of their own: never queued behind the platform's work
     // (a start over 10,000 instances fills the main pool, and a renewal waiting there loses leases).
-    leasePool = createPool(database.url, { max: 2 });
+    // The share-out's list of nodes too: it waited there behind a sync of 100 nodes for seconds.
+    const ownPool = createPool(database.url, { max: 2 });
+    leasePool = ownPool;
     replicas = new ReplicaSet({
-      pool: leasePool,
+      pool: ownPool,
       replica: config.replicas.id || `${hostname()}:${port}`,
       leaseMs: config.replicas['lease-seconds'] * 1000,
-      leases: async () => (await liveNodeIds(database.pool)).map(nodeLease),
+      leases: async () => (await liveNodeIds(ownPool)).map(nodeLease),
       work: {
         acquired: (lease) => ownership.acquired(lease.slice('node:'.length)),
         lost: (lease) => ownership.lost(lease.slice('node:'.length)),

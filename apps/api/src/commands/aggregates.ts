@@ -49,6 +49,8 @@ const CACHE_LIMIT = 10_000;
 type AnyAggregate = AggregateDef<unknown, unknown, unknown>;
 interface Entry extends Loaded<unknown> {
   aggregate: AnyAggregate;
+  /** When the read it was last brought up to date by began (performance.now()): it holds what others had committed by then. */
+  readAt: number;
 }
 
 /**
@@ -63,23 +65,33 @@ export class AggregateLoader {
 
   constructor(private readonly store: PlatformStore) {}
 
-  /** `cached`: the fold as this process last knew it, read only when it has none. */
+  /**
+   * `cached`: the fold as this process last knew it, read only when it has none. `maxAgeMs`: that fold
+   * when it was read from the store no longer ago than this (what others wrote since may be missing).
+   */
   async load<S, C, E>(
     streamId: string,
     aggregate: AggregateDef<S, C, E>,
-    options: { cached?: boolean } = {},
+    options: { cached?: boolean; maxAgeMs?: number } = {},
   ): Promise<Loaded<S>> {
     const cached = this.#cache.get(streamId) as (Entry & Loaded<S>) | undefined;
+    const started = performance.now();
     if (cached && options.cached) return cached;
+    if (cached && options.maxAgeMs !== undefined && started - cached.readAt <= options.maxAgeMs)
+      return cached;
     const events = await this.store.readStream(streamId, { fromVersion: (cached?.version ?? 0) + 1 });
-    if (events.length === 0 && cached) return cached;
-    return this.#fold(streamId, aggregate, cached, events);
+    if (events.length === 0 && cached) {
+      cached.readAt = Math.max(cached.readAt, started);
+      return cached;
+    }
+    return this.#fold(streamId, aggregate, cached, events, started);
   }
 
   /** Several streams brought up to date in one query (a create's image, spec, nodes and name). */
   async loadMany(wanted: readonly { streamId: string; aggregate: object }[]): Promise<void> {
     const bases = wanted.map((w) => this.#cache.get(w.streamId));
     const after = bases.map((b) => b?.version ?? 0);
+    const started = performance.now();
     const { rows } = await this.store.pool.query<{
       stream_id: string;
       v: number;
@@ -102,7 +114,9 @@ export class AggregateLoader {
     }
     wanted.forEach((w, i) => {
       const events = byStream.get(w.streamId) ?? [];
-      if (events.length > 0 || !bases[i]) this.#fold(w.streamId, w.aggregate, bases[i], events);
+      const base = bases[i];
+      if (events.length > 0 || !base) this.#fold(w.streamId, w.aggregate, base, events, started);
+      else base.readAt = Math.max(base.readAt, started);
     });
   }
 
@@ -127,6 +141,7 @@ export class AggregateLoader {
         aggregate: entry.aggregate,
         state: events.reduce((s, e) => entry.aggregate.evolve(s, e), entry.state),
         version: written.toVersion,
+        readAt: entry.readAt,
       });
     }
   }
@@ -137,12 +152,14 @@ export class AggregateLoader {
     aggregate: object,
     base: Loaded<unknown> | undefined,
     events: readonly { version: number }[],
+    readAt: number,
   ): Loaded<S> {
     const def = aggregate as unknown as AnyAggregate;
     const loaded: Entry = {
       aggregate: def,
       state: events.reduce((s, e) => def.evolve(s, e), base ? base.state : def.initial),
       version: events.at(-1)?.version ?? base?.version ?? 0,
+      readAt,
     };
     this.#set(streamId, loaded);
     return (this.#cache.get(streamId) ?? loaded) as Loaded<S>;
@@ -151,7 +168,11 @@ export class AggregateLoader {
   /** Never backwards: a slow read that returns after a newer append was folded in changes nothing. */
   #set(streamId: string, entry: Entry): void {
     const now = this.#cache.get(streamId);
-    if (now && now.version > entry.version) return;
+    if (now && now.version > entry.version) {
+      // What the read saw is in the newer fold already, so that fold is as fresh as the read.
+      now.readAt = Math.max(now.readAt, entry.readAt);
+      return;
+    }
     this.#cache.delete(streamId); // re-insert: the Map's order is the eviction order
     this.#cache.set(streamId, entry);
     if (this.#cache.size > CACHE_LIMIT) this.#cache.delete(this.#cache.keys().next().value!);

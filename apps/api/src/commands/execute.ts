@@ -28,15 +28,39 @@ export async function execute(
   streamId: string,
   /** `attempt` counts from 1: a decision after a refused append (2 on) reads every stream afresh. */
   decide: (attempt: number) => Promise<AppendBatch<EventSchemaMap>[]>,
-  options: { attempts?: number; loader?: AggregateLoader } = {},
+  options: {
+    attempts?: number;
+    loader?: AggregateLoader;
+    /** The caller found no command under the command id just before: the first attempt skips the look. */
+    looked?: boolean;
+  } = {},
 ): Promise<CommandResult> {
   const { loader } = options;
+  const key = commandKey(ctx);
+  const findPrior = async () => {
+    const prior = key ? await store.findCommand(key) : null;
+    return prior ? resultOf(store, prior, id, streamId, true) : null;
+  };
   return retryOnConflict(
     async (attempt) => {
-      const key = commandKey(ctx);
-      const prior = key ? await store.findCommand(key) : null;
-      if (prior) return resultOf(store, prior, id, streamId, true);
-      const batches = (await decide(attempt)).filter((b) => b.events.length > 0);
+      const looked = attempt === 1 && options.looked === true;
+      if (!looked) {
+        const prior = await findPrior();
+        if (prior) return prior;
+      }
+      let decided: AppendBatch<EventSchemaMap>[];
+      try {
+        decided = await decide(attempt);
+      } catch (err) {
+        // A call with the same command id may have got there since the caller looked, and made what
+        // this decision now refuses (the name it claimed, say): the answer is what it did.
+        if (looked) {
+          const prior = await findPrior();
+          if (prior) return prior;
+        }
+        throw err;
+      }
+      const batches = decided.filter((b) => b.events.length > 0);
       if (batches.length === 0) {
         return { id, version: await store.streamVersion(streamId), position: null };
       }

@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import {
   type Allocation,
   type Candidate,
@@ -69,6 +70,8 @@ export interface InstanceCommands {
   /** What the platform observed (reconciler, sync). */
   record(instanceId: string, observation: Observation, ctx: CommandContext): Promise<CommandResult>;
   get(instanceId: string): Promise<InstanceState | null>;
+  /** Many at once, up to date, in a few queries (a node's instances for its sync); null: none such. */
+  getMany(instanceIds: readonly string[]): Promise<Map<string, InstanceState | null>>;
 }
 
 export interface InstanceDeps {
@@ -163,9 +166,22 @@ export function instanceCommands(
         ctx,
         instanceId,
         streams.instance(instanceId),
-        async () => {
-          const { state, version } = await loadInstance(instanceId);
-          const { events, also = [] } = await decide(state);
+        async (attempt) => {
+          // Decided first on the fold this process last knew (it has mostly just read or written it):
+          // the append's version check refuses it if the stream moved. A decision of nothing, or a
+          // refusal, may be the cache's own: those are decided again on a read.
+          let { state, version } = await loader.load(streams.instance(instanceId), aggregates.instance, {
+            cached: attempt === 1,
+          });
+          let decided = await decide(state).catch((err: unknown) => {
+            if (attempt !== 1) throw err;
+            return null;
+          });
+          if (attempt === 1 && (decided === null || decided.events.length === 0)) {
+            ({ state, version } = await loadInstance(instanceId));
+            decided = await decide(state);
+          }
+          const { events, also = [] } = decided!;
           return [
             { streamId: streams.instance(instanceId), expectedVersion: version, events },
             ...(await releaseIfLocked(state, events, locked)),
@@ -315,6 +331,7 @@ export function instanceCommands(
         };
         const result = await execute(store, ctx, instanceId, streams.instance(instanceId), decide, {
           loader,
+          looked: true,
         });
         // Another call with the same command id got there first: its instance is the answer.
         if (result.id !== instanceId) return existing(result.id, null, result);
@@ -362,6 +379,23 @@ export function instanceCommands(
     async get(instanceId) {
       const { state } = await loadInstance(instanceId);
       return state.exists ? state : null;
+    },
+
+    async getMany(instanceIds) {
+      const out = new Map<string, InstanceState | null>();
+      // A node's thousands of instances in queries of 1,000 (not one each), then read from the cache.
+      for (let i = 0; i < instanceIds.length; i += 1_000) {
+        if (i > 0) await setImmediate(); // the event loop runs between chunks (see syncNode)
+        const chunk = instanceIds.slice(i, i + 1_000);
+        await loader.loadMany(
+          chunk.map((id) => ({ streamId: streams.instance(id), aggregate: aggregates.instance })),
+        );
+        for (const id of chunk) {
+          const { state } = await loader.load(streams.instance(id), aggregates.instance, { cached: true });
+          out.set(id, state.exists ? state : null);
+        }
+      }
+      return out;
     },
   };
 }

@@ -30,7 +30,8 @@ export interface NodeCommands {
     reason: string,
     ctx: CommandContext,
   ): Promise<CommandResult>;
-  get(nodeId: string): Promise<NodeState | null>;
+  /** `maxAgeMs`: a fold this process read no longer ago than that will do (see AggregateLoader.load). */
+  get(nodeId: string, options?: { maxAgeMs?: number }): Promise<NodeState | null>;
   /** The node's secrets in plaintext, for the platform's own connection to it. Never for a response. */
   openSecrets(node: NodeState): { sshPassword: string | null; clientKey: string | null };
 }
@@ -40,7 +41,8 @@ export function nodeCommands(
   loader: AggregateLoader,
   secrets: SecretBox,
 ): NodeCommands {
-  const load = (id: string) => loader.load(streams.node(id), aggregates.node);
+  const load = (id: string, options?: { maxAgeMs?: number }) =>
+    loader.load(streams.node(id), aggregates.node, options);
   // undefined: leave as is; null or "": none; text: seal it.
   const seal = (value: string | null | undefined) =>
     value === undefined ? undefined : value === null || value === '' ? null : secrets.seal(value);
@@ -85,8 +87,8 @@ export function nodeCommands(
         return [{ streamId: streams.node(nodeId), expectedVersion: version, events }];
       });
     },
-    async get(nodeId) {
-      const { state } = await load(nodeId);
+    async get(nodeId, options) {
+      const { state } = await load(nodeId, options);
       return state.exists && !state.deleted ? state : null;
     },
     openSecrets(node) {
