@@ -12,11 +12,11 @@
  * `--only=creates` runs the creates alone (no lists, no memory figures).
  *
  * Environment: TIANQI_BENCH_SECONDS (each load run, default 10), TIANQI_BENCH_API_INSTANCES (10,000),
- * TIANQI_BENCH_API_USERS (100), TIANQI_BENCH_API_CONNECTIONS (50), TIANQI_BENCH_API_RATE (paced runs,
+ * TIANQI_BENCH_API_USERS (100), TIANQI_BENCH_API_NODES (3), TIANQI_BENCH_API_CONNECTIONS (50), TIANQI_BENCH_API_RATE (paced runs,
  * 100 req/s), TIANQI_BENCH_API_SYNCS (syncs after the load, default 3), TIANQI_BENCH_API_FROM=source
  * (run src/ under tsx instead of compiling: no tsc, but tsx's loader adds ~50 MB resident),
- * TIANQI_BENCH_API_NODE_ARGS (node options for the API process; default `--max-old-space-size=256`, as
- * the README recommends; e.g. `--cpu-prof --cpu-prof-dir=DIR`, or empty for V8's defaults), TIANQI_BENCH_DATABASE_URL (else a private PostgreSQL).
+ * TIANQI_BENCH_API_NODE_ARGS (node options for the API process; default those `npm start` gives it;
+ * e.g. `--cpu-prof --cpu-prof-dir=DIR`, or empty for V8's defaults), TIANQI_BENCH_DATABASE_URL (else a private PostgreSQL).
  *
  * Why the nodes are stand-in Docker engines served here: the platform acts on every instance whose
  * work may be unfinished as soon as it starts. Nodes at unreachable addresses, or recorded as failed,
@@ -63,6 +63,7 @@ import { platformEvents } from '@tianqi/projections';
 import { seedDatabase } from '../src/bench/seed.js';
 import { defaultConfig } from '../src/config/schema.js';
 import { LABEL_INSTANCE } from '../src/docker/labels.js';
+import { SERVER_NODE_FLAGS } from '../src/start/heap-growth.js';
 import { type DockerStats, MetricsStore, toSample } from '../src/sync/metrics.js';
 import { bareAppend } from './bare-append.js';
 
@@ -73,14 +74,18 @@ const CONNECTIONS = Number(process.env.TIANQI_BENCH_API_CONNECTIONS ?? 50);
 const SYNCS = Number(process.env.TIANQI_BENCH_API_SYNCS ?? 3);
 /** The paced list runs: this many requests a second over all the clients (2 a second each by default). */
 const RATE = Number(process.env.TIANQI_BENCH_API_RATE ?? 100);
-/** Extra node options for the API process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where time goes. */
-// The heap ceiling the README recommends for a production API process: without it V8 lets the heap
-// grow well past the live data under load (RSS ~390 MB after the creates here, the live heap < 160 MB).
-const NODE_ARGS = (process.env.TIANQI_BENCH_API_NODE_ARGS ?? '--max-old-space-size=256')
+/**
+ * Node's options for the API process: by default what `npm start` gives it (SERVER_NODE_FLAGS), so the
+ * memory rows are a user's; e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where time goes.
+ */
+const NODE_ARGS = (process.env.TIANQI_BENCH_API_NODE_ARGS ?? SERVER_NODE_FLAGS.join(' '))
   .split(/\s+/)
   .filter(Boolean);
-const ARGS_NOTE = NODE_ARGS.length > 0 ? ` (node ${NODE_ARGS.join(' ')})` : '';
-const NODES = 3;
+const ARGS_NOTE =
+  NODE_ARGS.join(' ') === SERVER_NODE_FLAGS.join(' ')
+    ? ' (as npm start runs it)'
+    : ` (node ${NODE_ARGS.join(' ') || 'with no flags'})`;
+const NODES = Number(process.env.TIANQI_BENCH_API_NODES ?? 3);
 const PASSWORD = 'bench-password';
 const ADMIN = { username: 'admin', password: 'admin-password' };
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -413,7 +418,8 @@ async function memoryRows(
   });
   if (SYNCS > 0) {
     report.add({
-      name: `API process RSS after ${SYNCS} more syncs (one more sample per running instance each)${ARGS_NOTE}`,
+      // The creates before them added instances: the count they ran with is in the name.
+      name: `API process RSS after ${SYNCS} more syncs (one more sample per running instance each), ${INSTANCES + made} running instances${ARGS_NOTE}`,
       unit: 'MB',
       value: afterSyncs.rss,
       params: { ...common, ...afterSyncs.params, syncMs: syncMs.map((ms) => Math.round(ms)).join(' / ') },
@@ -469,7 +475,7 @@ async function main(): Promise<void> {
     if (!CREATES_ONLY) {
       console.error(`the API on an empty database (${clock()})`);
       api = startApi(entry, db.url, dataDir, await freePort());
-      await settle(api, 1);
+      await settle(api, 0); // no node, so no sync: a server syncs the nodes it holds the lease of
       empty = await memoryOf(api);
       await stopApi(api);
       api = undefined;

@@ -1,3 +1,4 @@
+import { comparePositions } from '@tianqi/events';
 import { loadTestNodes } from '@tianqi/infra';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type ApiFixture, useApi } from './api-fixture.js';
@@ -49,6 +50,15 @@ beforeAll(async () => {
     'the instance running',
     async () => (await a.admin.instances.get.query({ instanceId })).observed === 'running',
   );
+  // The instances read model is brought up to date before the others, so the audit log can still
+  // be behind what the instance shows: the walks below want a log that no longer grows.
+  const { store, projections } = a.platform;
+  for (let head = await store.head(); ; ) {
+    await projections.waitFor(head);
+    const now = await store.head();
+    if (comparePositions(now, head) === 0) break;
+    head = now;
+  }
 }, 90_000);
 
 describe('the drift policy', () => {

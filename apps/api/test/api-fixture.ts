@@ -11,6 +11,16 @@ import { type ApiClient, createApiClient } from './support/api-client.js';
 
 export const ADMIN = { username: 'admin', password: 'admin-password' };
 
+/** A spec small enough for any test node: half a core, half a GiB, no GPU. */
+export const smallSpec = (name: string) => ({
+  name,
+  gpuCount: 0,
+  cpuCores: 0.5,
+  memoryGb: 0.5,
+  systemDiskGb: 1,
+  pricePerHour: 0.1,
+});
+
 export interface ApiFixture {
   url: string;
   platform: RunningPlatform;

@@ -4,7 +4,7 @@ import { TRPCClientError } from '@trpc/client';
 import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { appRouter } from '../src/api/router.js';
-import { type ApiFixture, useApi } from './api-fixture.js';
+import { type ApiFixture, smallSpec, useApi } from './api-fixture.js';
 import { until } from './docker-fixture.js';
 import type { ApiClient } from './support/api-client.js';
 
@@ -43,14 +43,7 @@ const nodeInput = () => ({
   useTls: false,
 });
 const imageInput = () => ({ name: unique(), address: 'tianqi-test/busybox' });
-const specInput = () => ({
-  name: unique(),
-  gpuCount: 0,
-  cpuCores: 0.5,
-  memoryGb: 0.5,
-  systemDiskGb: 1,
-  pricePerHour: 0.1,
-});
+const specInput = () => smallSpec(unique());
 const period = { from: new Date(Date.now() - 86_400_000), to: new Date(Date.now() + 3_600_000) };
 
 /** A's own new instance (to delete without touching X). */

@@ -53,6 +53,13 @@ async function waitForHealth(port: number, started: Started): Promise<unknown> {
   throw new Error(`tianqi did not answer /healthz:\n${started.output()}`);
 }
 
+/** The server prints its lines once it has finished starting, which is a moment after /healthz answers. */
+async function waitForOutput(started: Started, text: string): Promise<string> {
+  for (let i = 0; i < 100 && !started.output().includes(text); i++)
+    await new Promise((r) => setTimeout(r, 100));
+  return started.output();
+}
+
 describe('`tianqi start`', () => {
   it('with no DATABASE_URL starts an embedded PostgreSQL, migrates it, answers /healthz, and keeps its data', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'tianqi-data-'));
@@ -68,11 +75,11 @@ describe('`tianqi start`', () => {
     try {
       const first = startTianqi(env);
       expect(await waitForHealth(port, first)).toEqual({ status: 'ok' });
-      expect(first.output()).toContain(`Tianqi is running at http://localhost:${port}`);
+      expect(await waitForOutput(first, 'Tianqi is running at')).toContain(
+        `Tianqi is running at http://localhost:${port}`,
+      );
       // And it says how to get in.
-      for (let i = 0; i < 50 && !first.output().includes('Sign in'); i++)
-        await new Promise((r) => setTimeout(r, 100));
-      expect(first.output()).toContain(
+      expect(await waitForOutput(first, 'Sign in')).toContain(
         `Sign in at http://localhost:${port} as root (admin.username), or with the CLI: tianqi login --server http://localhost:${port}`,
       );
       expect(await (await fetch(`http://127.0.0.1:${port}/readyz`)).json()).toEqual({ status: 'ready' });
@@ -139,8 +146,7 @@ describe('`tianqi start`', () => {
     try {
       const server = startTianqi(env);
       await waitForHealth(port, server);
-      for (let i = 0; i < 50 && !server.output().includes('No admin yet'); i++)
-        await new Promise((r) => setTimeout(r, 100));
+      await waitForOutput(server, 'No admin yet');
       const file = join(dataDir, 'setup-code');
       const code = (await readFile(file, 'utf8')).trim();
       expect(code).toMatch(/^[0-9A-Z]{4}(-[0-9A-Z]{4}){3}$/);
@@ -189,8 +195,7 @@ describe('`tianqi start`', () => {
       expect(await alone.exited).toBe(0);
       const restarted = startTianqi(env);
       await waitForHealth(port, restarted);
-      for (let i = 0; i < 50 && !restarted.output().includes('Sign in at'); i++)
-        await new Promise((r) => setTimeout(r, 100));
+      await waitForOutput(restarted, 'Sign in at');
       expect(restarted.output()).toContain(`Sign in at http://localhost:${port}, or with the CLI`);
       expect(existsSync(file)).toBe(false);
       restarted.child.kill('SIGTERM');
