@@ -16,6 +16,16 @@ const ctx = useStore();
 const amountsOf = (events: E[], prefix: string) =>
   events.filter((e) => e.streamId.startsWith(prefix)).map((e) => e.type === 'Deposited' && e.data.amount);
 
+/** Resolves once nothing has woken the store's followers for 300 ms (at most 10 s). */
+async function settled(store: { notifier: { generation: number } }): Promise<void> {
+  let seen = store.notifier.generation;
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 300));
+    if (store.notifier.generation === seen) return;
+    seen = store.notifier.generation;
+  }
+}
+
 describe('subscriptions', () => {
   it('catch up from a stored checkpoint, then follow live appends', async () => {
     for (let i = 1; i <= 40; i++) await ctx.store.append(`cp-${i % 4}`, 'any', [deposit(i)]);
@@ -110,7 +120,7 @@ describe('subscriptions', () => {
     const store = ctx.store;
     const readAll = store.readAll.bind(store);
     store.readAll = (at = START, limit) => {
-      readsFrom.push(`${at.transactionId}:${at.position}`);
+      readsFrom.push(`${at.transactionId}:${at.position}@${store.notifier.generation}`);
       return readAll(at, limit);
     };
     const got: E[][] = [[], [], []];
@@ -119,14 +129,17 @@ describe('subscriptions', () => {
     );
     try {
       await Promise.all(subs.map((s) => s.caughtUp));
-      await new Promise((r) => setTimeout(r, 300)); // the LISTEN's own first wake-up has come and gone
+      await settled(store); // the LISTEN's own first wake-up has come and gone
       const before = readsFrom.length;
       const r = await store.append('shared-1', 'no_stream', [1, 2, 3, 4, 5].map(deposit));
       const end = { transactionId: r.transactionId, position: r.streams[0]!.lastPosition };
       await Promise.all(subs.map((s) => s.waitFor(end)));
-      // Woken together at the same position: one query for the three, not three.
-      const key = `${from.transactionId}:${from.position}`;
-      expect(readsFrom.slice(before).filter((k) => k === key)).toHaveLength(1);
+      // Woken together at the same position: one query for the three, not three. (A stray wake-up
+      // during that query, such as a reconnecting LISTEN, may start one more: one per wake-up.)
+      const key = `${from.transactionId}:${from.position}@`;
+      const reads = readsFrom.slice(before).filter((k) => k.startsWith(key));
+      expect(reads.length).toBeGreaterThan(0);
+      expect(new Set(reads).size).toBe(reads.length);
       for (const events of got) expect(amountsOf(events, 'shared-')).toEqual([1, 2, 3, 4, 5]);
     } finally {
       await Promise.all(subs.map((s) => s.stop()));
