@@ -88,6 +88,31 @@ describe('reconciler against real Docker nodes', () => {
     expect(passes.get(id)).toBe(1);
   });
 
+  it("a pass woken by the create acts on the instance as its feed brought it: the instance's stream is not read", async () => {
+    const p = platform();
+    const specId = await spec(p, { name: 'rec-feed', ...cpu });
+    const reads: string[] = [];
+    const readStream = p.store.readStream.bind(p.store);
+    p.store.readStream = (streamId, options) => {
+      reads.push(streamId);
+      return readStream(streamId, options);
+    };
+    try {
+      const { id } = await p.commands.instances.create(
+        { name: 'cpu_feed', imageId: shImage, specId, nodeId: plainNode.id },
+        owner,
+      );
+      await until(`instance ${id} running in the read model`, async () => {
+        const { rows } = await p.pool.query('SELECT observed FROM rm.instances WHERE instance_id = $1', [id]);
+        return rows[0]?.observed === 'running';
+      });
+      expect(reads.filter((s) => s === `instance-${id}`)).toEqual([]);
+      expect(passes.get(id)).toBe(1);
+    } finally {
+      p.store.readStream = readStream;
+    }
+  });
+
   it('GPU instances over mutual TLS see exactly their own indices', async () => {
     const p = platform();
     const specId = await spec(p, {

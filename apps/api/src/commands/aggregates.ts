@@ -68,15 +68,17 @@ export class AggregateLoader {
   /**
    * `cached`: the fold as this process last knew it, read only when it has none. `maxAgeMs`: that fold
    * when it was read from the store no longer ago than this (what others wrote since may be missing).
+   * `atLeast`: that fold when it is at this version or later (one the caller saw in the log).
    */
   async load<S, C, E>(
     streamId: string,
     aggregate: AggregateDef<S, C, E>,
-    options: { cached?: boolean; maxAgeMs?: number } = {},
+    options: { cached?: boolean; maxAgeMs?: number; atLeast?: number } = {},
   ): Promise<Loaded<S>> {
     const cached = this.#cache.get(streamId) as (Entry & Loaded<S>) | undefined;
     const started = performance.now();
     if (cached && options.cached) return cached;
+    if (cached && options.atLeast !== undefined && cached.version >= options.atLeast) return cached;
     if (cached && options.maxAgeMs !== undefined && started - cached.readAt <= options.maxAgeMs)
       return cached;
     const events = await this.store.readStream(streamId, { fromVersion: (cached?.version ?? 0) + 1 });
@@ -144,6 +146,20 @@ export class AggregateLoader {
         readAt: entry.readAt,
       });
     }
+  }
+
+  /**
+   * An event this process read in the log (a follower's feed), folded into the cached state it comes
+   * right after, or into a new one when it begins its stream; any other is left to be read. So the
+   * follower's own look at the stream afterwards needs no read.
+   */
+  followed(
+    aggregate: object,
+    event: { streamId: string; version: number; type: string; data: unknown },
+  ): void {
+    const entry = this.#cache.get(event.streamId);
+    if (entry ? entry.version !== event.version - 1 : event.version !== 1) return;
+    this.#fold(event.streamId, aggregate, entry, [event], entry?.readAt ?? performance.now());
   }
 
   /** `events` (in order) folded onto `base`, the cached fold they were read after (none: from the start). */

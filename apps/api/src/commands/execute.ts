@@ -31,8 +31,12 @@ export async function execute(
   options: {
     attempts?: number;
     loader?: AggregateLoader;
-    /** The caller found no command under the command id just before: the first attempt skips the look. */
-    looked?: boolean;
+    /**
+     * The first attempt skips the command-id look: the append answers a command id seen before with
+     * the first call's result, and the caller looks it up itself when the command is refused (a
+     * retry of a create, say, that finds its name claimed by the instance the first call made).
+     */
+    skipFirstLook?: boolean;
   } = {},
 ): Promise<CommandResult> {
   const { loader } = options;
@@ -43,23 +47,12 @@ export async function execute(
   };
   return retryOnConflict(
     async (attempt) => {
-      const looked = attempt === 1 && options.looked === true;
-      if (!looked) {
+      const skip = attempt === 1 && options.skipFirstLook === true;
+      if (!skip) {
         const prior = await findPrior();
         if (prior) return prior;
       }
-      let decided: AppendBatch<EventSchemaMap>[];
-      try {
-        decided = await decide(attempt);
-      } catch (err) {
-        // A call with the same command id may have got there since the caller looked, and made what
-        // this decision now refuses (the name it claimed, say): the answer is what it did.
-        if (looked) {
-          const prior = await findPrior();
-          if (prior) return prior;
-        }
-        throw err;
-      }
+      const decided = await decide(attempt);
       const batches = decided.filter((b) => b.events.length > 0);
       if (batches.length === 0) {
         return { id, version: await store.streamVersion(streamId), position: null };

@@ -69,7 +69,16 @@ export interface InstanceCommands {
   ): Promise<CommandResult>;
   /** What the platform observed (reconciler, sync). */
   record(instanceId: string, observation: Observation, ctx: CommandContext): Promise<CommandResult>;
-  get(instanceId: string): Promise<InstanceState | null>;
+  /**
+   * `atLeastVersion`: the fold this process has will do when it is at that version or later; `cached`:
+   * it will do whatever its version (what this process wrote is in it; others' writes may not be).
+   */
+  get(
+    instanceId: string,
+    options?: { atLeastVersion?: number; cached?: boolean },
+  ): Promise<InstanceState | null>;
+  /** An instance event a follower of the log read: folded into the cache (see AggregateLoader.followed). */
+  followed(event: { streamId: string; version: number; type: string; data: unknown }): void;
   /** Many at once, up to date, in a few queries (a node's instances for its sync); null: none such. */
   getMany(instanceIds: readonly string[]): Promise<Map<string, InstanceState | null>>;
 }
@@ -249,93 +258,108 @@ export function instanceCommands(
     async create(rawInput, ctx) {
       const owner = requireUser(ctx);
       const input = parseOrThrow(createInstanceInputSchema, rawInput, 'instance');
-      // A retried create is answered with the instance it made, whatever capacity is left now.
-      const key = commandKey(ctx);
-      const prior = key ? await store.findCommand(key) : null;
-      const made = prior?.streams.find((s) => s.streamId.startsWith(streams.instance('')));
-      if (prior && made) return existing(made.streamId.slice(streams.instance('').length), prior);
-      const instanceId = newId();
-      const scope = `instance.${owner.userId}` as const;
-      const ids = input.nodeId ? [input.nodeId] : await deps.nodeIds();
-      // One read brings everything the decision needs up to date; the rest reads the cache.
-      await loader.loadMany([
-        { streamId: streams.image(input.imageId), aggregate: aggregates.image },
-        { streamId: streams.spec(input.specId), aggregate: aggregates.spec },
-        { streamId: nameStream(scope, input.name), aggregate: aggregates.name },
-        ...nodeStreams(ids),
-      ]);
-      const { image, spec } = await imageAndSpec(input, ctx, true);
-      const demand = specDemand(spec);
-      for (let attempt = 1; ; attempt++) {
-        // A node that filled up meanwhile: the others are read again before choosing again.
-        if (attempt > 1 && !input.nodeId) await loader.loadMany(nodeStreams(ids));
-        const nodeId = input.nodeId ?? (await bestNode(demand, spec.name, instanceId, ids));
-        try {
-          // One create at a time per node in this process: they queue instead of racing on its stream.
-          return await nodeLocks.run(nodeId, () => allocate(nodeId));
-        } catch (err) {
-          // The node the scheduler picked filled up meanwhile: pick again, another may fit.
-          const refilled = err instanceof TianqiError && err.code === 'no_capacity';
-          if (!refilled || input.nodeId || attempt >= 5) throw err;
-        }
+      // A retried create is answered with the instance it made, whatever capacity is left now. Its
+      // command id is not looked up first: the append finds it (and answers with the first call's
+      // streams), and a retry that this call's checks refuse is looked up then.
+      try {
+        return await createNew();
+      } catch (err) {
+        const key = commandKey(ctx);
+        // (If the look fails too, the create's own error is the answer.)
+        const prior = key ? await store.findCommand(key).catch(() => null) : null;
+        const made = prior?.streams.find((s) => s.streamId.startsWith(streams.instance('')));
+        if (prior && made) return existing(made.streamId.slice(streams.instance('').length), prior);
+        throw err;
       }
 
-      async function allocate(nodeId: string): Promise<CreatedInstance> {
-        let granted: { nodeId: string; allocation: Allocation } | undefined;
-        // Under the node's lock the cached node is what this process last wrote or read: decided on
-        // without a read (attempt 1); if another process wrote meanwhile, the append is refused and
-        // attempt 2 reads it.
-        const decide = async (attempt: number): Promise<Batch[]> => {
-          let node = await loadNode(nodeId, attempt === 1);
-          // The node's own decider re-checks the choice against its current allocations. A refusal
-          // on the cached node is asked again on a read: what another writer gave back is not cached.
-          const onNode = () => {
-            if (!node.state.exists || node.state.deleted)
-              throw new TianqiError('not_found', `no node ${nodeId}`);
-            return aggregates.node.decide(
-              { type: 'AllocateResources', instanceId, spec: demand },
-              node.state,
-            );
-          };
-          let nodeEvents: ReturnType<typeof onNode>;
+      async function createNew(): Promise<CreatedInstance> {
+        const instanceId = newId();
+        const scope = `instance.${owner.userId}` as const;
+        const ids = input.nodeId ? [input.nodeId] : await deps.nodeIds();
+        // One read brings everything the decision needs up to date; the rest reads the cache.
+        await loader.loadMany([
+          { streamId: streams.image(input.imageId), aggregate: aggregates.image },
+          { streamId: streams.spec(input.specId), aggregate: aggregates.spec },
+          { streamId: nameStream(scope, input.name), aggregate: aggregates.name },
+          ...nodeStreams(ids),
+        ]);
+        const { image, spec } = await imageAndSpec(input, ctx, true);
+        const demand = specDemand(spec);
+        for (let attempt = 1; ; attempt++) {
+          // A node that filled up meanwhile: the others are read again before choosing again.
+          if (attempt > 1 && !input.nodeId) await loader.loadMany(nodeStreams(ids));
+          const nodeId = input.nodeId ?? (await bestNode(demand, spec.name, instanceId, ids));
           try {
-            nodeEvents = onNode();
+            // One create at a time per node in this process: they queue instead of racing on its stream.
+            return await nodeLocks.run(nodeId, () => allocate(nodeId));
           } catch (err) {
-            if (attempt !== 1) throw err;
-            node = await loadNode(nodeId);
-            nodeEvents = onNode();
+            // The node the scheduler picked filled up meanwhile: pick again, another may fit.
+            const refilled = err instanceof TianqiError && err.code === 'no_capacity';
+            if (!refilled || input.nodeId || attempt >= 5) throw err;
           }
-          const allocation = (
-            nodeEvents[0] as Extract<(typeof nodeEvents)[0], { type: 'ResourcesAllocated' }>
-          ).data.allocation;
-          granted = { nodeId, allocation };
-          const instanceEvents = aggregates.instance.decide(
-            {
-              type: 'CreateInstance',
-              instanceId,
-              name: input.name,
-              ownerId: owner.userId,
-              remark: input.remark,
-              image: { imageId: image.imageId, name: image.name, address: image.address },
-              spec: { ...demand, specId: spec.specId, name: spec.name, pricePerHour: spec.pricePerHour },
-              node: { nodeId, name: node.state.name },
-              allocation,
-            },
-            aggregates.instance.initial,
-          );
-          return [
-            { streamId: streams.instance(instanceId), expectedVersion: 'no_stream', events: instanceEvents },
-            { streamId: streams.node(nodeId), expectedVersion: node.version, events: nodeEvents },
-            await claimName(loader, scope, input.name, instanceId, attempt === 1),
-          ];
-        };
-        const result = await execute(store, ctx, instanceId, streams.instance(instanceId), decide, {
-          loader,
-          looked: true,
-        });
-        // Another call with the same command id got there first: its instance is the answer.
-        if (result.id !== instanceId) return existing(result.id, null, result);
-        return { ...result, ...granted! };
+        }
+
+        async function allocate(nodeId: string): Promise<CreatedInstance> {
+          let granted: { nodeId: string; allocation: Allocation } | undefined;
+          // Under the node's lock the cached node is what this process last wrote or read: decided on
+          // without a read (attempt 1); if another process wrote meanwhile, the append is refused and
+          // attempt 2 reads it.
+          const decide = async (attempt: number): Promise<Batch[]> => {
+            let node = await loadNode(nodeId, attempt === 1);
+            // The node's own decider re-checks the choice against its current allocations. A refusal
+            // on the cached node is asked again on a read: what another writer gave back is not cached.
+            const onNode = () => {
+              if (!node.state.exists || node.state.deleted)
+                throw new TianqiError('not_found', `no node ${nodeId}`);
+              return aggregates.node.decide(
+                { type: 'AllocateResources', instanceId, spec: demand },
+                node.state,
+              );
+            };
+            let nodeEvents: ReturnType<typeof onNode>;
+            try {
+              nodeEvents = onNode();
+            } catch (err) {
+              if (attempt !== 1) throw err;
+              node = await loadNode(nodeId);
+              nodeEvents = onNode();
+            }
+            const allocation = (
+              nodeEvents[0] as Extract<(typeof nodeEvents)[0], { type: 'ResourcesAllocated' }>
+            ).data.allocation;
+            granted = { nodeId, allocation };
+            const instanceEvents = aggregates.instance.decide(
+              {
+                type: 'CreateInstance',
+                instanceId,
+                name: input.name,
+                ownerId: owner.userId,
+                remark: input.remark,
+                image: { imageId: image.imageId, name: image.name, address: image.address },
+                spec: { ...demand, specId: spec.specId, name: spec.name, pricePerHour: spec.pricePerHour },
+                node: { nodeId, name: node.state.name },
+                allocation,
+              },
+              aggregates.instance.initial,
+            );
+            return [
+              {
+                streamId: streams.instance(instanceId),
+                expectedVersion: 'no_stream',
+                events: instanceEvents,
+              },
+              { streamId: streams.node(nodeId), expectedVersion: node.version, events: nodeEvents },
+              await claimName(loader, scope, input.name, instanceId, attempt === 1),
+            ];
+          };
+          const result = await execute(store, ctx, instanceId, streams.instance(instanceId), decide, {
+            loader,
+            skipFirstLook: true,
+          });
+          // Another call with the same command id got there first: its instance is the answer.
+          if (result.id !== instanceId) return existing(result.id, null, result);
+          return { ...result, ...granted! };
+        }
       }
     },
 
@@ -376,9 +400,16 @@ export function instanceCommands(
       }));
     },
 
-    async get(instanceId) {
-      const { state } = await loadInstance(instanceId);
+    async get(instanceId, options) {
+      const { state } = await loader.load(streams.instance(instanceId), aggregates.instance, {
+        atLeast: options?.atLeastVersion,
+        cached: options?.cached,
+      });
       return state.exists ? state : null;
+    },
+
+    followed(event) {
+      loader.followed(aggregates.instance, event);
     },
 
     async getMany(instanceIds) {

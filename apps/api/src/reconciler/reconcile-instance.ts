@@ -51,11 +51,11 @@ const reasonOf = (err: unknown) => {
 export async function reconcileInstance(
   deps: ReconcileDeps,
   instanceId: string,
-  /** The instance as the caller has just read it; read here when left out. */
+  /** The instance as the caller has just read it; when left out, this process's fold of it. */
   read?: InstanceState,
 ): Promise<void> {
   const { commands } = deps;
-  const instance = read ?? (await commands.instances.get(instanceId));
+  const instance = read ?? (await commands.instances.get(instanceId, { cached: true }));
   if (!instance?.origin) return;
   if (instanceGone(instance) && instance.volumesRemoved) return;
   // What a pass needs of its node (its address, its status) changes seldom, while every create on it

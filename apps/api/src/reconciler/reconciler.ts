@@ -74,6 +74,8 @@ export class Reconciler implements NodeWork {
   readonly queue: WorkQueue;
   /** Passes running now, by node: a node given up waits for its own. */
   readonly #inFlight = new KeyedInFlight();
+  /** The version of the event that last woke each instance queued (see #reconcile). */
+  readonly #woken = new Map<string, number>();
   /** Instances passed over because their node's lease was elsewhere, by node: looked at if it comes here. */
   readonly #notOwned = new Map<string, Set<string>>();
   readonly #slots: KeyedSemaphore;
@@ -153,7 +155,11 @@ export class Reconciler implements NodeWork {
   }
 
   async #reconcile(instanceId: string): Promise<void> {
-    const instance = await this.options.commands.instances.get(instanceId);
+    // Woken by an event: the fold the feed has brought up to it will do (a later event wakes another
+    // pass). Woken otherwise (sync, start, converge): read.
+    const atLeastVersion = this.#woken.get(instanceId);
+    this.#woken.delete(instanceId);
+    const instance = await this.options.commands.instances.get(instanceId, { atLeastVersion });
     if (!instance) return;
     // Another server holds this node's lease: its reconciler does the work. Remembered, in case the
     // lease comes here next: its start reads the node's unfinished instances from a read model that
@@ -185,7 +191,8 @@ export class Reconciler implements NodeWork {
     let outcome: 'done' | 'waiting' | 'failed' = 'failed';
     try {
       // Without a wait for the slot, the instance just read is still current enough to act on (every
-      // write checks the stream's version); after one it is read again.
+      // write checks the stream's version); after one, this process's fold of it, which has what this
+      // process wrote meanwhile (what others asked meanwhile wakes the queue, which runs it again).
       await this.#slots.run(instance.nodeId, (waited) =>
         reconcileInstance(this.#deps, instanceId, waited ? undefined : instance),
       );
@@ -218,7 +225,12 @@ export class Reconciler implements NodeWork {
       from: head.transactionId === START.transactionId ? START : head,
       handle: async (events) => {
         for (const e of events) {
-          if (wakes(e)) this.queue.add(e.streamId.slice('instance-'.length));
+          if (e.streamId.startsWith('instance-')) this.options.commands.instances.followed(e);
+          if (wakes(e)) {
+            const id = e.streamId.slice('instance-'.length);
+            this.#woken.set(id, e.version);
+            this.queue.add(id);
+          }
           if (
             e.type === 'NodeRegistered' ||
             (e.type === 'NodeUpdated' && CONNECTION_FIELDS.some((f) => f in e.data.changes))
