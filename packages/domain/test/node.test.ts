@@ -154,6 +154,57 @@ describe('node (算力节点)', () => {
       .refused('conflict', /already holds resources/);
   });
 
+  it('on a busy node, every state knows its own allocations: two creates decided on one state, then hundreds more', () => {
+    // 0.25 of a core each: the node's 64 cores hold 256.
+    const cpu: SpecDemand = {
+      ...gpu1,
+      gpuModel: null,
+      gpuCount: 0,
+      vramGb: 0,
+      cpuCores: 0.25,
+      memoryGb: 1,
+      systemDiskGb: 1,
+      dataDiskGb: 1,
+    };
+    const take = (instanceId: string): NodeEvent => ({
+      type: 'ResourcesAllocated',
+      data: {
+        allocation: {
+          instanceId,
+          cpuCores: 0.25,
+          memoryGb: 1,
+          systemDiskGb: 1,
+          dataDiskGb: 1,
+          gpus: { kind: 'none' },
+        },
+      },
+    });
+    const ask = (instanceId: string): NodeCommand => ({ type: 'AllocateResources', instanceId, spec: cpu });
+    const id = (i: number) => `inst${String(i).padStart(6, '0')}`;
+    let state = given(registered, connected, ...Array.from({ length: 150 }, (_, i) => take(id(i)))).state;
+    expect(decideNode(ask(id(150)), state)).toEqual([take(id(150))]);
+    // Two decisions on the same state (one is refused at the append, say): each branch holds its own.
+    const a = evolveNode(state, take('inst0000aa'));
+    const b = evolveNode(state, take('inst0000bb'));
+    expect(() => decideNode(ask('inst0000aa'), a)).toThrow(/already holds resources/);
+    expect(decideNode(ask('inst0000bb'), a)).toEqual([take('inst0000bb')]);
+    expect(() => decideNode(ask('inst0000bb'), b)).toThrow(/already holds resources/);
+    expect(decideNode(ask('inst0000aa'), b)).toEqual([take('inst0000aa')]);
+    expect(decideNode(ask('inst0000aa'), state)).toEqual([take('inst0000aa')]);
+    // The first branch grows to the node's capacity, deciding each create on the state before it.
+    state = a;
+    for (let i = 151; i < 256; i++) {
+      expect(decideNode(ask(id(i)), state)).toEqual([take(id(i))]);
+      state = evolveNode(state, take(id(i)));
+    }
+    expect(() => decideNode(ask(id(3)), state)).toThrow(/already holds resources/);
+    expect(() => decideNode(ask(id(200)), state)).toThrow(/already holds resources/);
+    expect(() => decideNode(ask(id(999)), state)).toThrow(/0 CPU core\(s\) free, the spec needs 0.25/);
+    // Given back, the cores are free again and the instance is no longer held.
+    const released = evolveNode(state, { type: 'ResourcesReleased', data: { instanceId: id(200) } });
+    expect(decideNode(ask(id(200)), released)).toEqual([take(id(200))]);
+  });
+
   it('refuses to allocate on a node whose Docker is not connected, as node unavailable', () => {
     given(registered)
       .when({ type: 'AllocateResources', instanceId: 'inst000001', spec: gpu1 })

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { holdsAllocation, withAllocation } from '../scheduling/allocation-list.js';
 import { matchNodes } from '../scheduling/match-nodes.js';
 import { allocationSchema, specDemandSchema } from '../scheduling/schemas.js';
 import type { Allocation, NodeCapacity } from '../scheduling/types.js';
@@ -220,7 +221,7 @@ export function decideNode(input: NodeCommand, state: NodeState): NodeEvent[] {
         ? []
         : [{ type: 'NodeDockerStatusChanged', data: { status: command.status, reason: command.reason } }];
     case 'AllocateResources': {
-      if (state.allocations.some((a) => a.instanceId === command.instanceId)) {
+      if (holdsAllocation(state.allocations, command.instanceId)) {
         throw new TianqiError('conflict', `instance ${command.instanceId} already holds resources here`);
       }
       const { candidates, rejected } = matchNodes([nodeCapacity(state)], command.spec, command.instanceId);
@@ -237,7 +238,7 @@ export function decideNode(input: NodeCommand, state: NodeState): NodeEvent[] {
       return [{ type: 'ResourcesAllocated', data: { allocation: chosen.allocation } }];
     }
     case 'ReleaseResources':
-      return state.allocations.some((a) => a.instanceId === command.instanceId)
+      return holdsAllocation(state.allocations, command.instanceId)
         ? [{ type: 'ResourcesReleased', data: { instanceId: command.instanceId } }]
         : [];
     case 'RecordOrphan':
@@ -283,7 +284,7 @@ export function evolveNode(state: NodeState, event: NodeEvent): NodeState {
     case 'NodeDockerStatusChanged':
       return { ...state, dockerStatus: event.data.status, dockerStatusReason: event.data.reason };
     case 'ResourcesAllocated':
-      return { ...state, allocations: [...state.allocations, event.data.allocation] };
+      return { ...state, allocations: withAllocation(state.allocations, event.data.allocation) };
     case 'ResourcesReleased':
       return {
         ...state,

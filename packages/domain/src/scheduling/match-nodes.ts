@@ -1,40 +1,12 @@
+import { usedBy } from './allocation-list.js';
 import { allocateGpus, cardUse } from './gpu-allocation.js';
-import type { Allocation, Candidate, NodeCapacity, Rejection, SpecDemand } from './types.js';
-
-interface Used {
-  cpuCores: number;
-  memoryGb: number;
-  systemDiskGb: number;
-  dataDiskGb: number;
-}
-
-/**
- * What a list of allocations adds up to, worked out once per list: a node's state gets a new list when
- * its allocations change and keeps it otherwise, so a create that looks at every node sums only the
- * ones that changed since the last (thousands of allocations each, on a busy fleet).
- */
-const usedBy = new WeakMap<readonly Allocation[], Used>();
-
-function used(allocations: readonly Allocation[]): Used {
-  let sums = usedBy.get(allocations);
-  if (!sums) {
-    sums = { cpuCores: 0, memoryGb: 0, systemDiskGb: 0, dataDiskGb: 0 };
-    for (const a of allocations) {
-      sums.cpuCores += a.cpuCores;
-      sums.memoryGb += a.memoryGb;
-      sums.systemDiskGb += a.systemDiskGb;
-      sums.dataDiskGb += a.dataDiskGb;
-    }
-    usedBy.set(allocations, sums);
-  }
-  return sums;
-}
+import type { Candidate, NodeCapacity, Rejection, SpecDemand } from './types.js';
 
 /** Free CPU, memory and disks on a node after what is allocated there. */
 export function freeResources(
   node: Pick<NodeCapacity, 'cpuCores' | 'memoryGb' | 'systemDiskGb' | 'dataDiskGb' | 'allocations'>,
 ) {
-  const u = used(node.allocations);
+  const u = usedBy(node.allocations);
   return {
     cpuCores: node.cpuCores - u.cpuCores,
     memoryGb: node.memoryGb - u.memoryGb,
