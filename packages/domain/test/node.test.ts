@@ -205,6 +205,28 @@ describe('node (算力节点)', () => {
     expect(decideNode(ask(id(200)), released)).toEqual([take(id(200))]);
   });
 
+  it('cards taken one create after another, each decided on the state before it, and on two branches of one state', () => {
+    let state = given(registered, connected).state;
+    for (let i = 0; i < 8; i++) {
+      const [event] = decideNode(
+        { type: 'AllocateResources', instanceId: `inst00010${i}`, spec: gpu1 },
+        state,
+      );
+      expect(event).toEqual(allocated(`inst00010${i}`, [i]));
+      state = evolveNode(state, event!);
+      if (i === 1) {
+        // A branch from here that gives card 1 back: card 1 is the next one free on it, not card 2.
+        const back = evolveNode(state, { type: 'ResourcesReleased', data: { instanceId: 'inst000101' } });
+        expect(decideNode({ type: 'AllocateResources', instanceId: 'inst000999', spec: gpu1 }, back)).toEqual(
+          [allocated('inst000999', [1])],
+        );
+      }
+    }
+    expect(() =>
+      decideNode({ type: 'AllocateResources', instanceId: 'inst000999', spec: gpu1 }, state),
+    ).toThrow(/0 of 8 GPU\(s\) free/);
+  });
+
   it('refuses to allocate on a node whose Docker is not connected, as node unavailable', () => {
     given(registered)
       .when({ type: 'AllocateResources', instanceId: 'inst000001', spec: gpu1 })

@@ -14,8 +14,16 @@ export interface Used {
   dataDiskGb: number;
 }
 
+/** One GPU card: held whole by an instance, and how much of its VRAM is given out in slices (GB). */
+export interface CardUse {
+  readonly whole: boolean;
+  readonly slicedVramGb: number;
+}
+
 interface Known {
   used: Used;
+  /** Per card index, for the node's card count (worked out when first asked). */
+  cards?: { gpuCount: number; use: readonly CardUse[] };
   /** The instances held: `base` is shared between lists (never changed), `added` is this list's own. */
   base: ReadonlySet<string>;
   added: readonly string[];
@@ -49,6 +57,26 @@ export function usedBy(list: readonly Allocation[]): Used {
   return knownOf(list).used;
 }
 
+/** Per card index of a node with `gpuCount` cards: is it held whole, and how much of it is sliced. */
+export function cardUseOf(list: readonly Allocation[], gpuCount: number): readonly CardUse[] {
+  const k = knownOf(list);
+  if (k.cards?.gpuCount === gpuCount) return k.cards.use;
+  const use = Array.from({ length: gpuCount }, () => ({ whole: false, slicedVramGb: 0 }));
+  for (const a of list) onCards(use, a);
+  k.cards = { gpuCount, use };
+  return use;
+}
+
+function onCards(cards: { whole: boolean; slicedVramGb: number }[], a: Allocation): void {
+  if (a.gpus.kind === 'none') return;
+  for (const i of a.gpus.indices) {
+    const card = cards[i];
+    if (!card) continue; // an index past the node's declared count: the node shrank; ignore
+    if (a.gpus.kind === 'whole') card.whole = true;
+    else card.slicedVramGb += a.gpus.vramGb;
+  }
+}
+
 /** Whether the list holds an allocation for this instance. */
 export function holdsAllocation(list: readonly Allocation[], instanceId: string): boolean {
   const k = knownOf(list);
@@ -63,12 +91,17 @@ export function withAllocation(list: readonly Allocation[], allocation: Allocati
     const used = { ...k.used };
     add(used, allocation);
     const added = [...k.added, allocation.instanceId];
-    known.set(
-      next,
+    const ids =
       added.length <= ADDED_MAX
-        ? { used, base: k.base, added }
-        : { used, base: new Set([...k.base, ...added]), added: [] },
-    );
+        ? { base: k.base, added }
+        : { base: new Set([...k.base, ...added]), added: [] };
+    let cards: Known['cards'];
+    if (k.cards) {
+      const use = k.cards.use.map((c) => ({ ...c }));
+      onCards(use, allocation);
+      cards = { gpuCount: k.cards.gpuCount, use };
+    }
+    known.set(next, { used, ...ids, ...(cards ? { cards } : {}) });
   }
   return next;
 }

@@ -1,3 +1,4 @@
+import { type CardUse, cardUseOf } from './allocation-list.js';
 import type { GpuAllocation, NodeCapacity, SpecDemand } from './types.js';
 
 /** GPU model names match ignoring case, spaces, dashes and underscores: "RTX 4090" = "rtx4090". */
@@ -11,26 +12,11 @@ export function smPercentFor(sliceVramGb: number, cardVramGb: number): number {
   return Math.min(100, Math.max(1, Math.ceil((sliceVramGb / cardVramGb) * 100 - 1e-9)));
 }
 
-export interface CardUse {
-  /** Held whole by an instance. */
-  whole: boolean;
-  /** VRAM given out in slices, GB. */
-  slicedVramGb: number;
-}
+export type { CardUse } from './allocation-list.js';
 
 /** Per card index: is it held whole, and how much of it is sliced. */
-export function cardUse(node: Pick<NodeCapacity, 'gpuCount' | 'allocations'>): CardUse[] {
-  const cards: CardUse[] = Array.from({ length: node.gpuCount }, () => ({ whole: false, slicedVramGb: 0 }));
-  for (const a of node.allocations) {
-    if (a.gpus.kind === 'none') continue;
-    for (const i of a.gpus.indices) {
-      const card = cards[i];
-      if (!card) continue; // an index past the node's declared count: the node shrank; ignore
-      if (a.gpus.kind === 'whole') card.whole = true;
-      else card.slicedVramGb += a.gpus.vramGb;
-    }
-  }
-  return cards;
+export function cardUse(node: Pick<NodeCapacity, 'gpuCount' | 'allocations'>): readonly CardUse[] {
+  return cardUseOf(node.allocations, node.gpuCount);
 }
 
 /**
