@@ -81,7 +81,10 @@ export class EventStore<S extends EventSchemas> {
   readonly #onError: (err: Error) => void;
   readonly #group: GroupCommit;
   /** The followers' reads now running, by the position they read after (see #followerRead). */
-  readonly #followerReads = new Map<string, { generation: number; promise: Promise<ReadAllResult<S>> }>();
+  readonly #followerReads = new Map<
+    string,
+    { generation: number; limit: number; promise: Promise<ReadAllResult<S>> }
+  >();
 
   constructor(options: EventStoreOptions<S>) {
     this.pool = options.pool;
@@ -301,14 +304,18 @@ export class EventStore<S extends EventSchemas> {
     const key = `${from.transactionId}:${from.position}`;
     const generation = this.notifier.generation;
     const running = this.#followerReads.get(key);
-    if (running?.generation === generation) return running.promise.then((r) => upTo(r, limit));
-    const promise = this.readAll(from, limit);
-    this.#followerReads.set(key, { generation, promise });
+    // Shared only by a read that asked for as many: a shorter answer would look like the end of the log.
+    if (running?.generation === generation && running.limit >= limit)
+      return running.promise.then((r) => upTo(r, limit));
+    // At least a common batch, so that followers of smaller batches can share it, each taking its part.
+    const read = Math.max(limit, SHARED_READ_LIMIT);
+    const promise = this.readAll(from, read);
+    this.#followerReads.set(key, { generation, limit: read, promise });
     const forget = () => {
       if (this.#followerReads.get(key)?.promise === promise) this.#followerReads.delete(key);
     };
     promise.then(forget, forget);
-    return promise;
+    return promise.then((r) => upTo(r, limit));
   }
 
   async close(): Promise<void> {
@@ -357,6 +364,9 @@ export function translateAppendError(err: unknown): unknown {
 }
 
 /** A shared read cut to a follower's batch size (a shorter one is taken as it is: the next read goes on). */
+/** The batch a follower's shared read asks for at least (the common batch size is 500 to 1,000). */
+const SHARED_READ_LIMIT = 1_000;
+
 function upTo<S extends EventSchemas>(read: ReadAllResult<S>, limit: number): ReadAllResult<S> {
   if (read.events.length <= limit) return read;
   const events = read.events.slice(0, limit);

@@ -103,7 +103,10 @@ export class Subscription<E extends GlobalPosition> {
           for (const p of this.#progress) p();
           this.#progress.clear();
           failures = 0;
-          continue;
+          // A full batch, or one held back by a running transaction, may have more behind it. Any
+          // other had everything committed when it was read: what came since has woken the notifier
+          // (so the wait below returns at once), and if nothing has, there is nothing to read yet.
+          if (batch.events.length >= batchSize || batch.blocked) continue;
         }
         this.#caughtUp();
         failures = 0;

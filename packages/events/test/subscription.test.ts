@@ -16,6 +16,10 @@ const ctx = useStore();
 const amountsOf = (events: E[], prefix: string) =>
   events.filter((e) => e.streamId.startsWith(prefix)).map((e) => e.type === 'Deposited' && e.data.amount);
 
+async function until(ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));
+}
+
 /** Resolves once nothing has woken the store's followers for 300 ms (at most 10 s). */
 async function settled(store: { notifier: { generation: number } }): Promise<void> {
   let seen = store.notifier.generation;
@@ -143,6 +147,47 @@ describe('subscriptions', () => {
       for (const events of got) expect(amountsOf(events, 'shared-')).toEqual([1, 2, 3, 4, 5]);
     } finally {
       await Promise.all(subs.map((s) => s.stop()));
+      store.readAll = readAll;
+    }
+  });
+
+  it('read once per wake-up: a batch that had everything is not followed by a read that finds nothing; what lands meanwhile still comes', async () => {
+    const store = ctx.store;
+    const from = await store.head();
+    let reads = 0;
+    const readAll = store.readAll.bind(store);
+    store.readAll = (at = START, limit) => {
+      reads++;
+      return readAll(at, limit);
+    };
+    const got: E[] = [];
+    let appendDuringHandle = true;
+    const sub = store.subscribe({
+      from,
+      pollIntervalMs: 600_000,
+      handle: async (events) => {
+        got.push(...events);
+        // An append that commits while the batch is handled: the next read must still come.
+        if (appendDuringHandle && events.some((e) => e.streamId === 'once-1')) {
+          appendDuringHandle = false;
+          await store.append('once-2', 'no_stream', [deposit(2)]);
+        }
+      },
+    });
+    try {
+      await sub.caughtUp;
+      await settled(store);
+      const before = reads;
+      const r = await store.append('once-1', 'no_stream', [deposit(1)]);
+      const end = { transactionId: r.transactionId, position: r.streams[0]!.lastPosition };
+      await sub.waitFor(end);
+      await until(() => amountsOf(got, 'once-').length === 2);
+      expect(amountsOf(got, 'once-')).toEqual([1, 2]);
+      await settled(store);
+      // once-1's read, once-2's read: nothing else (a wake-up at once-2's own append is the same one).
+      expect(reads - before).toBe(2);
+    } finally {
+      await sub.stop();
       store.readAll = readAll;
     }
   });
