@@ -363,10 +363,10 @@ export function translateAppendError(err: unknown): unknown {
   return err;
 }
 
-/** A shared read cut to a follower's batch size (a shorter one is taken as it is: the next read goes on). */
 /** The batch a follower's shared read asks for at least (the common batch size is 500 to 1,000). */
 const SHARED_READ_LIMIT = 1_000;
 
+/** A shared read cut to a follower's batch size: a full batch, so the follower reads on at once. */
 function upTo<S extends EventSchemas>(read: ReadAllResult<S>, limit: number): ReadAllResult<S> {
   if (read.events.length <= limit) return read;
   const events = read.events.slice(0, limit);

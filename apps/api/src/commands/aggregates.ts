@@ -62,6 +62,8 @@ interface Entry extends Loaded<unknown> {
  */
 export class AggregateLoader {
   readonly #cache = new Map<string, Entry>();
+  /** Streams the feed showed an event of that could not be folded here: the newest such version. */
+  readonly #followedPast = new Map<string, number>();
 
   constructor(private readonly store: PlatformStore) {}
 
@@ -77,10 +79,11 @@ export class AggregateLoader {
   ): Promise<Loaded<S>> {
     const cached = this.#cache.get(streamId) as (Entry & Loaded<S>) | undefined;
     const started = performance.now();
-    if (cached && options.cached) return cached;
-    if (cached && options.atLeast !== undefined && cached.version >= options.atLeast) return cached;
-    if (cached && options.maxAgeMs !== undefined && started - cached.readAt <= options.maxAgeMs)
-      return cached;
+    // A fold older than an event the feed has shown for its stream is not "this process's fold".
+    const known = cached && cached.version >= (this.#followedPast.get(streamId) ?? 0) ? cached : undefined;
+    if (known && options.cached) return known;
+    if (known && options.atLeast !== undefined && known.version >= options.atLeast) return known;
+    if (known && options.maxAgeMs !== undefined && started - known.readAt <= options.maxAgeMs) return known;
     const events = await this.store.readStream(streamId, { fromVersion: (cached?.version ?? 0) + 1 });
     if (events.length === 0 && cached) {
       cached.readAt = Math.max(cached.readAt, started);
@@ -158,8 +161,18 @@ export class AggregateLoader {
     event: { streamId: string; version: number; type: string; data: unknown },
   ): void {
     const entry = this.#cache.get(event.streamId);
-    if (entry ? entry.version !== event.version - 1 : event.version !== 1) return;
-    this.#fold(event.streamId, aggregate, entry, [event], entry?.readAt ?? performance.now());
+    if (entry && entry.version >= event.version) return;
+    if (entry ? entry.version === event.version - 1 : event.version === 1) {
+      // Begun from the feed, not read: no claim to have been read from the store at any moment.
+      this.#fold(event.streamId, aggregate, entry, [event], entry?.readAt ?? Number.NEGATIVE_INFINITY);
+      return;
+    }
+    // Not foldable here (no fold yet, or one behind): a read under way may still bring back an older
+    // fold, which `cached` and `atLeast` must not take.
+    this.#followedPast.delete(event.streamId);
+    this.#followedPast.set(event.streamId, event.version);
+    if (this.#followedPast.size > CACHE_LIMIT)
+      this.#followedPast.delete(this.#followedPast.keys().next().value!);
   }
 
   /** `events` (in order) folded onto `base`, the cached fold they were read after (none: from the start). */
