@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { AggregateLoader, aggregates } from '../src/commands/aggregates.js';
-import { connectedNode, image, signUp, spec, system, usePlatform } from './platform-fixture.js';
+import {
+  connectedNode,
+  image,
+  signUp,
+  spec,
+  system,
+  usePlatform,
+  watchStreamReads,
+} from './platform-fixture.js';
 
 const platform = usePlatform();
 
@@ -34,12 +42,7 @@ describe("the command side's cache of folds", () => {
     const { p, streamId, events } = await instanceWithHistory();
     const loader = new AggregateLoader(p.store);
     for (const e of events) loader.followed(aggregates.instance, e);
-    const reads: string[] = [];
-    const readStream = p.store.readStream.bind(p.store);
-    p.store.readStream = (id, options) => {
-      reads.push(id);
-      return readStream(id, options);
-    };
+    const { reads, restore } = watchStreamReads(p.store);
     try {
       const cached = await loader.load(streamId, aggregates.instance, { atLeast: events.length });
       expect(cached.version).toBe(events.length);
@@ -48,7 +51,7 @@ describe("the command side's cache of folds", () => {
       await loader.load(streamId, aggregates.instance, { atLeast: events.length + 1 });
       expect(reads).toEqual([streamId]);
     } finally {
-      p.store.readStream = readStream;
+      restore();
     }
   });
 

@@ -133,3 +133,17 @@ export async function image(
 ): Promise<string> {
   return (await p.commands.catalog.registerImage(fields, system)).id;
 }
+
+/** Records the streams read through the store (the caches' misses) until `restore()`. */
+export function watchStreamReads(store: PlatformStore): { reads: string[]; restore: () => void } {
+  const reads: string[] = [];
+  const readStream = store.readStream.bind(store);
+  store.readStream = (streamId, options) => {
+    reads.push(streamId);
+    return readStream(streamId, options);
+  };
+  const restore = () => {
+    store.readStream = readStream;
+  };
+  return { reads, restore };
+}

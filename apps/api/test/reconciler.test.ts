@@ -19,7 +19,7 @@ import {
   startReconciler,
   until,
 } from './docker-fixture.js';
-import { image, signUp, spec, usePlatform } from './platform-fixture.js';
+import { image, signUp, spec, usePlatform, watchStreamReads } from './platform-fixture.js';
 
 const platform = usePlatform();
 const testNodes = loadTestNodes();
@@ -91,12 +91,7 @@ describe('reconciler against real Docker nodes', () => {
   it("a pass woken by the create acts on the instance as its feed brought it: the instance's stream is not read", async () => {
     const p = platform();
     const specId = await spec(p, { name: 'rec-feed', ...cpu });
-    const reads: string[] = [];
-    const readStream = p.store.readStream.bind(p.store);
-    p.store.readStream = (streamId, options) => {
-      reads.push(streamId);
-      return readStream(streamId, options);
-    };
+    const { reads, restore } = watchStreamReads(p.store);
     try {
       const { id } = await p.commands.instances.create(
         { name: 'cpu_feed', imageId: shImage, specId, nodeId: plainNode.id },
@@ -109,7 +104,7 @@ describe('reconciler against real Docker nodes', () => {
       expect(reads.filter((s) => s === `instance-${id}`)).toEqual([]);
       expect(passes.get(id)).toBe(1);
     } finally {
-      p.store.readStream = readStream;
+      restore();
     }
   });
 
