@@ -311,6 +311,13 @@ describe('RBAC: every procedure as nobody, user A, user B and an admin', () => {
 
   it('the HTTP routes beside tRPC: terminal, audit export, metrics', async () => {
     const f = api();
+    // The rows above stopped, started and restarted X (and signed A out): its terminal opens once it
+    // runs again.
+    const owner = await callers.a.fresh();
+    await until(
+      'X to run again',
+      async () => (await owner.instances.get.query({ instanceId: ids.instanceX })).observed === 'running',
+    );
     const tokens: Record<Role, string | null> = {
       anon: null,
       a: (await f.login('usera', 'a-password')).token,
