@@ -88,7 +88,7 @@ describe('reconciler against real Docker nodes', () => {
     expect(passes.get(id)).toBe(1);
   });
 
-  it("a pass woken by the create acts on the instance as its feed brought it: the instance's stream is not read", async () => {
+  it('a pass woken by the create acts on the instance as its feed brought it (its stream is not read), and records the container with its start in one append', async () => {
     const p = platform();
     const specId = await spec(p, { name: 'rec-feed', ...cpu });
     const { reads, restore } = watchStreamReads(p.store);
@@ -103,6 +103,14 @@ describe('reconciler against real Docker nodes', () => {
       });
       expect(reads.filter((s) => s === `instance-${id}`)).toEqual([]);
       expect(passes.get(id)).toBe(1);
+      // The container and its start in one append: one transaction, one wake-up of the followers.
+      const { rows } = await p.pool.query(
+        'SELECT type, transaction_id::text AS tx FROM events WHERE stream_id = $1 ORDER BY stream_version',
+        [`instance-${id}`],
+      );
+      expect(rows.map((r) => r.type)).toEqual(['InstanceCreated', 'ContainerCreated', 'ContainerStarted']);
+      expect(rows[1].tx).toBe(rows[2].tx);
+      expect(rows[0].tx).not.toBe(rows[1].tx);
     } finally {
       restore();
     }

@@ -61,6 +61,14 @@ describe('drift: what an instance wants against what Docker shows of it', () => 
     });
   });
 
+  it('given no container on record yet (the reconciler started one it has not recorded), when one runs, then nothing is recorded: the reconciler records it with its start', () => {
+    expect(given({ containerId: null, observed: 'creating' }).whenSeen({ state: 'running' })).toEqual({
+      drift: [],
+      observed: null,
+      resolved: [],
+    });
+  });
+
   it('given its container is on record, when it is in no list and not there either, then drift "missing" and it is recorded removed', () => {
     expect(given().whenSeen(absent)).toEqual({
       drift: [{ kind: 'missing', detail: 'its container is gone' }],

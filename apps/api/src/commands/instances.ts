@@ -67,8 +67,15 @@ export interface InstanceCommands {
     ctx: CommandContext,
     options?: { refuseOverDataDisk?: boolean },
   ): Promise<CommandResult>;
-  /** What the platform observed (reconciler, sync). */
-  record(instanceId: string, observation: Observation, ctx: CommandContext): Promise<CommandResult>;
+  /**
+   * What the platform observed (reconciler, sync). Several observations are decided in order, each on
+   * the state the ones before it left, and appended together: one append, one wake-up of the followers.
+   */
+  record(
+    instanceId: string,
+    observation: Observation | readonly Observation[],
+    ctx: CommandContext,
+  ): Promise<CommandResult>;
   /**
    * `atLeastVersion`: the fold this process has will do when it is at that version or later; `cached`:
    * it will do whatever its version (what this process wrote is in it; others' writes may not be).
@@ -395,9 +402,18 @@ export function instanceCommands(
     },
 
     record(instanceId, observation, ctx) {
-      return onInstance(instanceId, ctx, async (state) => ({
-        events: aggregates.instance.decide(observation, state),
-      }));
+      const observations: readonly Observation[] = Array.isArray(observation) ? observation : [observation];
+      return onInstance(instanceId, ctx, async (state) => {
+        const events: InstanceEvent[] = [];
+        let now = state;
+        for (const o of observations) {
+          for (const event of aggregates.instance.decide(o, now)) {
+            events.push(event);
+            now = aggregates.instance.evolve(now, event);
+          }
+        }
+        return { events };
+      });
     },
 
     async get(instanceId, options) {

@@ -71,9 +71,43 @@ export async function reconcileInstance(
   const docker = deps.clients.forNode(node, commands.nodes);
   // Asked before each Docker call that changes something: a server that lost the node stops here.
   const acting = () => ({ ...system, fence: deps.fence?.(node.nodeId) });
-  const record = (o: Parameters<Commands['instances']['record']>[1]) =>
-    commands.instances.record(instanceId, o, acting());
+  // The container a pass made (or adopted) is recorded with what the pass does next, its start mostly:
+  // one append and one wake-up of the log's followers instead of two. Whatever is held when the pass
+  // ends, by an error too, is recorded then.
+  let held: Observation[] = [];
+  const record: Recorder = (o) => {
+    const all = [...held, o];
+    held = [];
+    return commands.instances.record(instanceId, all, acting());
+  };
+  const recordWithNext = (o: Observation) => {
+    held.push(o);
+  };
+  try {
+    await pass({ deps, docker, node, record, recordWithNext, acting }, instance);
+  } finally {
+    if (held.length > 0) await commands.instances.record(instanceId, held, acting());
+  }
+}
 
+type Observation = Exclude<Parameters<Commands['instances']['record']>[1], readonly unknown[]>;
+type Recorder = (o: Observation) => Promise<unknown>;
+
+/** What a pass works with once it has the instance's node and its Docker. */
+interface PassContext {
+  deps: ReconcileDeps;
+  docker: Docker;
+  node: NodeState;
+  record: Recorder;
+  /** Held, and recorded with the next `record` (or when the pass ends). */
+  recordWithNext: (o: Observation) => void;
+  acting: () => CommandContext;
+}
+
+/** What reconcileInstance does once it has the instance and its node's Docker. */
+async function pass(p: PassContext, instance: InstanceState): Promise<void> {
+  const { deps, docker, node, record, recordWithNext, acting } = p;
+  const { instanceId } = instance;
   let found: Docker.ContainerInfo[];
   try {
     found = await docker.listContainers({
@@ -96,7 +130,7 @@ export async function reconcileInstance(
     return removeAll(deps, docker, instance, existing, record);
   }
   if (existing && instance.containerId !== existing.Id) {
-    await record({
+    recordWithNext({
       type: 'RecordContainerCreated',
       containerId: existing.Id,
       containerName: nameOf(existing),
@@ -123,7 +157,7 @@ export async function reconcileInstance(
   let containerId = existing?.Id;
   if (!containerId) {
     acting();
-    const made = await create(deps, docker, node, instance, record, acting);
+    const made = await create(p, instance);
     if (!made) return;
     containerId = made;
   }
@@ -184,7 +218,7 @@ async function discardUnstarted(
   instance: InstanceState,
   container: Docker.Container,
   reason: string,
-  record: (o: Parameters<Commands['instances']['record']>[1]) => Promise<unknown>,
+  record: Recorder,
 ): Promise<void> {
   const info = await container.inspect().catch(ignore(404));
   if (!info) throw new RetryLater(`container ${container.id} went away during its start`);
@@ -214,14 +248,8 @@ function ignore(...statuses: number[]) {
  * good. Where the node may limit the system disk, the container asks for it; a Docker that refuses the
  * option (overlay2 without pquota) gets the container without it, and the node records why.
  */
-async function create(
-  deps: ReconcileDeps,
-  docker: Docker,
-  node: NodeState,
-  instance: InstanceState,
-  record: (o: Parameters<Commands['instances']['record']>[1]) => Promise<unknown>,
-  acting: () => CommandContext,
-): Promise<string | null> {
+async function create(p: PassContext, instance: InstanceState): Promise<string | null> {
+  const { deps, docker, node, record, recordWithNext, acting } = p;
   const address = instance.origin!.image.address;
   const limit = node.systemDiskLimit;
   const options = {
@@ -277,7 +305,7 @@ async function create(
     return null;
   }
   if (recipe.HostConfig?.StorageOpt && limit.status === 'unconfirmed') await recordLimit('enforced', '');
-  await record({ type: 'RecordContainerCreated', containerId: container.id, containerName: recipe.name! });
+  recordWithNext({ type: 'RecordContainerCreated', containerId: container.id, containerName: recipe.name! });
   return container.id;
 }
 
@@ -309,7 +337,7 @@ async function removeAll(
   docker: Docker,
   instance: InstanceState,
   existing: Docker.ContainerInfo | undefined,
-  record: (o: Parameters<Commands['instances']['record']>[1]) => Promise<unknown>,
+  record: Recorder,
 ): Promise<void> {
   const volumes = new Set([dataVolume(instance.instanceId)]);
   let containerError: unknown;

@@ -46,7 +46,10 @@ export function findDrift(instance: Seen, seen: ContainerSeen): DriftFinding {
     case 'changing':
       break; // look again next time
     case 'running':
-      if (instance.observed !== 'running' && instance.allocationHeld) observed = 'started';
+      // With no container on record the reconciler is making or adopting it, and records its start
+      // together with the container: recording the start here would put it before the container.
+      if (instance.observed !== 'running' && instance.allocationHeld && instance.containerId)
+        observed = 'started';
       if (instance.desired === 'stopped')
         drift.push({ kind: 'running', detail: 'should be stopped, but its container runs' });
       break;
