@@ -7,6 +7,18 @@ const NOTIFY_SPACING_MS = 2;
 // since it carries no data (the events were committed, durably, before it is sent) and a notification
 // lost in a crash is what the subscriptions' polling is for. The appends keep synchronous commits.
 const NOTIFY_SQL = "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)";
+/** How long a look that found no other listener holds (one look per this much time, while appending). */
+const LISTENERS_LOOK_MS = 1_000;
+/**
+ * The other sessions of this database that may be listening: the ones whose last statement was our
+ * LISTEN (a listener's connection runs nothing else), and, to be safe, any whose statement cannot be
+ * seen (another role without pg_read_all_stats, activity tracking off, or a session that has run
+ * nothing yet).
+ */
+const OTHER_LISTENERS_SQL = `SELECT count(*)::int AS n FROM pg_stat_activity
+  WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> $1
+    AND (query = $2 OR query IS NULL OR query IN ('', '<insufficient privilege>'))`;
+const HELLO = 'hello:';
 
 /**
  * Wakes subscribers when events may have been appended: in this process at once, and in other
@@ -15,6 +27,11 @@ const NOTIFY_SQL = "SELECT set_config('synchronous_commit', 'off', true), pg_not
  * notify lock at commit and serialise every writer, and lengthen each append's commit by the work of
  * signalling the listeners (measured: the lag to a subscriber in the same process grew). Polling in
  * the subscriptions covers what a lost notification or a crash between commit and NOTIFY would miss.
+ *
+ * A listening process that is the only one sends no NOTIFY at all: it would wake nobody, and under
+ * load it is one query in eight. Alone is what a look at pg_stat_activity found, at most a second ago;
+ * a process that starts listening says hello (a NOTIFY of its own), and every listener that hears it
+ * notifies again from then on, and at once, for what it appended in the meantime.
  */
 export class Notifier {
   readonly #id = randomUUID();
@@ -29,6 +46,12 @@ export class Notifier {
   #listening = false;
   #closed = false;
   #retry: NodeJS.Timeout | null = null;
+  /** False only when this process listens and the last look found no other listener. */
+  #othersListen = true;
+  #lookedAt = Number.NEGATIVE_INFINITY;
+  #looking = false;
+  /** The listener's connection while it is listening (not while it connects or after it was lost). */
+  #heard: pg.Client | null = null;
 
   constructor(pool: pg.Pool, connectionString: string | undefined, onError: (err: Error) => void) {
     this.#pool = pool;
@@ -63,7 +86,32 @@ export class Notifier {
   /** Called after an append committed (or failed: a rollback can also unblock readers). */
   appended(): void {
     this.wake();
-    this.#send();
+    this.#lookForListeners();
+    if (this.#othersListen || !this.#heard) this.#send();
+  }
+
+  /** Whether another process listens, looked at again when the last look is older than a second. */
+  #lookForListeners(): void {
+    const listener = this.#heard;
+    if (!listener || this.#looking || this.#closed) return;
+    if (performance.now() - this.#lookedAt < LISTENERS_LOOK_MS) return;
+    this.#looking = true;
+    const asked = performance.now();
+    const ownPid = (listener as unknown as { processID?: number }).processID ?? 0;
+    this.#pool
+      .query<{ n: number }>(OTHER_LISTENERS_SQL, [ownPid, `LISTEN ${CHANNEL}`])
+      .then(({ rows }) => {
+        // A hello heard while the look was under way wins: it is newer.
+        if (this.#lookedAt < asked) this.#othersListen = rows[0]!.n > 0;
+        this.#lookedAt = performance.now();
+      })
+      .catch((err: Error) => {
+        this.#othersListen = true;
+        this.#onError(err);
+      })
+      .finally(() => {
+        this.#looking = false;
+      });
   }
 
   #send(): void {
@@ -111,6 +159,9 @@ export class Notifier {
       if (!listening || this.#listener !== client) return;
       if (err) this.#onError(err);
       this.#listener = null;
+      // Hellos sent while it reconnects go unheard: others are taken to listen until a look says not.
+      this.#heard = null;
+      this.#othersListen = true;
       client.removeAllListeners();
       client.on('error', () => {});
       client.end().catch(() => {});
@@ -119,13 +170,26 @@ export class Notifier {
     client.on('error', reconnect);
     client.on('end', () => reconnect());
     client.on('notification', (msg) => {
-      if (msg.payload !== this.#id) this.wake();
+      const payload = msg.payload ?? '';
+      if (payload === this.#id || payload === `${HELLO}${this.#id}`) return;
+      this.wake();
+      if (payload.startsWith(HELLO)) {
+        // A new listener: it hears from us from now on, and now, for what we appended meanwhile.
+        this.#othersListen = true;
+        this.#lookedAt = performance.now();
+        this.#send();
+      }
     });
     try {
       this.#listener = client;
       await client.connect();
       await client.query(`LISTEN ${CHANNEL}`);
       listening = true;
+      this.#heard = client;
+      // Through the pool: the listener's connection runs nothing but LISTEN (see OTHER_LISTENERS_SQL).
+      this.#pool
+        .query(NOTIFY_SQL, [CHANNEL, `${HELLO}${this.#id}`])
+        .catch((err: Error) => this.#onError(err));
       // Anything appended while we were not listening: let subscribers look.
       this.wake();
     } catch (err) {
@@ -153,6 +217,7 @@ export class Notifier {
     this.wake();
     const client = this.#listener;
     this.#listener = null;
+    this.#heard = null;
     if (client) {
       client.removeAllListeners();
       client.on('error', () => {});

@@ -8,7 +8,7 @@ import {
   START,
   type StoredEvent,
 } from '../src/index.js';
-import { deposit, testEvents, useStore } from './fixtures.js';
+import { deposit, openStore, testEvents, useStore } from './fixtures.js';
 
 type E = StoredEvent<typeof testEvents.schemas>;
 const ctx = useStore();
@@ -74,6 +74,59 @@ describe('subscriptions', () => {
       await otherPool.end();
     }
   });
+
+  it('send no NOTIFY while no other process listens, and wake one at once as soon as it listens', async () => {
+    const alone = await openStore();
+    const notifies: string[] = [];
+    const pool = alone.store.pool as unknown as { query: (...args: unknown[]) => unknown };
+    const query = pool.query.bind(pool);
+    pool.query = (...args: unknown[]) => {
+      if (String(args[0]).includes('pg_notify')) notifies.push(String((args[1] as unknown[])[1]));
+      return query(...args);
+    };
+    /** Appends every 100 ms until five in a row sent no NOTIFY; true if they did (within 4 s). */
+    const silentAppends = async () => {
+      for (let i = 0, silent = 0; i < 40; i++) {
+        const before = notifies.length;
+        await alone.store.append('alone-1', 'any', [deposit(1)]);
+        await new Promise((r) => setTimeout(r, 100));
+        silent = notifies.length === before ? silent + 1 : 0;
+        if (silent === 5) return true;
+      }
+      return false;
+    };
+    const own = alone.store.subscribe({ from: await alone.store.head(), handle: () => {} });
+    const otherPool = createPool(alone.db.url);
+    const other = new EventStore({ pool: otherPool, registry: testEvents });
+    try {
+      await own.caughtUp;
+      expect(await silentAppends()).toBe(true);
+
+      // Polling left out: only a NOTIFY can wake the newcomer.
+      const got: E[] = [];
+      const sub = other.subscribe({
+        from: await alone.store.head(),
+        pollIntervalMs: 600_000,
+        handle: (ev) => void got.push(...ev),
+      });
+      await sub.caughtUp;
+      const r = await alone.store.append('alone-2', 'no_stream', [deposit(9)]);
+      await sub.waitFor({ transactionId: r.transactionId, position: r.streams[0]!.lastPosition });
+      expect(amountsOf(got, 'alone-2')).toEqual([9]);
+      expect(notifies.length).toBeGreaterThan(0);
+
+      // Alone again: silent again, once a look has seen the other one gone.
+      await sub.stop();
+      await other.close();
+      await otherPool.end();
+      expect(await silentAppends()).toBe(true);
+    } finally {
+      await own.stop();
+      await other.close();
+      await otherPool.end().catch(() => {});
+      await alone.close();
+    }
+  }, 30_000);
 
   it('find events that came with no notification by polling', async () => {
     const got: E[] = [];
