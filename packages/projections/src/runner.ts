@@ -6,11 +6,11 @@ import {
   START,
   type Subscription,
 } from '@tianqi/events';
-import { advanceCheckpoints, loadCheckpoints, lockCheckpoints } from './checkpoints.js';
+import { inCheckpointedTransaction, loadCheckpoints } from './checkpoints.js';
 import type { PlatformEvent, PlatformStore } from './platform-events.js';
 import { LIVE_SCHEMA, type Projection } from './projection.js';
 import { allProjections } from './read-models/index.js';
-import { inTransaction, isAfter, type RebuildResult, rebuildProjections } from './rebuild.js';
+import { isAfter, type RebuildResult, rebuildProjections } from './rebuild.js';
 
 export interface RunnerOptions {
   store: PlatformStore;
@@ -146,13 +146,10 @@ export class ProjectionRunner {
 
   /** One stage's read models and checkpoints in one transaction (see the class). */
   async #applyStage(stage: readonly Projection[], events: PlatformEvent[], next: GlobalPosition) {
-    await inTransaction(
+    await inCheckpointedTransaction(
       this.options.store.pool,
-      async (client) => {
-        const checkpoints = await lockCheckpoints(
-          client,
-          stage.map((p) => p.name),
-        );
+      stage.map((p) => p.name),
+      async (client, checkpoints) => {
         const advanced: Projection[] = [];
         for (const p of stage) {
           if (this.#setAside.has(p.name)) continue;
@@ -169,9 +166,8 @@ export class ProjectionRunner {
           }
           if (isAfter(next, checkpoint.position)) advanced.push(p);
         }
-        await advanceCheckpoints(client, advanced, next);
+        return { advanced, position: next };
       },
-      { durable: false },
     );
   }
 
