@@ -257,7 +257,7 @@ async function main(): Promise<void> {
     });
 
     for (const [label, follower] of [
-      ['same process (woken at once)', store],
+      ['same process (woken in it, paced to 5 ms under load)', store],
       ['other process (woken by NOTIFY)', other],
     ] as const) {
       const lags = await measureLag(store, follower, 2000);

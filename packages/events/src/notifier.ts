@@ -19,6 +19,12 @@ const OTHER_LISTENERS_SQL = `SELECT count(*)::int AS n FROM pg_stat_activity
   WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> $1
     AND (query = $2 OR query IS NULL OR query IN ('', '<insufficient privilege>'))`;
 const HELLO = 'hello:';
+/**
+ * Wake-ups in this process come at most this often: under a steady stream of appends the followers
+ * wake together, once per few appends, and share one read of the log (see EventStore.#followerRead)
+ * instead of one read per append. The first wake-up after a quiet spell comes at once.
+ */
+const WAKE_PACE_MS = 5;
 
 /**
  * Wakes subscribers when events may have been appended: in this process at once, and in other
@@ -52,6 +58,9 @@ export class Notifier {
   #looking = false;
   /** The listener's connection while it is listening (not while it connects or after it was lost). */
   #heard: pg.Client | null = null;
+  /** When the waiters were last woken, and the wake-up held back by the pace, if one is. */
+  #wokenAt = Number.NEGATIVE_INFINITY;
+  #held: NodeJS.Timeout | null = null;
 
   constructor(pool: pg.Pool, connectionString: string | undefined, onError: (err: Error) => void) {
     this.#pool = pool;
@@ -64,9 +73,16 @@ export class Notifier {
     return this.#generation;
   }
 
-  /** Resolves on the next wake-up after `generation`, or after `ms`. */
+  /**
+   * Resolves on the next wake-up after `generation`, or after `ms`. One has come already when the
+   * generation has moved: then at once, or at the pace's next turn when waiters were woken just now.
+   */
   wait(generation: number, ms: number): Promise<void> {
-    if (generation !== this.#generation || this.#closed) return Promise.resolve();
+    if (this.#closed) return Promise.resolve();
+    if (generation !== this.#generation) {
+      const early = this.#wokenAt + WAKE_PACE_MS - performance.now();
+      return early > 0 ? new Promise((resolve) => setTimeout(resolve, early)) : Promise.resolve();
+    }
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -80,6 +96,16 @@ export class Notifier {
 
   wake(): void {
     this.#generation++;
+    if (this.#held) return;
+    const early = this.#wokenAt + WAKE_PACE_MS - performance.now();
+    if (early <= 0 || this.#closed) this.#release();
+    else this.#held = setTimeout(() => this.#release(), early);
+  }
+
+  #release(): void {
+    if (this.#held) clearTimeout(this.#held);
+    this.#held = null;
+    this.#wokenAt = performance.now();
     for (const w of [...this.#waiters]) w();
   }
 
@@ -214,7 +240,8 @@ export class Notifier {
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#retry) clearTimeout(this.#retry);
-    this.wake();
+    this.#generation++;
+    this.#release();
     const client = this.#listener;
     this.#listener = null;
     this.#heard = null;
