@@ -41,6 +41,23 @@ describe('resource samples kept in memory', () => {
     expect(store2.series('i1').map((s) => s.at)).toEqual([240_000, 270_000, 300_000]);
   });
 
+  it('keeps times to the millisecond for as long as an instance runs, and across a clock set back', () => {
+    const store = new MetricsStore();
+    const start = Date.UTC(2026, 0, 1, 0, 0, 0, 123);
+    const day = 86_400_000;
+    // 30 days on: the times no longer fit the offsets the first one counted from.
+    for (const at of [start, start + 30 * day, start + 30 * day + 30_001, start + 90 * day + 7]) {
+      store.add('i1', sample(at), cpu);
+    }
+    expect(store.series('i1').map((s) => s.at)).toEqual([start + 90 * day + 7]);
+    const store2 = new MetricsStore();
+    store2.add('i1', sample(start + 30 * day), cpu);
+    store2.add('i1', sample(start + 30 * day + 30_001), cpu);
+    expect(store2.series('i1').map((s) => s.at)).toEqual([start + 30 * day, start + 30 * day + 30_001]);
+    store2.add('i1', sample(start + 30 * day - 5_000), cpu); // the clock set back 35 s
+    expect(store2.latest('i1')!.at).toBe(start + 30 * day - 5_000);
+  });
+
   it('live samples every 5 s are thinned to one per 25 s in the history, the newest always shown', () => {
     const store = new MetricsStore();
     store.add('i1', sample(0), cpu); // a sync
