@@ -127,8 +127,10 @@ export class Notifier {
     this.#pool
       .query<{ n: number }>(OTHER_LISTENERS_SQL, [ownPid, `LISTEN ${CHANNEL}`])
       .then(({ rows }) => {
-        // A hello heard while the look was under way wins: it is newer.
-        if (this.#lookedAt < asked) this.#othersListen = rows[0]!.n > 0;
+        // A hello heard, or the listener lost (hellos unheard), while the look was under way wins: it
+        // is newer than what the look saw.
+        if (this.#lookedAt >= asked || this.#heard !== listener) return;
+        this.#othersListen = rows[0]!.n > 0;
         this.#lookedAt = performance.now();
       })
       .catch((err: Error) => {
@@ -188,6 +190,7 @@ export class Notifier {
       // Hellos sent while it reconnects go unheard: others are taken to listen until a look says not.
       this.#heard = null;
       this.#othersListen = true;
+      this.#lookedAt = performance.now();
       client.removeAllListeners();
       client.on('error', () => {});
       client.end().catch(() => {});

@@ -116,7 +116,7 @@ function nameLiteral(name: string): string {
 }
 
 function integer(n: number | bigint): string {
-  if (typeof n === 'number' ? !Number.isSafeInteger(n) : false) throw new Error(`not an integer: ${n}`);
+  if (typeof n !== 'bigint' && !Number.isSafeInteger(n)) throw new Error(`not an integer: ${String(n)}`);
   return n.toString();
 }
 
