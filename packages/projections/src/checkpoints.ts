@@ -16,6 +16,9 @@ interface CheckpointRow {
   position: string;
 }
 
+/** A checkpoint's columns as CheckpointRow reads them (every query for checkpoints selects these). */
+const SELECT_CHECKPOINTS = 'SELECT name, version, transaction_id::text, position FROM projection_checkpoints';
+
 const toCheckpoint = (r: CheckpointRow): Checkpoint => ({
   name: r.name,
   version: r.version,
@@ -26,10 +29,7 @@ export async function loadCheckpoints(
   db: Queryable,
   names: readonly string[],
 ): Promise<Map<string, Checkpoint>> {
-  const { rows } = await db.query<CheckpointRow>(
-    `SELECT name, version, transaction_id::text, position FROM projection_checkpoints WHERE name = ANY($1)`,
-    [names],
-  );
+  const { rows } = await db.query<CheckpointRow>(`${SELECT_CHECKPOINTS} WHERE name = ANY($1)`, [names]);
   return new Map(rows.map((r) => [r.name, toCheckpoint(r)]));
 }
 
@@ -43,8 +43,7 @@ export async function lockCheckpoints(
   names: readonly string[],
 ): Promise<Map<string, Checkpoint>> {
   const { rows } = await client.query<CheckpointRow>(
-    `SELECT name, version, transaction_id::text, position FROM projection_checkpoints
-     WHERE name = ANY($1) ORDER BY name FOR UPDATE`,
+    `${SELECT_CHECKPOINTS} WHERE name = ANY($1) ORDER BY name FOR UPDATE`,
     [names],
   );
   return new Map(rows.map((r) => [r.name, toCheckpoint(r)]));
@@ -85,8 +84,7 @@ export async function inCheckpointedTransaction(
   try {
     const opened = (await client.query(
       `BEGIN; SET LOCAL synchronous_commit = off;
-       SELECT name, version, transaction_id::text, position FROM projection_checkpoints
-       WHERE name IN (${names.map(nameLiteral).join(', ')}) ORDER BY name FOR UPDATE`,
+       ${SELECT_CHECKPOINTS} WHERE name IN (${names.map(nameLiteral).join(', ')}) ORDER BY name FOR UPDATE`,
     )) as unknown as pg.QueryResult<CheckpointRow>[];
     const checkpoints = new Map(opened[2]!.rows.map((r) => [r.name, toCheckpoint(r)]));
     const { advanced, position } = await work(client, checkpoints);

@@ -1,6 +1,6 @@
 import { type InstanceState, instanceGone, type NodeState } from '@tianqi/domain';
 import type Docker from 'dockerode';
-import type { CommandContext, Commands } from '../commands/index.js';
+import type { CommandContext, Commands, Observation } from '../commands/index.js';
 import { systemContext } from '../commands/index.js';
 import type { NodeClients } from '../docker/clients.js';
 import { dataVolume, LABEL_INSTALLATION, LABEL_INSTANCE } from '../docker/labels.js';
@@ -90,7 +90,6 @@ export async function reconcileInstance(
   }
 }
 
-type Observation = Exclude<Parameters<Commands['instances']['record']>[1], readonly unknown[]>;
 type Recorder = (o: Observation) => Promise<unknown>;
 
 /** What a pass works with once it has the instance's node and its Docker. */
